@@ -1,0 +1,1 @@
+"""imgbuild: PyTorch GPU images from one declared matrix."""

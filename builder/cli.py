@@ -1,0 +1,141 @@
+"""The imgbuild command line: parse options, call the stages, print. No decisions live here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import tags
+from .errors import ConfigError, ImgbuildError
+from .options import CudaOpt, FlavorOpt, MatrixOpt, PythonOpt, TorchOpt, VariantOpt, resolve
+from .render import render_all
+from .variant import Variant
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Build, smoke-test and publish PyTorch GPU images from one declared matrix.")
+
+
+def _console() -> Console:
+    return Console(stderr=False, highlight=False)
+
+
+def variant_record(v: Variant) -> dict[str, object]:
+    """A variant as JSON: its fields plus the tags it would get today."""
+    import datetime as dt
+
+    return {**v.summary(), "tags": tags.tags(v, dt.date.today()), "index": v.index}
+
+
+def github_entry(v: Variant) -> dict[str, object]:
+    """One job of the nightly's strategy.matrix: GPU variants go to the self-hosted `gpu` runners."""
+    return {
+        "variant": v.id,
+        "torch": v.torch,
+        "cuda": v.cuda,
+        "flavor": v.flavor,
+        "python": v.python,
+        "runs_on": "ubuntu-latest" if v.is_cpu else "self-hosted-gpu",
+        "gpu": "no" if v.is_cpu else "yes",
+    }
+
+
+@app.command("matrix")
+def matrix_cmd(
+    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
+    python: PythonOpt = None, variant: VariantOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print {\"variants\": [...]}")] = False,
+    github: Annotated[bool, typer.Option("--github", help="print a GitHub Actions strategy.matrix")] = False,
+) -> None:
+    """List the selected variants (all of them by default)."""
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    if github:
+        print(json.dumps({"include": [github_entry(v) for v in variants]}, separators=(",", ":")))
+        return
+    if as_json:
+        print(json.dumps({"variants": [variant_record(v) for v in variants]}, indent=2))
+        return
+    table = Table(title=f"{len(variants)} variants")
+    for column in ("id", "torch", "torchvision", "cuda", "cudnn", "python", "flavor", "min driver", "tag"):
+        table.add_column(column)
+    for v in variants:
+        table.add_row(v.id, v.torch, v.torchvision, v.cuda, v.cudnn or "-", v.python, v.flavor,
+                      v.min_driver or "-", tags.release_tag(v))
+    _console().print(table)
+
+
+@app.command("render")
+def render_cmd(
+    out: Annotated[Path, typer.Option("--out", help="folder for the build contexts")],
+    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
+    python: PythonOpt = None, variant: VariantOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="write into a folder that holds other files")] = False,
+    base_image: Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")] = None,
+) -> None:
+    """Write one build context (Dockerfile and files) per selected variant into OUT/<variant id>/."""
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    contexts = render_all(variants, out, force=force, base_image=base_image)
+    print(f"rendered {len(contexts)} build contexts into {out}")
+
+
+def _build_options(base_image, ca_cert, wheelhouse, index, network, no_cache) -> "BuildOptions":
+    from .build import BuildOptions
+
+    if index not in ("pytorch", "pypi"):
+        raise ConfigError(f"--index {index}: use pytorch (the variant's PyTorch index) or pypi")
+    return BuildOptions(base_image=base_image, ca_certs=tuple(ca_cert or ()), wheelhouse=wheelhouse,
+                        index=index, network=network, no_cache=no_cache)
+
+
+BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
+CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
+WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
+IndexOpt = Annotated[str, typer.Option("--index", help="pytorch (the variant's index) or pypi")]
+NetworkOpt = Annotated[str, typer.Option("--network", help="network for the build")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="build every layer anew")]
+
+
+@app.command("build")
+def build_cmd(
+    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
+    python: PythonOpt = None, variant: VariantOpt = None, base_image: BaseImageOpt = None,
+    ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None, index: IndexOpt = "pytorch",
+    network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
+) -> None:
+    """Render and build the selected variants (the runtime flavor unless --flavor or --variant says)."""
+    from .build import build, check_options
+    from .engine import Engine
+    from .progress import Reporter
+
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
+    options = _build_options(base_image, ca_cert, wheelhouse, index, network, no_cache)
+    for v in variants:
+        check_options(v, options)
+    engine = Engine()
+    reporter = Reporter()
+    for v in variants:
+        image = build(v, engine, options, reporter)
+        print("\n".join(image.refs))
+
+
+def main() -> None:
+    try:
+        app()
+    except ImgbuildError as exc:
+        if os.environ.get("IMGBUILD_DEBUG"):
+            raise
+        print(f"imgbuild: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("imgbuild: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Stage 2: Variant -> build context (a folder with the Dockerfile and every file it copies).
+
+Templates hold the Dockerfile's shape (loops and ifs over data); the decisions live here. Rendering is
+pure and deterministic: the same variant gives a byte-identical folder (dates and revisions are
+build-time labels, never written into the files).
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from .errors import ConfigError
+from .tags import variant_labels
+from .variant import Variant
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+UV_VERSION = "0.13.9"
+PIP_VERSION = "26.3"
+USER, UID = "ml", 1000
+# Debian/Ubuntu package names. gcc/g++: torch.compile needs a compiler at run time (Inductor, Triton).
+OS_PACKAGES = ("ca-certificates", "curl", "g++", "gcc", "git", "less", "libc6-dev", "make",
+               "openssh-server", "procps", "python3", "python3-venv", "tini")
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    variant: Variant
+    path: Path
+    base_image: str
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.path / "Dockerfile"
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    """Compiled once per process: rendering the whole matrix must stay fast."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # a Dockerfile, not HTML
+    ).get_template("Dockerfile.j2")
+
+
+def template_data(variant: Variant, base_image: str | None = None) -> dict[str, object]:
+    """Everything the Dockerfile template may use: plain, sorted data."""
+    devel = variant.flavor == "devel" and not variant.is_cpu
+    image_env = {
+        "IMGBUILD_TORCH": variant.torch,
+        "IMGBUILD_CUDA": variant.cuda,
+        "IMGBUILD_CUDNN": variant.cudnn or "none",
+        "IMGBUILD_MIN_DRIVER": variant.min_driver or "none",
+        "IMGBUILD_FLAVOR": variant.flavor,
+    }
+    return {
+        "variant": variant,
+        "base_image": base_image or variant.base_image,
+        "os_packages": sorted(OS_PACKAGES),
+        "uv_version": UV_VERSION,
+        "pip_version": PIP_VERSION,
+        "user": USER,
+        "uid": UID,
+        "jupyter_requirements": [f"jupyterlab=={variant.jupyterlab}"],
+        "torch_requirements": [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}"],
+        "devel": devel,
+        "devel_requirements": [f"{variant.nvcc_package}=={variant.cuda}.*"] if devel else [],
+        "image_env": sorted(image_env.items()),
+        "labels": sorted({**variant_labels(variant),
+                          "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
+    }
+
+
+def render_dockerfile(variant: Variant, base_image: str | None = None) -> str:
+    return _template().render(template_data(variant, base_image))
+
+
+def render(variant: Variant, out: Path, base_image: str | None = None) -> BuildContext:
+    """Write one build context to out/<variant id>/ and return it."""
+    path = out / variant.id
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / "Dockerfile").write_text(render_dockerfile(variant, base_image), encoding="utf-8")
+    _copy_tree(TEMPLATES / "files", path / "files")
+    (path / "ca-certificates").mkdir()
+    (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
+    return BuildContext(variant=variant, path=path, base_image=base_image or variant.base_image)
+
+
+def render_all(variants: list[Variant], out: Path, *, force: bool = False,
+               base_image: str | None = None) -> list[BuildContext]:
+    """Render every variant into `out`, which must be empty or hold only earlier renders unless forced."""
+    ids = {v.id for v in variants}
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file: pass --out a folder")
+    if out.exists() and not force:
+        strangers = sorted(p.name for p in out.iterdir() if p.name not in ids)
+        if strangers:
+            raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
+                              f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
+    out.mkdir(parents=True, exist_ok=True)
+    return [render(v, out, base_image) for v in variants]
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy content and the executable bit only (no timestamps), so renders are byte-identical."""
+    for item in sorted(source.rglob("*")):
+        if "__pycache__" in item.parts:
+            continue
+        dest = target / item.relative_to(source)
+        if item.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item, dest)
+        dest.chmod(0o755 if item.stat().st_mode & 0o111 else 0o644)

