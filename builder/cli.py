@@ -124,6 +124,24 @@ def build_cmd(
         print("\n".join(image.refs))
 
 
+@app.command("wheelhouse")
+def wheelhouse_cmd(
+    out: Annotated[Path, typer.Option("--out", help="folder to fill with wheels")],
+    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
+    python: PythonOpt = None, variant: VariantOpt = None, index: IndexOpt = "pypi",
+) -> None:
+    """Download the selected variants' wheels into OUT, for `build --wheelhouse OUT` (offline sites)."""
+    from .wheelhouse import download
+
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    for v in variants:
+        if index == "pypi" and not v.pypi_carries:
+            raise ConfigError(f"PyPI does not carry the {v.cuda_tag} build of torch {v.torch} ({v.id}): "
+                              "pass --index pytorch")
+        download(v, out, index=v.index if index == "pytorch" else None)
+        print(f"{v.id}: wheels in {out}")
+
+
 def main() -> None:
     try:
         app()

@@ -8,6 +8,7 @@ build-time labels, never written into the files).
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ def render(variant: Variant, out: Path, base_image: str | None = None) -> BuildC
         shutil.rmtree(path)
     path.mkdir(parents=True)
     (path / "Dockerfile").write_text(render_dockerfile(variant, base_image), encoding="utf-8")
-    _copy_tree(TEMPLATES / "files", path / "files")
+    _copy_tree(path / "files")
     (path / "ca-certificates").mkdir()
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
     return BuildContext(variant=variant, path=path, base_image=base_image or variant.base_image)
@@ -109,15 +110,25 @@ def render_all(variants: list[Variant], out: Path, *, force: bool = False,
     return [render(v, out, base_image) for v in variants]
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    """Copy content and the executable bit only (no timestamps), so renders are byte-identical."""
-    for item in sorted(source.rglob("*")):
-        if "__pycache__" in item.parts:
-            continue
-        dest = target / item.relative_to(source)
-        if item.is_dir():
-            dest.mkdir(parents=True, exist_ok=True)
-            continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item, dest)
-        dest.chmod(0o755 if item.stat().st_mode & 0o111 else 0o644)
+@functools.cache
+def _template_files() -> tuple[tuple[Path, bytes, int], ...]:
+    """The files every context carries, read once: (relative path, content, mode)."""
+    source = TEMPLATES / "files"
+    return tuple((item.relative_to(source), item.read_bytes(), 0o755 if item.stat().st_mode & 0o111 else 0o644)
+                 for item in sorted(source.rglob("*")) if item.is_file() and "__pycache__" not in item.parts)
+
+
+def _copy_tree(target: Path) -> None:
+    """Content and the executable bit only (no timestamps), so renders are byte-identical."""
+    made: set[Path] = set()
+    for relative, content, mode in _template_files():
+        dest = target / relative
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
+        os.chmod(dest, mode)  # the umask must not change what the build context holds
