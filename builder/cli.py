@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import tags
-from .errors import ConfigError, ImgbuildError
+from .errors import ConfigError, ImgbuildError, SmokeError
 from .options import CudaOpt, FlavorOpt, MatrixOpt, PythonOpt, TorchOpt, VariantOpt, resolve
 from .render import render_all
 from .variant import Variant
@@ -84,7 +84,7 @@ def render_cmd(
     print(f"rendered {len(contexts)} build contexts into {out}")
 
 
-def _build_options(base_image, ca_cert, wheelhouse, index, network, no_cache) -> "BuildOptions":
+def _build_options(base_image, ca_cert, wheelhouse, index, network, no_cache):
     from .build import BuildOptions
 
     if index not in ("pytorch", "pypi"):
@@ -122,6 +122,48 @@ def build_cmd(
     for v in variants:
         image = build(v, engine, options, reporter)
         print("\n".join(image.refs))
+
+
+GpuOpt = Annotated[str, typer.Option("--gpu", help="auto: the GPU tier where the host has a GPU; yes; no")]
+
+
+def _images_for(image: str | None, matrix, torch, cuda, flavor, python, variant) -> list[str]:
+    """An explicit IMAGE, or the local release tag of each selected variant."""
+    if image:
+        return [image]
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
+    return [tags.local_ref(v) for v in variants]
+
+
+@app.command("test")
+def test_cmd(
+    image: Annotated[Optional[str], typer.Argument(help="image to test [default: the selection's images]")] = None,
+    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
+    python: PythonOpt = None, variant: VariantOpt = None, gpu: GpuOpt = "auto",
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
+) -> None:
+    """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
+    from .engine import Engine
+    from .publish import record_tested
+    from .smoke import run_smoke, write_junit
+    from .summary import print_smoke
+
+    engine = Engine()
+    failed = 0
+    for ref in _images_for(image, matrix, torch, cuda, flavor, python, variant):
+        report = run_smoke(engine, ref, gpu)
+        record_tested(report, Path(".imgbuild"))
+        print_smoke(report, _console())
+        if junit:
+            write_junit(report, junit)
+        if json_out:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(report.to_json())
+        failed += not report.passed
+    if failed:
+        raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above"
+                         + (f" and {junit}" if junit else ""))
 
 
 @app.command("wheelhouse")

@@ -122,11 +122,13 @@ def _check_consistency(m: MatrixFile, located: Located) -> None:
     for i, release in enumerate(m.releases):
         at = ("releases", i)
         if release.torch in seen:
-            raise located.error(at + ("torch",), f"duplicate torch release {release.torch} (first at line {seen[release.torch]})")
+            raise located.error(at + ("torch",),
+                                f"duplicate torch release {release.torch} (first at line {seen[release.torch]})")
         seen[release.torch] = located.line(at + ("torch",))
         for cuda, build in release.cuda.items():
             if cuda not in m.cuda:
-                raise located.error(at + ("cuda", cuda), f"CUDA {cuda} has no min_driver: add it under the top-level cuda: map")
+                raise located.error(at + ("cuda", cuda),
+                                    f"CUDA {cuda} has no min_driver: add it under the top-level cuda: map")
             if build.default_python and build.default_python not in release.pythons:
                 raise located.error(at + ("cuda", cuda, "default_python"),
                                     f"default Python {build.default_python} is not in torch {release.torch}'s pythons")

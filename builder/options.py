@@ -18,7 +18,8 @@ TorchOpt = Annotated[Optional[str], typer.Option("--torch", help="torch minor (2
 CudaOpt = Annotated[Optional[str], typer.Option("--cuda", help="CUDA version (12.4) or cpu")]
 FlavorOpt = Annotated[Optional[str], typer.Option("--flavor", help="runtime or devel")]
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Python version, or all [default: each build's default]")]
-VariantOpt = Annotated[Optional[list[str]], typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
+VariantOpt = Annotated[Optional[list[str]],
+                      typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
 
 
 def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -15,7 +15,7 @@ class Reporter:
     """Live progress on a terminal; plain, foldable step lines on CI (GitHub Actions groups)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.ci = bool(os.environ.get("CI")) or not self.console.is_terminal
         self.github = bool(os.environ.get("GITHUB_ACTIONS"))
 

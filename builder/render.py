@@ -23,9 +23,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
 USER, UID = "ml", 1000
-# Debian/Ubuntu package names. gcc/g++: torch.compile needs a compiler at run time (Inductor, Triton).
+# Debian/Ubuntu package names. gcc/g++ and the Python headers: torch.compile (Inductor, Triton) compiles C++
+# that includes Python.h at run time.
 OS_PACKAGES = ("ca-certificates", "curl", "g++", "gcc", "git", "less", "libc6-dev", "make",
-               "openssh-server", "procps", "python3", "python3-venv", "tini")
+               "openssh-server", "procps", "python3", "python3-dev", "python3-venv", "tini")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from .errors import SmokeError
 
 PROJECT = Path(__file__).resolve().parent.parent
 SUITE = PROJECT / "smoketests"
-INSIDE = "/tmp/imgbuild-smoke"
+INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's user)
+OUTSIDE = "/tmp/imgbuild-smoke-out"  # what the suite writes, made by the image's user
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,12 @@ def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: f
         try:
             container.put_archive("/tmp", _suite_archive(expect["IMGBUILD_PYTHON"]))
             suite_env = {**expect, "IMGBUILD_GPU": "yes" if use_gpu else "no", "HF_HUB_OFFLINE": "1",
-                         "PYTHONPATH": f"{INSIDE}/site", "IMGBUILD_REPORT": f"{INSIDE}/figures.json"}
+                         "PYTHONPATH": f"{INSIDE}/site", "IMGBUILD_REPORT": f"{OUTSIDE}/figures.json",
+                         "PYTHONDONTWRITEBYTECODE": "1"}
             run = container.exec(["python", "-m", "pytest", f"{INSIDE}/smoketests", "-p", "no:cacheprovider", "-q",
-                                  "-rfEs", f"--junitxml={INSIDE}/junit.xml"], environment=suite_env)
+                                  "-rfEs", f"--junitxml={OUTSIDE}/junit.xml"], environment=suite_env)
             cases = _read_junit(container, run.output)
-            figures = _read_json(container, f"{INSIDE}/figures.json")
+            figures = _read_json(container, f"{OUTSIDE}/figures.json")
             whoami = container.exec(["id", "-u"])
             user = whoami.output.strip().splitlines()[-1:] or ["?"]
             cases.append(SmokeCase("outside::user_is_not_root", "passed" if user[0] not in ("0", "?") else "failed",
@@ -107,7 +109,8 @@ def write_junit(report: SmokeReport, path: Path) -> None:
                        failures=str(counts["failed"]), skipped=str(counts["skipped"]), time=f"{report.seconds:.2f}")
     for case in report.cases:
         classname, _, name = case.name.rpartition("::")
-        element = ET.SubElement(suite, "testcase", classname=classname or "smoke", name=name, time=f"{case.seconds:.2f}")
+        element = ET.SubElement(suite, "testcase", classname=classname or "smoke", name=name,
+                                time=f"{case.seconds:.2f}")
         if case.outcome in ("failed", "skipped"):
             ET.SubElement(element, "failure" if case.outcome == "failed" else "skipped", message=case.message[:500])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,7 @@ def _pytest_for(python: str) -> Path:
 
 def _read_junit(container, output: str) -> list[SmokeCase]:
     try:
-        data = _extract(container.get_archive(f"{INSIDE}/junit.xml"))
+        data = _extract(container.get_archive(f"{OUTSIDE}/junit.xml"))
     except Exception:  # noqa: BLE001 (no junit file means pytest itself could not run)
         tail = " | ".join(output.strip().splitlines()[-3:])
         return [SmokeCase("inside::suite", "failed", 0.0, f"the suite did not run: {tail}")]

@@ -6,11 +6,11 @@ import subprocess
 
 import jinja2
 import pytest
+from conftest import ROOT
 
 from builder.errors import ConfigError
 from builder.matrix import Selection, select
 from builder.render import render_all, render_dockerfile
-from conftest import ROOT
 
 
 def tree(path):

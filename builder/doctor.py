@@ -1,0 +1,183 @@
+"""`imgbuild doctor`: can this host build, GPU-test and publish images? One row per link, each with its fix.
+
+A missing GPU is a warning, not a failure: a CPU-only host builds every variant (GPU ones included) and
+smoke-tests them without the GPU tier. A host that has an NVIDIA driver but whose Docker cannot pass the
+GPU through (`--gpus`) is a failure: it looks like a GPU runner and would fail every GPU-tier test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from packaging.version import InvalidVersion, Version
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ImgbuildError
+from .gpu import docker_has_nvidia, host_driver
+from .matrix import Matrix, load_matrix
+from .options import MatrixOpt, matrix_path
+from .registry import RegistryClient, credentials_for, parse_registry
+
+BUILD_SPACE = 20 * 10**9  # a devel image, its layers and the build cache come to about 20 GB
+NO_GPU = "no NVIDIA driver: GPU variants can be built but not GPU-tested here"
+NO_GPU_FIX = "install the driver and the NVIDIA Container Toolkit"
+TOOLKIT_FIX = ("install the NVIDIA Container Toolkit, run `nvidia-ctk runtime configure --runtime=docker`, "
+               "then restart dockerd")
+DAEMON_FIX = "start dockerd (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report. `ok`: True passed, False failed, None a warning or a note."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+
+def run_checks(engine_factory: Callable[[], object], matrix: Matrix | None, env: Mapping[str, str],
+               registry: str | None = None) -> list[Check]:
+    """Every check, in the order a user fixes them: daemon, GPU pass-through, driver, disk, registry."""
+    checks: list[Check] = []
+    engine = None
+    try:
+        engine = engine_factory()
+    except ImgbuildError as exc:
+        detail, fix = split_message(str(exc))
+        if env.get("DOCKER_HOST"):
+            detail = f"{detail} [DOCKER_HOST={env['DOCKER_HOST']}]"
+        checks.append(Check("docker daemon", False, detail, fix or DAEMON_FIX))
+    driver = host_driver()
+    if engine is not None:
+        checks.append(_daemon(engine, env))
+        checks.append(_gpus(engine, driver))
+    checks.append(_driver(driver, matrix))
+    if engine is not None:
+        checks.append(_disk(engine))
+    checks.append(_registry(registry, env))
+    return checks
+
+
+def _daemon(engine, env: Mapping[str, str]) -> Check:
+    info = engine.info()
+    where = env.get("DOCKER_HOST") or "the default socket"
+    return Check("docker daemon", True,
+                 f"API {engine.api_version}, Docker {info.get('ServerVersion', '?')} at {where}")
+
+
+def _gpus(engine, driver: str | None) -> Check:
+    runtimes = engine.runtimes()
+    if docker_has_nvidia(runtimes):
+        return Check("docker --gpus", True,
+                     f"NVIDIA Container Toolkit present (runtimes: {', '.join(runtimes)})")
+    detail = f"Docker has no NVIDIA runtime (runtimes: {', '.join(runtimes) or 'none'}): --gpus cannot work"
+    # Only a host with a driver is meant to run the GPU tier; without one this is expected.
+    return Check("docker --gpus", False if driver else None, detail, TOOLKIT_FIX)
+
+
+def _driver(driver: str | None, matrix: Matrix | None) -> Check:
+    if driver is None:
+        return Check("NVIDIA driver", None, NO_GPU, NO_GPU_FIX)
+    if matrix is None:
+        return Check("NVIDIA driver", None, f"driver {driver}; no matrix to compare it with",
+                     "fix the matrix")
+    try:
+        have = Version(driver)
+    except InvalidVersion:
+        return Check("NVIDIA driver", None, f"cannot read the driver version {driver!r}", "check nvidia-smi")
+    needs = {cuda: Version(info.min_driver) for cuda, info in matrix.file.cuda.items()}
+    runs = sorted((c for c, v in needs.items() if have >= v), key=Version)
+    cannot = sorted((c for c, v in needs.items() if have < v), key=Version)
+    if not cannot:
+        return Check("NVIDIA driver", True,
+                     f"driver {driver} runs every CUDA of the matrix: {', '.join(runs)}")
+    newest = matrix.file.cuda[max(cannot, key=lambda c: needs[c])].min_driver  # as written: "580.65.06"
+    detail = (f"driver {driver} runs CUDA {', '.join(runs) or 'none of the matrix'}; "
+              f"not {', '.join(cannot)}")
+    return Check("NVIDIA driver", None if runs else False, detail,
+                 f"upgrade the driver to {newest} or newer to GPU-test CUDA {', '.join(cannot)}")
+
+
+def _disk(engine) -> Check:
+    root = str(engine.info().get("DockerRootDir") or "")
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:  # a remote daemon, or a root dir we may not read: nothing to measure from here
+        return Check("disk space", None, f"cannot measure Docker's root dir {root or '?'} from this host",
+                     f"check that the daemon's disk has {BUILD_SPACE // 10**9} GB free")
+    detail = f"{free / 10**9:.1f} GB free at {root}"
+    if free >= BUILD_SPACE:
+        return Check("disk space", True, detail)
+    return Check("disk space", False, f"{detail}; a build needs about {BUILD_SPACE // 10**9} GB",
+                 "free space (`docker system prune`, `docker builder prune`) or move Docker's data-root")
+
+
+def _registry(value: str | None, env: Mapping[str, str]) -> Check:
+    if not value:
+        return Check("registry", None, "not checked", "pass --registry HOST/NAMESPACE to check the login")
+    try:
+        ref = parse_registry(value)
+        credentials = credentials_for(ref.host, env)
+        RegistryClient(ref.host, credentials, retries=1, timeout=15).check_login()
+    except ImgbuildError as exc:
+        detail, fix = split_message(str(exc))
+        return Check("registry", False, detail, fix)
+    who = f"user {credentials.username!r}" if credentials else "no credentials (an open registry)"
+    return Check("registry", True, f"{ref.host}: logged in as {who}")
+
+
+def split_message(message: str) -> tuple[str, str]:
+    """"cause: fix (underlying error)" -> ("cause (underlying error)", "fix"): our errors all read so."""
+    cause, sep, fix = message.partition(": ")
+    if not sep:
+        return message, ""
+    if fix.endswith(")"):
+        depth = 0
+        for i in range(len(fix) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(fix[i], 0)
+            if depth == 0:
+                if i > 0 and fix[i - 1] == " ":
+                    cause, fix = f"{cause} {fix[i:]}", fix[:i - 1]
+                break
+    return cause, fix
+
+
+SYMBOLS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]![/]"}
+
+
+def print_checks(checks: list[Check], console: Console) -> int:
+    """Print the report as a table; 0 when nothing failed (warnings allowed), else 1."""
+    table = Table(title="imgbuild doctor")
+    for column in ("check", "status", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, SYMBOLS[check.ok], check.detail, check.fix or "-")
+    console.print(table)
+    failed = [c.name for c in checks if c.ok is False]
+    console.print(f"[red]failed: {', '.join(failed)}[/]" if failed else "[green]ready to build[/]")
+    return 1 if failed else 0
+
+
+def doctor_cmd(
+    matrix: MatrixOpt = None,
+    registry: Annotated[str | None, typer.Option(
+        "--registry", help="HOST/NAMESPACE to check the credentials and login for")] = None,
+) -> None:
+    """Check this host: Docker daemon, GPU pass-through, NVIDIA driver, disk space, registry login."""
+    from .engine import Engine
+
+    path, loaded = matrix_path(matrix), None
+    try:
+        loaded = load_matrix(path)
+        first = Check("matrix", True, f"{path}: {len(loaded.expand())} variants")
+    except ImgbuildError as exc:
+        first = Check("matrix", False, *split_message(str(exc)))
+    checks = [first] + run_checks(lambda: Engine(timeout=15), loaded, os.environ, registry)
+    raise typer.Exit(print_checks(checks, Console(highlight=False)))

@@ -1,0 +1,55 @@
+"""Build failures end in one clear line, and leave no tag behind."""
+
+from __future__ import annotations
+
+from integration.conftest import docker, imgbuild
+
+NOAPT = "imgbuild-test/noapt:1"
+
+
+def one_line(result):
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("imgbuild: error:")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_a_failed_step_names_the_step_and_the_log_and_tags_nothing(engine, base_image, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM {base_image}\nRUN rm /usr/bin/apt-get\n")
+    docker("build", "--network", "host", "-t", NOAPT, str(tmp_path), check=True)
+    try:
+        result = imgbuild("build", "--torch", "2.6", "--cuda", "cpu", "--base-image", NOAPT)
+        assert result.returncode == 4
+        line = one_line(result)
+        assert "build failed at Step 4/" in line and "apt-get" in line and ".build.log" in line
+        assert engine.image("imgbuild/pytorch:2.6.0-cpu") is None
+        assert not [t for t in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+                    if t.startswith("imgbuild/pytorch:2.6.0-cpu")]
+    finally:
+        docker("rmi", "-f", NOAPT)
+        engine.prune_dangling()
+
+
+def test_no_daemon_says_how_to_start_one():
+    result = imgbuild("build", "--torch", "2.6", "--cuda", "cpu", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.returncode == 3
+    assert "cannot reach the Docker daemon" in one_line(result) and "dockerd" in one_line(result)
+
+
+def test_index_pypi_is_refused_for_a_cuda_build_pypi_does_not_carry():
+    result = imgbuild("build", "--torch", "2.6", "--cuda", "11.8", "--index", "pypi")
+    assert result.returncode == 2
+    assert "PyPI's torch 2.6.0 is not the cu118 build" in one_line(result)
+
+
+def test_a_bad_ca_cert_is_refused(tmp_path):
+    bad = tmp_path / "not-a-cert.crt"
+    bad.write_text("hello")
+    result = imgbuild("build", "--torch", "2.6", "--cuda", "cpu", "--ca-cert", str(bad))
+    assert result.returncode == 2 and "not a PEM certificate" in one_line(result)
+
+
+def test_a_missing_combination_exits_2_in_one_line():
+    result = imgbuild("build", "--torch", "2.6", "--cuda", "12.1")
+    assert result.returncode == 2
+    assert "torch 2.6.0 has no CUDA 12.1 build; it has 11.8, 12.4, 12.6" in one_line(result)

@@ -1,0 +1,96 @@
+"""`imgbuild test`: the suite inside the offline test image, and what it exists to catch."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import ROOT
+from integration.conftest import docker, imgbuild
+
+
+def leftover_containers():
+    return docker("ps", "-aq", "--filter", "label=io.imgbuild.managed=true").stdout.split()
+
+
+@pytest.fixture
+def derived(runtime_image, tmp_path):
+    """A copy of the test image with one thing changed (a label, a package); removed afterwards."""
+    made = []
+
+    def make(name, *lines):
+        (tmp_path / "Dockerfile").write_text(f"FROM {runtime_image}\n" + "\n".join(lines) + "\n")
+        ref = f"imgbuild-test/{name}:1"
+        docker("build", "--network", "host", "-t", ref, str(tmp_path), check=True, timeout=900)
+        made.append(ref)
+        return ref
+
+    yield make
+    for ref in made:
+        docker("rmi", "-f", ref)
+
+
+def test_the_suite_passes_on_cpu_and_writes_junit_and_json(runtime_image, tmp_path):
+    junit, report = tmp_path / "junit.xml", tmp_path / "smoke.json"
+    result = imgbuild("test", runtime_image, "--gpu", "no", "--junit", str(junit), "--json", str(report))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    names = " ".join(f"{c.get('classname')}::{c.get('name')}" for c in cases)
+    passed = [c for c in cases if not list(c)]
+    assert len(passed) >= 8
+    assert "deit" in names and "jupyter" in names and "ssh" in names
+    data = json.loads(report.read_text())
+    assert data["passed"] and data["counts"]["failed"] == 0 and data["figures"].get("deit_cpu_img_s", 0) > 0
+    record = ROOT / ".imgbuild" / "tested" / (data["image_id"].split(":")[-1] + ".json")
+    assert json.loads(record.read_text())["passed"]
+    assert leftover_containers() == []
+
+
+def test_gpu_yes_without_a_gpu_names_the_missing_link(runtime_image):
+    result = imgbuild("test", runtime_image, "--gpu", "yes")
+    assert result.returncode == 5
+    assert "NVIDIA" in result.stderr and "driver" in result.stderr, result.stderr
+    assert leftover_containers() == []
+
+
+def test_a_torch_that_does_not_match_its_label_fails_identity(derived, tmp_path):
+    liar = derived("liar", 'LABEL io.imgbuild.torch="2.13.0"')
+    junit = tmp_path / "junit.xml"
+    result = imgbuild("test", liar, "--gpu", "no", "--junit", str(junit))
+    assert result.returncode == 5
+    failed = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
+    assert "test_torch_version" in failed
+    assert leftover_containers() == []
+
+
+def test_an_image_without_timm_fails_deit_with_a_clear_message(derived, tmp_path):
+    broken = derived("no-timm", "RUN pip uninstall -y timm")
+    report = tmp_path / "smoke.json"
+    result = imgbuild("test", broken, "--gpu", "no", "--json", str(report))
+    assert result.returncode == 5
+    cases = json.loads(report.read_text())["cases"]
+    deit = [c for c in cases if "deit" in c["name"].lower() and c["outcome"] == "failed"]
+    assert deit and any("timm is not installed" in c["message"] for c in deit), deit
+    assert leftover_containers() == []
+
+
+def test_ctrl_c_removes_the_container(runtime_image):
+    process = subprocess.Popen(["imgbuild", "test", runtime_image, "--gpu", "no"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(120):
+            if leftover_containers():
+                break
+            time.sleep(0.5)
+        assert leftover_containers(), "the smoke container never started"
+        time.sleep(2)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode != 0
+    assert leftover_containers() == []

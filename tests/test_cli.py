@@ -1,0 +1,53 @@
+"""The CLI as a user meets it: JSON shapes, GitHub matrix, one-line errors with exit codes."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from builder.cli import app
+
+runner = CliRunner()
+
+
+def test_matrix_json_has_every_field_on_every_variant():
+    result = runner.invoke(app, ["matrix", "--json"])
+    assert result.exit_code == 0
+    variants = json.loads(result.stdout)["variants"]
+    assert {v["torch"].rsplit(".", 1)[0] for v in variants} == {f"2.{n}" for n in range(4, 16)}
+    for v in variants:
+        assert {"id", "torch", "torchvision", "cuda", "cudnn", "python", "flavor", "min_driver", "base_image",
+                "tags"} <= set(v)
+        if v["cuda"] != "cpu":
+            assert v["cudnn"] and v["min_driver"], v["id"]
+
+
+def test_github_matrix_is_a_strategy_matrix():
+    result = runner.invoke(app, ["matrix", "--github"])
+    include = json.loads(result.stdout)["include"]
+    assert 0 < len(include) <= 256
+    assert all(isinstance(value, str) for entry in include for value in entry.values())
+
+
+def test_missing_combination_is_one_line_and_exit_2():
+    result = subprocess.run([sys.executable, "-m", "builder.cli", "matrix", "--torch", "2.6", "--cuda", "12.1"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "torch 2.6.0 has no CUDA 12.1 build; it has 11.8, 12.4, 12.6" in result.stderr
+    assert "imgbuild matrix --torch 2.6 --cuda 12.6" in result.stderr
+
+
+def test_build_selection_defaults_to_one_image():
+    from builder.options import resolve
+
+    _, variants = resolve(None, "2.6", "12.4", None, None, None, one_flavor=True)
+    assert [v.id for v in variants] == ["2.6.0-cu124-py3.12-runtime"]
+
+
+def test_render_command_writes_contexts(tmp_path):
+    result = runner.invoke(app, ["render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0
+    assert (tmp_path / "out" / "2.6.0-cpu-py3.12-runtime" / "Dockerfile").is_file()

@@ -1,0 +1,88 @@
+"""builder.doctor without a daemon: a fake engine, a pretend driver, the report's exit code."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from builder import doctor
+from builder.doctor import Check, print_checks, run_checks, split_message
+from builder.errors import DaemonError
+
+
+class FakeEngine:
+    api_version = "1.45"
+
+    def __init__(self, runtimes: list[str], root: str) -> None:
+        self._runtimes, self._root = runtimes, root
+
+    def info(self) -> dict:
+        return {"ServerVersion": "27.0", "DockerRootDir": self._root}
+
+    def runtimes(self) -> list[str]:
+        return self._runtimes
+
+
+def checks_with(monkeypatch: pytest.MonkeyPatch, matrix, driver: str | None, runtimes: list[str], root: str):
+    monkeypatch.setattr(doctor, "host_driver", lambda: driver)
+    monkeypatch.setattr(doctor, "docker_has_nvidia", lambda r: "nvidia" in r)
+    return {c.name: c for c in run_checks(lambda: FakeEngine(runtimes, root), matrix, {})}
+
+
+def test_an_old_driver_lists_the_cuda_versions_it_runs(monkeypatch, matrix, tmp_path) -> None:
+    checks = checks_with(monkeypatch, matrix, "550.54.14", ["nvidia", "runc"], str(tmp_path))
+    driver = checks["NVIDIA driver"]
+    assert driver.ok is None and "12.4" in driver.detail and "not 13.0, 13.2" in driver.detail
+    assert "580.65.06" in driver.fix and checks["docker --gpus"].ok is True
+
+
+def test_a_new_driver_runs_every_cuda(monkeypatch, matrix, tmp_path) -> None:
+    driver = checks_with(monkeypatch, matrix, "595.58.03", ["nvidia"], str(tmp_path))["NVIDIA driver"]
+    assert driver.ok is True and "13.2" in driver.detail
+
+
+def test_a_driver_without_the_container_toolkit_fails(monkeypatch, matrix, tmp_path) -> None:
+    gpus = checks_with(monkeypatch, matrix, "595.58.03", ["runc"], str(tmp_path))["docker --gpus"]
+    assert gpus.ok is False and "nvidia-ctk" in gpus.fix
+
+
+def test_no_driver_is_a_warning_naming_the_fix(monkeypatch, matrix, tmp_path) -> None:
+    checks = checks_with(monkeypatch, matrix, None, ["runc"], str(tmp_path))
+    assert checks["NVIDIA driver"].ok is None and checks["docker --gpus"].ok is None
+    assert "NVIDIA Container Toolkit" in checks["NVIDIA driver"].fix
+
+
+def test_an_unreadable_docker_root_is_a_warning(monkeypatch, matrix) -> None:
+    disk = checks_with(monkeypatch, matrix, None, ["runc"], "/nonexistent/docker")["disk space"]
+    assert disk.ok is None and "/nonexistent/docker" in disk.detail
+
+
+def test_no_daemon_is_a_failure_and_skips_the_daemon_checks(monkeypatch, matrix) -> None:
+    def no_daemon():
+        raise DaemonError("cannot reach the Docker daemon: start it or point DOCKER_HOST at one (refused)")
+
+    monkeypatch.setattr(doctor, "host_driver", lambda: None)
+    checks = {c.name: c for c in run_checks(no_daemon, matrix, {"DOCKER_HOST": "tcp://nowhere:2375"})}
+    detail = "cannot reach the Docker daemon (refused) [DOCKER_HOST=tcp://nowhere:2375]"
+    assert checks["docker daemon"] == Check("docker daemon", False, detail, "start it or point DOCKER_HOST at one")
+    assert "disk space" not in checks and "docker --gpus" not in checks
+
+
+@pytest.mark.parametrize("message, parts", [
+    ("registry h refused user 'u': check X or run docker login h",
+     ("registry h refused user 'u'", "check X or run docker login h")),
+    ("cause: fix (`a`, or `b`) or c (err: ('x', E(2, 'y')))",
+     ("cause (err: ('x', E(2, 'y')))", "fix (`a`, or `b`) or c")),
+    ("no colon here", ("no colon here", "")),
+])
+def test_split_message(message: str, parts: tuple[str, str]) -> None:
+    assert split_message(message) == parts
+
+
+def test_warnings_exit_zero_and_failures_exit_one() -> None:
+    console = Console(file=io.StringIO(), width=200)
+    assert print_checks([Check("a", True, "fine"), Check("b", None, "meh", "do x")], console) == 0
+    assert print_checks([Check("a", True, "fine"), Check("c", False, "broken", "do y")], console) == 1
+    assert "failed: c" in console.file.getvalue()

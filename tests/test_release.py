@@ -1,0 +1,77 @@
+"""The release manifest and the tag catalog (no daemon, no registry: plain values in, files out)."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from builder import tags
+from builder.build import Image
+from builder.errors import PublishError
+from builder.matrix import Selection, select
+from builder.publish import PushResult, merge_releases, release_entry, write_release
+from builder.registry import RegistryRef
+from builder.smoke import SmokeCase, SmokeReport
+
+REGISTRY = RegistryRef("ghcr.io", "team")
+DIGEST = "sha256:" + "ab" * 32
+
+
+def image_of(matrix, **kw) -> Image:
+    [v] = select(matrix, Selection(**kw))
+    refs = tuple(f"{tags.local_repository(v)}:{t}" for t in tags.tags(v, dt.date(2026, 11, 22)))
+    return Image(variant=v, id="sha256:" + "cd" * 32, refs=refs, size=6_400_000_000, seconds=241.0,
+                 log=Path("build.log"))
+
+
+def report(outcome: str = "passed") -> SmokeReport:
+    return SmokeReport(image="x", image_id="sha256:" + "cd" * 32, variant="v", gpu_tier=True,
+                       cases=(SmokeCase("a", "passed", 1.0), SmokeCase("b", outcome, 2.0)),
+                       figures={"deit_tiny_img_s": 8230})
+
+
+def pushed(image: Image) -> PushResult:
+    refs = tuple(REGISTRY.image_ref("pytorch", r.rsplit(":", 1)[1]) for r in image.refs)
+    return PushResult(variant=image.variant.id, refs=refs, digest=DIGEST, layers_pushed=3, layers_existing=9,
+                      bytes_pushed=123, seconds=9.5, labels=tags.variant_labels(image.variant))
+
+
+def test_entry_maps_every_tag_to_the_digest(matrix):
+    image = image_of(matrix, torch="2.6", cuda="12.4", flavor="runtime")
+    entry = release_entry(image, report(), pushed(image), REGISTRY)
+    assert entry["status"] == "ok" and entry["error"] is None and entry["digest"] == DIGEST
+    assert entry["tags"][0] == entry["dated_tag"] == "2.6.0-cuda12.4-cudnn9-runtime-2026-11-22"
+    assert entry["repository"] == "ghcr.io/team/pytorch"
+    assert entry["smoke"]["counts"] == {"passed": 2, "failed": 0, "skipped": 0}
+    assert entry["labels"]["io.imgbuild.torch"] == "2.6.0"
+
+
+def test_failed_smoke_or_missing_push_is_a_failed_entry(matrix):
+    image = image_of(matrix, torch="2.6", cuda="cpu")
+    assert release_entry(image, report("failed"), None, REGISTRY)["error"] == "smoke test failed (1 cases)"
+    assert release_entry(image, report(), None, REGISTRY)["status"] == "failed"
+
+
+def test_write_then_merge_keeps_the_newest_record(matrix, tmp_path):
+    cuda = image_of(matrix, torch="2.6", cuda="12.4", flavor="runtime")
+    cpu = image_of(matrix, torch="2.6", cuda="cpu")
+    write_release([release_entry(cuda, report(), pushed(cuda), REGISTRY)], tmp_path / "job1")
+    entries = [release_entry(cpu, report(), pushed(cpu), REGISTRY),
+               release_entry(cuda, report("failed"), None, REGISTRY)]
+    manifest, catalog = write_release(entries, tmp_path / "job2")
+    assert json.loads(manifest.read_text())["generated"]
+    text = catalog.read_text()
+    assert "docker pull ghcr.io/team/pytorch:2.6.0-cpu-2026-11-22" in text
+    assert f"docker pull ghcr.io/team/pytorch@{DIGEST}" in text and "Pin the **dated tag**" in text
+    assert "## Not published" in text
+    merged = merge_releases(tmp_path)
+    assert [e["variant"] for e in merged] == sorted({cuda.variant.id, cpu.variant.id})
+    assert all(e["status"] == ("ok" if "cpu" in e["variant"] else "failed") for e in merged)
+
+
+def test_a_broken_manifest_is_named(tmp_path):
+    (tmp_path / "release.json").write_text("{not json")
+    with pytest.raises(PublishError, match="release.json is not a release manifest"):
+        merge_releases(tmp_path)
+    assert merge_releases(tmp_path / "empty") == []
