@@ -184,6 +184,20 @@ def wheelhouse_cmd(
         print(f"{v.id}: wheels in {out}")
 
 
+def _register_late_commands() -> None:
+    """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
+    from .cli_release import catalog_cmd, push_cmd, release_cmd
+    from .doctor import doctor_cmd
+
+    app.command("push")(push_cmd)
+    app.command("release")(release_cmd)
+    app.command("catalog")(catalog_cmd)
+    app.command("doctor")(doctor_cmd)
+
+
+_register_late_commands()
+
+
 def main() -> None:
     try:
         app()

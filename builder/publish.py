@@ -138,8 +138,8 @@ def push_image(engine: Engine, image_ref_local: str, variant_tags: list[str], re
             _verify(client, registry, repository, tag, tag_digest, digest, secret)
             done.append(ref)
     finally:
-        for tag in ordered:
-            engine.untag(registry.image_ref(name, tag))  # local state keeps only the imgbuild/* tags
+        for ref in {registry.image_ref(name, tag) for tag in ordered} - {image_ref_local}:
+            engine.untag(ref)  # they were only a means to push: local state keeps its own tags
 
     pushed = [k for k, v in stream.layers.items() if v == "pushed"]
     result = PushResult(variant=info.labels.get(f"{tags.LABEL_PREFIX}.variant", name), refs=tuple(done),

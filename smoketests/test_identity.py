@@ -14,6 +14,7 @@ import torchvision
 from conftest import Expected, public_version
 
 CUDA_LIBRARY_PREFIXES = ("libcudart.so", "libcudnn.so", "libcudnn_")
+SKIPPED_FOLDERS = {"include", "share", "src", "__pycache__"}  # big trees that never hold shared libraries
 
 
 def cudnn_major_minor(version: int) -> Tuple[int, int]:
@@ -33,7 +34,8 @@ def library_dirs() -> List[Path]:
 
 def cuda_libraries(roots: List[Path]) -> Iterator[Path]:
     for root in roots:
-        for folder, _, files in os.walk(root):
+        for folder, subfolders, files in os.walk(root):
+            subfolders[:] = [name for name in subfolders if name not in SKIPPED_FOLDERS]
             for name in files:
                 if name.startswith(CUDA_LIBRARY_PREFIXES):
                     yield Path(folder, name)

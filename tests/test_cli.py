@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers import ROOT
 from typer.testing import CliRunner
 
 from builder.cli import app

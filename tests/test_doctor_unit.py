@@ -66,7 +66,8 @@ def test_no_daemon_is_a_failure_and_skips_the_daemon_checks(monkeypatch, matrix)
     monkeypatch.setattr(doctor, "host_driver", lambda: None)
     checks = {c.name: c for c in run_checks(no_daemon, matrix, {"DOCKER_HOST": "tcp://nowhere:2375"})}
     detail = "cannot reach the Docker daemon (refused) [DOCKER_HOST=tcp://nowhere:2375]"
-    assert checks["docker daemon"] == Check("docker daemon", False, detail, "start it or point DOCKER_HOST at one")
+    fix = "start it or point DOCKER_HOST at one"
+    assert checks["docker daemon"] == Check("docker daemon", False, detail, fix)
     assert "disk space" not in checks and "docker --gpus" not in checks
 
 

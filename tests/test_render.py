@@ -6,7 +6,7 @@ import subprocess
 
 import jinja2
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from builder.errors import ConfigError
 from builder.matrix import Selection, select

@@ -4,12 +4,10 @@ variant built once per session with the exact command a user types."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, ROOT, missing
+from helpers import docker, imgbuild, missing
 
 TEST_VARIANT = ["--torch", "2.14", "--cuda", "13.0", "--python", "3.11"]
 RUNTIME_REF = "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime"
@@ -58,14 +56,6 @@ def ca_cert():
     return path
 
 
-def imgbuild(*args: str, env: dict | None = None, timeout: int = 3600) -> subprocess.CompletedProcess:
-    """The real CLI, as a user runs it."""
-    exe = shutil.which("imgbuild")
-    assert exe, "imgbuild is not installed: pip install -e '.[test]'"
-    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-
-
 def build_flavor(flavor, base_image, wheelhouse, ca_cert):
     result = imgbuild("build", *TEST_VARIANT, "--flavor", flavor, "--base-image", base_image,
                       "--ca-cert", str(ca_cert), "--wheelhouse", str(wheelhouse), "--network", "host")
@@ -84,13 +74,3 @@ def runtime_image(engine, base_image, wheelhouse, ca_cert):
 def devel_image(engine, runtime_image, base_image, wheelhouse, ca_cert):
     build_flavor("devel", base_image, wheelhouse, ca_cert)
     return DEVEL_REF
-
-
-def docker(*args: str, timeout: int = 300, check: bool = False) -> subprocess.CompletedProcess:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-__all__ = ["IN_CI", "docker", "imgbuild"]

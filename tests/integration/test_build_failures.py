@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integration.conftest import docker, imgbuild
+from helpers import docker, imgbuild
 
 NOAPT = "imgbuild-test/noapt:1"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integration.conftest import docker
+from helpers import docker
 
 EXTENSION = r'''
 import torch.utils.cpp_extension as ext

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds conftest helpers, registry_server
 
-from conftest import ROOT, missing
+from helpers import ROOT, missing
 from registry_server import RegistryServer, auth_registry_fixture
 
 from builder.doctor import NO_GPU_FIX, Check, doctor_cmd, run_checks

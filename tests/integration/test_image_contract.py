@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from integration.conftest import docker
+from helpers import docker
 
 from builder.probes import make_key, ssh_command, wait_for_http
 

@@ -9,8 +9,8 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT
-from integration.conftest import docker, imgbuild
+from helpers import ROOT
+from helpers import docker, imgbuild
 
 
 def leftover_containers():

@@ -1,0 +1,139 @@
+"""`imgbuild push`, `imgbuild release` and `imgbuild catalog`: the publishing end of the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import tags
+from .errors import ConfigError, ImgbuildError, PublishError
+from .options import CudaOpt, FlavorOpt, MatrixOpt, PythonOpt, TorchOpt, VariantOpt, resolve
+
+WORK = Path(".imgbuild")
+RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to")]
+AllowUntestedOpt = Annotated[bool, typer.Option("--allow-untested", help="push without a passing imgbuild test")]
+
+
+def _registry(value: str | None):
+    from .registry import RegistryClient, credentials_for, parse_registry
+
+    if not value:
+        raise ConfigError("--registry is required: e.g. --registry ghcr.io/ORG or --registry 127.0.0.1:5000/team")
+    ref = parse_registry(value)
+    creds = credentials_for(ref.host)
+    return ref, creds, RegistryClient(ref.host, creds)
+
+
+def _local_tags(engine, ref: str) -> list[str]:
+    """Every tag the image carries in its own repository (the dated one, the release tag, ...)."""
+    info = engine.image(ref)
+    if info is None:
+        raise PublishError(f"no local image {ref}: build it first (`imgbuild build ...`)")
+    repository = ref.split("@")[0].rsplit(":", 1)[0]
+    return [t.rsplit(":", 1)[1] for t in info.tags if t.rsplit(":", 1)[0] == repository]
+
+
+def push_cmd(
+    image: Annotated[Optional[str], typer.Argument(help="image to push [default: the selection's images]")] = None,
+    registry: RegistryOpt = None, matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None,
+    flavor: FlavorOpt = None, python: PythonOpt = None, variant: VariantOpt = None,
+    allow_untested: AllowUntestedOpt = False,
+) -> None:
+    """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
+    from .engine import Engine
+    from .progress import Reporter
+    from .publish import push_image
+
+    ref_registry, creds, client = _registry(registry)
+    if image:
+        refs = [image]
+    else:
+        _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
+        refs = [tags.local_ref(v) for v in variants]
+    engine, reporter = Engine(), Reporter()
+    for ref in refs:
+        result = push_image(engine, ref, _local_tags(engine, ref), ref_registry, creds, client=client,
+                            reporter=reporter, allow_untested=allow_untested, work_dir=WORK)
+        for pushed in result.refs:
+            print(f"{pushed}@{result.digest}")
+
+
+def release_cmd(
+    registry: RegistryOpt = None, matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None,
+    flavor: FlavorOpt = None, python: PythonOpt = None, variant: VariantOpt = None,
+    gpu: Annotated[str, typer.Option("--gpu", help="auto, yes or no (the smoke suite's GPU tier)")] = "auto",
+    out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
+    base_image: Annotated[Optional[str], typer.Option("--base-image")] = None,
+    ca_cert: Annotated[Optional[list[Path]], typer.Option("--ca-cert")] = None,
+    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse")] = None,
+    index: Annotated[str, typer.Option("--index")] = "pytorch",
+    network: Annotated[str, typer.Option("--network")] = "host",
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+) -> None:
+    """Render, build, test and push each variant; one failure does not stop the others."""
+    from .build import BuildOptions, build
+    from .engine import Engine
+    from .progress import Reporter
+    from .publish import push_image, record_tested
+    from .release import release_entry, write_release
+    from .smoke import run_smoke, write_junit
+
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    target = _registry(registry)
+    options = BuildOptions(base_image=base_image, ca_certs=tuple(ca_cert or ()), wheelhouse=wheelhouse,
+                           index=index, network=network, no_cache=no_cache, work_dir=WORK)
+    engine, reporter = Engine(), Reporter()
+    entries, outcomes = [], []
+    out.mkdir(parents=True, exist_ok=True)
+    for v in variants:
+        image = report = pushed = None
+        try:
+            image = build(v, engine, options, reporter)
+            shutil.copyfile(image.log, out / image.log.name)
+            report = run_smoke(engine, image.ref, gpu)
+            record_tested(report, WORK)
+            write_junit(report, out / f"{v.id}.junit.xml")
+            if report.passed:
+                pushed = push_image(engine, image.ref, [r.rsplit(":", 1)[1] for r in image.refs], target[0],
+                                    target[1], client=target[2], reporter=reporter, work_dir=WORK)
+            error = None
+        except ImgbuildError as exc:
+            error = str(exc)
+            reporter.info(f"{v.id}: {error}")
+        if image is not None:
+            entries.append(release_entry(image, report, pushed, target[0], error=error))
+        outcomes.append((v.id, entries[-1]["status"] if image is not None else "failed",
+                         error or (entries[-1].get("error") if image is not None else "") or ""))
+    manifest, catalog = write_release(entries, out)
+    _print_outcomes(outcomes, manifest, catalog)
+    failed = sum(status != "ok" for _, status, _ in outcomes)
+    if failed:
+        raise PublishError(f"{failed} of {len(outcomes)} variants failed: see the table above and {manifest}")
+
+
+def catalog_cmd(
+    in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json fragments")],
+    out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
+) -> None:
+    """Merge the nightly's release fragments into one release.json and TAGS.md."""
+    from .release import merge_releases, write_release
+
+    entries = merge_releases(in_dir)
+    manifest, catalog = write_release(entries, out)
+    print(f"{len(entries)} images: {manifest}, {catalog}")
+
+
+def _print_outcomes(outcomes, manifest: Path, catalog: Path) -> None:
+    table = Table(title="release")
+    for column in ("variant", "outcome", "detail"):
+        table.add_column(column, overflow="fold")
+    for variant_id, status, detail in outcomes:
+        table.add_row(variant_id, "[green]ok[/]" if status == "ok" else "[red]failed[/]", detail[:300])
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"wrote {manifest} and {catalog}", markup=False)

@@ -1,0 +1,35 @@
+"""Helpers shared by the tests (kept out of conftest.py so both conftest files can import them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing(what: str) -> None:
+    """Fail under CI, skip on a developer's machine: never a silent pass."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: integration tests never skip)")
+    pytest.skip(what)
+
+
+def imgbuild(*args: str, env: dict | None = None, timeout: int = 3600) -> subprocess.CompletedProcess:
+    """The real CLI, as a user runs it."""
+    exe = shutil.which("imgbuild")
+    assert exe, "imgbuild is not installed: pip install -e '.[test]'"
+    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def docker(*args: str, timeout: int = 300, check: bool = False) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
