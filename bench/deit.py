@@ -5,7 +5,7 @@
     python bench/deit.py --device cpu --batch-size 8 --steps 3 --model deit_tiny_patch16_224
 
 One training step = forward + backward + fused AdamW on one fixed synthetic batch (bf16 autocast,
-channels_last). Warm-up steps (allocation, cuDNN/Triton autotuning, compilation) are not timed.
+channels_last; fp32 on CPU unless asked). Warm-up steps (allocation, cuDNN/Triton autotuning, compilation) are not timed.
 Reference, H100 SXM, bare machine, deit_small_patch16_224, batch 256: eager 5305 img/s, compiled 8043 img/s.
 """
 import os
@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # random weights; nothing is downl
 import argparse
 import json
 import time
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import timm
 import torch
@@ -30,7 +30,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 5 GPU, 1 CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                        help="auto: bf16 autocast on CUDA, fp32 on CPU (CPUs without AMX emulate bf16, ~15x slower)")
     parser.add_argument("--mode", choices=["eager", "compiled", "both"], default="both")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object too")
     return parser.parse_args()
@@ -83,6 +84,8 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: CUDA is not available (no NVIDIA driver/GPU visible; use --gpus all)")
+    if args.precision == "auto":
+        args.precision = "bf16" if device.type == "cuda" else "fp32"
     warmup = args.warmup if args.warmup is not None else (5 if device.type == "cuda" else 1)
     modes = ["eager", "compiled"] if args.mode == "both" else [args.mode]
     print(f"device: {describe(device)}; torch {torch.__version__}, timm {timm.__version__}")
@@ -90,7 +93,7 @@ def main() -> None:
           f"{' autocast' if args.precision == 'bf16' else ''}, channels_last, "
           f"{'fused ' if device.type == 'cuda' else ''}AdamW; {warmup} warm-up + {args.steps} timed steps")
 
-    results: Dict[str, float] = {}
+    results: dict[str, float] = {}
     for mode in modes:
         step = training_step(args, device, compiled=mode == "compiled")
         results[mode] = images_per_second(step, device, warmup, args.steps, args.batch_size)

@@ -23,7 +23,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False)
+    """Tables stay readable in CI logs, where there is no terminal to take the width from."""
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=160)
 
 
 def variant_record(v: Variant) -> dict[str, object]:

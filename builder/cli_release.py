@@ -107,8 +107,10 @@ def release_cmd(
             reporter.info(f"{v.id}: {error}")
         if image is not None:
             entries.append(release_entry(image, report, pushed, target[0], error=error))
-        outcomes.append((v.id, entries[-1]["status"] if image is not None else "failed",
-                         error or (entries[-1].get("error") if image is not None else "") or ""))
+        else:  # the build itself failed: record it, so the catalog says what is missing and why
+            entries.append({"variant": v.id, "repository": f"{target[0].host}/{target[0].repository(v.image)}",
+                            "tags": [], "digest": None, "status": "failed", "error": error})
+        outcomes.append((v.id, entries[-1]["status"], entries[-1].get("error") or ""))
     manifest, catalog = write_release(entries, out)
     _print_outcomes(outcomes, manifest, catalog)
     failed = sum(status != "ok" for _, status, _ in outcomes)

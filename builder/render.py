@@ -22,6 +22,7 @@ from .variant import Variant
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
+NINJA_VERSION = "1.13.2"
 USER, UID = "ml", 1000
 # Debian/Ubuntu package names. gcc/g++ and the Python headers: torch.compile (Inductor, Triton) compiles C++
 # that includes Python.h at run time.
@@ -72,7 +73,8 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         "jupyter_requirements": [f"jupyterlab=={variant.jupyterlab}"],
         "torch_requirements": [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}"],
         "devel": devel,
-        "devel_requirements": [f"{variant.nvcc_package}=={variant.cuda}.*"] if devel else [],
+        # ninja: torch.utils.cpp_extension builds with it (and is far slower without)
+        "devel_requirements": [f"{variant.nvcc_package}=={variant.cuda}.*", f"ninja=={NINJA_VERSION}"] if devel else [],
         "image_env": sorted(image_env.items()),
         "labels": sorted({**variant_labels(variant),
                           "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),

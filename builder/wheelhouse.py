@@ -16,6 +16,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from .errors import ConfigError
+from .render import NINJA_VERSION
 from .variant import Variant
 
 
@@ -77,7 +78,7 @@ def requirements(variant: Variant) -> list[str]:
     reqs = [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}", f"timm=={variant.timm}",
             f"jupyterlab=={variant.jupyterlab}"]
     if variant.flavor == "devel" and variant.nvcc_package:
-        reqs.append(f"{variant.nvcc_package}=={variant.cuda}.*")
+        reqs += [f"{variant.nvcc_package}=={variant.cuda}.*", f"ninja=={NINJA_VERSION}"]
     return reqs
 
 

@@ -4,7 +4,6 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 from __future__ import annotations
 
 import pytest
-
 from helpers import ROOT
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import docker, imgbuild, missing
+from helpers import imgbuild, missing
 
 TEST_VARIANT = ["--torch", "2.14", "--cuda", "13.0", "--python", "3.11"]
 RUNTIME_REF = "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime"

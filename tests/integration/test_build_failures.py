@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import docker, imgbuild
 
 NOAPT = "imgbuild-test/noapt:1"
@@ -53,3 +55,23 @@ def test_a_missing_combination_exits_2_in_one_line():
     result = imgbuild("build", "--torch", "2.6", "--cuda", "12.1")
     assert result.returncode == 2
     assert "torch 2.6.0 has no CUDA 12.1 build; it has 11.8, 12.4, 12.6" in one_line(result)
+
+
+def test_release_records_a_failed_variant_and_goes_on(engine, base_image, tmp_path):
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {base_image}\nRUN rm /usr/bin/apt-get\n")
+    docker("build", "--network", "host", "-t", NOAPT, str(tmp_path / "ctx"), check=True)
+    out = tmp_path / "release"
+    try:
+        result = imgbuild("release", "--variant", "2.6.0-cpu-py3.12-runtime", "--variant", "2.5.1-cpu-py3.11-runtime",
+                          "--base-image", NOAPT, "--registry", "127.0.0.1:9/none", "--out", str(out))
+        assert result.returncode == 6, result.stderr[-2000:]
+        assert "2 of 2 variants failed" in one_line(result)
+        images = json.loads((out / "release.json").read_text())["images"]
+        assert [(e["variant"], e["status"]) for e in images] == [
+            ("2.5.1-cpu-py3.11-runtime", "failed"), ("2.6.0-cpu-py3.12-runtime", "failed")]
+        assert all("build failed at Step 4/" in e["error"] for e in images)
+        assert "Not published" in (out / "TAGS.md").read_text()
+    finally:
+        docker("rmi", "-f", NOAPT)
+        engine.prune_dangling()

@@ -8,9 +8,8 @@ import secrets
 import subprocess
 
 import pytest
-from registry_server import auth_registry_fixture, skopeo
-
 from helpers import ROOT, docker, imgbuild
+from registry_server import auth_registry_fixture, skopeo
 
 BASE = os.environ.get("IMGBUILD_TEST_BASE_IMAGE", "local/debian:bookworm")
 REPO = f"imgbuild-cli-{secrets.token_hex(3)}/pytorch"

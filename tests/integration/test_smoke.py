@@ -9,8 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import ROOT
-from helpers import docker, imgbuild
+from helpers import ROOT, docker, imgbuild
 
 
 def leftover_containers():
