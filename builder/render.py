@@ -73,12 +73,22 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         "jupyter_requirements": [f"jupyterlab=={variant.jupyterlab}"],
         "torch_requirements": [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}"],
         "devel": devel,
-        # ninja: torch.utils.cpp_extension builds with it (and is far slower without)
-        "devel_requirements": [f"{variant.nvcc_package}=={variant.cuda}.*", f"ninja=={NINJA_VERSION}"] if devel else [],
+        "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
         "labels": sorted({**variant_labels(variant),
                           "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
     }
+
+
+def devel_requirements(variant: Variant) -> list[str]:
+    """nvcc and CCCL (libcu++, Thrust, CUB: cuda_fp16.h needs them) of the variant's CUDA, from NVIDIA's wheels;
+    ninja, which torch.utils.cpp_extension builds with."""
+    nvcc, cuda = variant.nvcc_package or "", variant.cuda
+    reqs = [f"{nvcc}=={cuda}.*", f"{nvcc.replace('nvcc', 'cccl')}=={cuda}.*"]
+    if int(cuda.split(".")[0]) >= 13:
+        # CUDA 13 splits nvcc into wheels it requires unpinned: a newer NVVM emits PTX this ptxas rejects.
+        reqs += [f"nvidia-nvvm=={cuda}.*", f"nvidia-cuda-crt=={cuda}.*"]
+    return reqs + [f"ninja=={NINJA_VERSION}"]
 
 
 def render_dockerfile(variant: Variant, base_image: str | None = None) -> str:

@@ -16,7 +16,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from .errors import ConfigError
-from .render import NINJA_VERSION
+from .render import devel_requirements
 from .variant import Variant
 
 
@@ -78,7 +78,7 @@ def requirements(variant: Variant) -> list[str]:
     reqs = [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}", f"timm=={variant.timm}",
             f"jupyterlab=={variant.jupyterlab}"]
     if variant.flavor == "devel" and variant.nvcc_package:
-        reqs += [f"{variant.nvcc_package}=={variant.cuda}.*", f"ninja=={NINJA_VERSION}"]
+        reqs += devel_requirements(variant)
     return reqs
 
 
