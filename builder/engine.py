@@ -131,8 +131,11 @@ class Engine:
             yield {"error": _short(exc)}
 
     def pull(self, ref: str, auth: dict[str, str] | None = None) -> None:
-        repository, _, tag = ref.rpartition(":") if "@" not in ref else (ref, "", None)
-        self._client.api.pull(repository, tag=tag or None, auth_config=auth)
+        """Pull REPO:TAG or REPO@DIGEST (a registry's :PORT is not a tag)."""
+        repository, tag = ref, None
+        if "@" not in ref and ":" in ref.rsplit("/", 1)[-1]:
+            repository, tag = ref.rsplit(":", 1)
+        self._client.api.pull(repository, tag=tag, auth_config=auth)
 
     # --- containers ---------------------------------------------------------------------------
     def run(self, image: str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -23,7 +23,7 @@ class Reporter:
         self.console.print(message, markup=False)
 
     @contextmanager
-    def task(self, title: str) -> Iterator[callable]:
+    def task(self, title: str) -> Iterator[Callable[[int, int, str], None]]:
         """Yields `update(step, total, text)`; prints a line per step on CI, a spinner otherwise."""
         start = time.monotonic()
         if self.github:

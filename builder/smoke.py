@@ -85,9 +85,13 @@ def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: f
             suite_env = {**expect, "IMGBUILD_GPU": "yes" if use_gpu else "no", "HF_HUB_OFFLINE": "1",
                          "PYTHONPATH": f"{INSIDE}/site", "IMGBUILD_REPORT": f"{OUTSIDE}/figures.json",
                          "PYTHONDONTWRITEBYTECODE": "1"}
-            run = container.exec(["python", "-m", "pytest", f"{INSIDE}/smoketests", "-p", "no:cacheprovider", "-q",
-                                  "-rfEs", f"--junitxml={OUTSIDE}/junit.xml"], environment=suite_env)
+            # coreutils timeout: a hung suite (a deadlocked DataLoader, a stuck GPU) ends as a failure, not a hang
+            pytest = ["python", "-m", "pytest", f"{INSIDE}/smoketests", "-p", "no:cacheprovider", "-q", "-rfEs",
+                      f"--junitxml={OUTSIDE}/junit.xml"]
+            run = container.exec(["timeout", str(int(timeout)), *pytest], environment=suite_env)
             cases = _read_junit(container, run.output)
+            if run.exit_code == 124:
+                cases.append(SmokeCase("inside::suite", "failed", timeout, f"the suite ran past {timeout:.0f}s"))
             figures = _read_json(container, f"{OUTSIDE}/figures.json")
             whoami = container.exec(["id", "-u"])
             user = whoami.output.strip().splitlines()[-1:] or ["?"]
