@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -14,7 +15,22 @@ from rich.table import Table
 
 from . import tags
 from .errors import ConfigError, ImgbuildError, SmokeError
-from .options import CudaOpt, FlavorOpt, MatrixOpt, PythonOpt, TorchOpt, VariantOpt, resolve
+from .options import (
+    BaseImageOpt,
+    CaCertOpt,
+    CudaOpt,
+    FlavorOpt,
+    IndexOpt,
+    MatrixOpt,
+    NetworkOpt,
+    NoCacheOpt,
+    PythonOpt,
+    TorchOpt,
+    VariantOpt,
+    WheelhouseOpt,
+    build_options,
+    resolve,
+)
 from .render import render_all
 from .variant import Variant
 
@@ -30,20 +46,17 @@ def _console() -> Console:
 
 def variant_record(v: Variant) -> dict[str, object]:
     """A variant as JSON: its fields plus the tags it would get today."""
-    import datetime as dt
-
     return {**v.summary(), "tags": tags.tags(v, dt.date.today()), "index": v.index}
 
 
 def github_entry(v: Variant) -> dict[str, object]:
-    """One job of the nightly's strategy.matrix: GPU variants go to the self-hosted `gpu` runners."""
+    """One job of the nightly's strategy.matrix; `gpu` picks the runner (self-hosted `gpu` or ubuntu-latest)."""
     return {
         "variant": v.id,
         "torch": v.torch,
         "cuda": v.cuda,
         "flavor": v.flavor,
         "python": v.python,
-        "runs_on": "ubuntu-latest" if v.is_cpu else "self-hosted-gpu",
         "gpu": "no" if v.is_cpu else "yes",
     }
 
@@ -86,23 +99,6 @@ def render_cmd(
     print(f"rendered {len(contexts)} build contexts into {out}")
 
 
-def _build_options(base_image, ca_cert, wheelhouse, index, network, no_cache):
-    from .build import BuildOptions
-
-    if index not in ("pytorch", "pypi"):
-        raise ConfigError(f"--index {index}: use pytorch (the variant's PyTorch index) or pypi")
-    return BuildOptions(base_image=base_image, ca_certs=tuple(ca_cert or ()), wheelhouse=wheelhouse,
-                        index=index, network=network, no_cache=no_cache)
-
-
-BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
-CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
-WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
-IndexOpt = Annotated[str, typer.Option("--index", help="pytorch (the variant's index) or pypi")]
-NetworkOpt = Annotated[str, typer.Option("--network", help="network for the build")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="build every layer anew")]
-
-
 @app.command("build")
 def build_cmd(
     matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
@@ -116,7 +112,7 @@ def build_cmd(
     from .progress import Reporter
 
     _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
-    options = _build_options(base_image, ca_cert, wheelhouse, index, network, no_cache)
+    options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache)
     for v in variants:
         check_options(v, options)
     engine = Engine()

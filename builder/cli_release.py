@@ -12,7 +12,22 @@ from rich.table import Table
 
 from . import tags
 from .errors import ConfigError, ImgbuildError, PublishError
-from .options import CudaOpt, FlavorOpt, MatrixOpt, PythonOpt, TorchOpt, VariantOpt, resolve
+from .options import (
+    BaseImageOpt,
+    CaCertOpt,
+    CudaOpt,
+    FlavorOpt,
+    IndexOpt,
+    MatrixOpt,
+    NetworkOpt,
+    NoCacheOpt,
+    PythonOpt,
+    TorchOpt,
+    VariantOpt,
+    WheelhouseOpt,
+    build_options,
+    resolve,
+)
 
 WORK = Path(".imgbuild")
 RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to")]
@@ -68,15 +83,11 @@ def release_cmd(
     flavor: FlavorOpt = None, python: PythonOpt = None, variant: VariantOpt = None,
     gpu: Annotated[str, typer.Option("--gpu", help="auto, yes or no (the smoke suite's GPU tier)")] = "auto",
     out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
-    base_image: Annotated[Optional[str], typer.Option("--base-image")] = None,
-    ca_cert: Annotated[Optional[list[Path]], typer.Option("--ca-cert")] = None,
-    wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse")] = None,
-    index: Annotated[str, typer.Option("--index")] = "pytorch",
-    network: Annotated[str, typer.Option("--network")] = "host",
-    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    base_image: BaseImageOpt = None, ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None,
+    index: IndexOpt = "pytorch", network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
 ) -> None:
     """Render, build, test and push each variant; one failure does not stop the others."""
-    from .build import BuildOptions, build
+    from .build import build
     from .engine import Engine
     from .progress import Reporter
     from .publish import push_image, record_tested
@@ -85,8 +96,7 @@ def release_cmd(
 
     _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
     target = _registry(registry)
-    options = BuildOptions(base_image=base_image, ca_certs=tuple(ca_cert or ()), wheelhouse=wheelhouse,
-                           index=index, network=network, no_cache=no_cache, work_dir=WORK)
+    options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir=WORK)
     engine, reporter = Engine(), Reporter()
     entries, outcomes = [], []
     out.mkdir(parents=True, exist_ok=True)

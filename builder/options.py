@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .errors import ConfigError
 from .matrix import Matrix, Selection, load_matrix, select
 from .variant import Variant
 
@@ -42,3 +43,21 @@ def resolve(matrix: Path | None, torch: str | None, cuda: str | None, flavor: st
         flavor = "runtime"
     selection = Selection(torch=torch, cuda=cuda, flavor=flavor, python=python, variant=tuple(variant or ()))
     return loaded, select(loaded, selection)
+
+
+def build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir: Path = Path(".imgbuild")):
+    """The build options of `build` and `release`, checked once."""
+    from .build import BuildOptions
+
+    if index not in ("pytorch", "pypi"):
+        raise ConfigError(f"--index {index}: use pytorch (the variant's PyTorch index) or pypi")
+    return BuildOptions(base_image=base_image, ca_certs=tuple(ca_cert or ()), wheelhouse=wheelhouse,
+                        index=index, network=network, no_cache=no_cache, work_dir=work_dir)
+
+
+BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
+CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
+WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
+IndexOpt = Annotated[str, typer.Option("--index", help="pytorch (the variant's index) or pypi")]
+NetworkOpt = Annotated[str, typer.Option("--network", help="network for the build")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="build every layer anew")]
