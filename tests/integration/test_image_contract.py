@@ -190,3 +190,17 @@ def test_compiler_for_torch_compile_is_there(runtime_image):
     result = run(runtime_image, "python", "-c",
                  "import torch; f = torch.compile(lambda x: (x * 2).sin()); print(f(torch.ones(4)).sum().item())")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_tag_of_the_scheme_points_at_the_image(runtime_image):
+    tags = json.loads(docker("image", "inspect", "--format", "{{json .RepoTags}}", runtime_image).stdout)
+    assert "imgbuild/pytorch:2.14-cuda13.0-runtime" in tags
+    assert any(re.fullmatch(r"imgbuild/pytorch:2\.14\.1-cuda13\.0-cudnn9-runtime-\d{4}-\d{2}-\d{2}", t) for t in tags), tags
+
+
+def test_no_secret_in_labels_or_build_history(runtime_image):
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", runtime_image).stdout
+    labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", runtime_image).stdout
+    for text in (history, labels):
+        for word in ("PASSWORD", "password=", "TOKEN=", "IMGBUILD_REGISTRY"):
+            assert word not in text, word
