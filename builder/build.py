@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +33,7 @@ class BuildOptions:
     network: str = "host"  # loopback wheelhouse, and machines whose daemon has no bridge
     no_cache: bool = False
     work_dir: Path = Path(".imgbuild")
-    date: dt.date = dt.date.today()
+    date: dt.date = field(default_factory=dt.date.today)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ def check_options(variant: Variant, options: BuildOptions) -> None:
             raise ConfigError(f"--ca-cert {cert}: not a PEM certificate file: pass a .crt/.pem with BEGIN CERTIFICATE")
     if options.wheelhouse and not options.wheelhouse.is_dir():
         raise ConfigError(f"--wheelhouse {options.wheelhouse} is not a folder: fill one with `imgbuild wheelhouse`")
+    if options.wheelhouse and options.network != "host":
+        raise ConfigError(f"--wheelhouse is served on 127.0.0.1, which a build on --network {options.network} "
+                          "cannot reach: use --network host")
 
 
 def torch_index(variant: Variant, options: BuildOptions) -> str:

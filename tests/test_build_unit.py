@@ -84,3 +84,10 @@ def test_index_pypi_refuses_a_build_pypi_does_not_carry(matrix, tmp_path):
     other = select(matrix, Selection(torch="2.6", cuda="11.8", flavor="runtime"))[0]
     with pytest.raises(ConfigError, match="PyPI's torch 2.6.0 is not the cu118 build"):
         check_options(other, options(tmp_path, index="pypi"))
+
+
+def test_a_wheelhouse_needs_the_host_network(variant, tmp_path):
+    from builder.build import check_options
+
+    with pytest.raises(ConfigError, match="use --network host"):
+        check_options(variant, options(tmp_path, wheelhouse=tmp_path, network="bridge"))
