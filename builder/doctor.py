@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import ImgbuildError
-from .gpu import docker_has_nvidia, host_driver
+from .gpu import TOOLKIT_FIX, docker_has_nvidia, host_driver
 from .matrix import Matrix, load_matrix
 from .options import MatrixOpt, matrix_path
 from .registry import RegistryClient, credentials_for, parse_registry
@@ -27,8 +27,6 @@ from .registry import RegistryClient, credentials_for, parse_registry
 BUILD_SPACE = 20 * 10**9  # a devel image, its layers and the build cache come to about 20 GB
 NO_GPU = "no NVIDIA driver: GPU variants can be built but not GPU-tested here"
 NO_GPU_FIX = "install the driver and the NVIDIA Container Toolkit"
-TOOLKIT_FIX = ("install the NVIDIA Container Toolkit, run `nvidia-ctk runtime configure --runtime=docker`, "
-               "then restart dockerd")
 DAEMON_FIX = "start dockerd (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon"
 
 
@@ -55,25 +53,24 @@ def run_checks(engine_factory: Callable[[], object], matrix: Matrix | None, env:
             detail = f"{detail} [DOCKER_HOST={env['DOCKER_HOST']}]"
         checks.append(Check("docker daemon", False, detail, fix or DAEMON_FIX))
     driver = host_driver()
-    if engine is not None:
-        checks.append(_daemon(engine, env))
-        checks.append(_gpus(engine, driver))
+    info = engine.info() if engine is not None else None  # one daemon call serves three checks
+    if info is not None:
+        checks.append(_daemon(engine, info, env))
+        checks.append(_gpus(sorted((info.get("Runtimes") or {}).keys()), driver))
     checks.append(_driver(driver, matrix))
-    if engine is not None:
-        checks.append(_disk(engine))
+    if info is not None:
+        checks.append(_disk(info))
     checks.append(_registry(registry, env))
     return checks
 
 
-def _daemon(engine, env: Mapping[str, str]) -> Check:
-    info = engine.info()
+def _daemon(engine, info: dict, env: Mapping[str, str]) -> Check:
     where = env.get("DOCKER_HOST") or "the default socket"
     return Check("docker daemon", True,
                  f"API {engine.api_version}, Docker {info.get('ServerVersion', '?')} at {where}")
 
 
-def _gpus(engine, driver: str | None) -> Check:
-    runtimes = engine.runtimes()
+def _gpus(runtimes: list[str], driver: str | None) -> Check:
     if docker_has_nvidia(runtimes):
         return Check("docker --gpus", True,
                      f"NVIDIA Container Toolkit present (runtimes: {', '.join(runtimes)})")
@@ -105,8 +102,8 @@ def _driver(driver: str | None, matrix: Matrix | None) -> Check:
                  f"upgrade the driver to {newest} or newer to GPU-test CUDA {', '.join(cannot)}")
 
 
-def _disk(engine) -> Check:
-    root = str(engine.info().get("DockerRootDir") or "")
+def _disk(info: dict) -> Check:
+    root = str(info.get("DockerRootDir") or "")
     try:
         free = shutil.disk_usage(root).free
     except OSError:  # a remote daemon, or a root dir we may not read: nothing to measure from here

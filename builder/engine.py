@@ -117,9 +117,6 @@ class Engine:
                          size=int(attrs.get("Size") or 0), env=tuple(config.get("Env") or ()),
                          user=str(config.get("User") or ""))
 
-    def history(self, ref: str) -> list[dict]:
-        return self._client.api.history(ref)
-
     def prune_dangling(self) -> None:
         self._client.images.prune(filters={"dangling": True})
 
@@ -138,21 +135,6 @@ class Engine:
         self._client.api.pull(repository, tag=tag, auth_config=auth)
 
     # --- containers ---------------------------------------------------------------------------
-    def run(self, image: str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
-            user: str | None = None, volumes: dict[str, dict] | None = None, entrypoint: list[str] | None = None,
-            gpus: bool = False, timeout: float = 600, labels: dict[str, str] | None = None) -> RunResult:
-        """Run to completion and always remove the container."""
-        container = self.start(image, command, environment=environment, user=user, volumes=volumes,
-                               entrypoint=entrypoint, gpus=gpus, labels=labels)
-        try:
-            status = container.wait(timeout=timeout)
-            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
-            return RunResult(exit_code=int(status.get("StatusCode", 1)), output=output)
-        except requests.exceptions.ReadTimeout:
-            return RunResult(exit_code=124, output=container.logs().decode(errors="replace") + "\n(timed out)")
-        finally:
-            container.remove(force=True)
-
     def start(self, image: str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
               user: str | None = None, volumes: dict[str, dict] | None = None, entrypoint: list[str] | None = None,
               gpus: bool = False, labels: dict[str, str] | None = None, shm_size: str | None = None):
@@ -166,9 +148,6 @@ class Engine:
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not start a container of {image}: {_short(exc)}") from None
         return Container(raw)
-
-    def containers(self, label: str) -> list[str]:
-        return [c.id for c in self._client.containers.list(all=True, filters={"label": label})]
 
     def runtimes(self) -> list[str]:
         return sorted((self.info().get("Runtimes") or {}).keys())
@@ -197,30 +176,11 @@ class Container:
         stream, _ = self._raw.get_archive(path)
         return b"".join(stream)
 
-    def logs(self) -> str:
-        return self._raw.logs(stdout=True, stderr=True).decode(errors="replace")
-
-    def status(self) -> str:
-        self._raw.reload()
-        return self._raw.status
-
-    def kill(self, signal: str = "SIGTERM") -> None:
-        self._raw.kill(signal=signal)
-
-    def wait(self, timeout: float) -> dict:
-        return self._raw.wait(timeout=timeout)
-
     def remove(self, force: bool = True) -> None:
         try:
             self._raw.remove(force=force, v=True)
         except docker.errors.NotFound:
             pass
-
-    def __enter__(self) -> Container:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
 
 def _failed(step: str, last, log: IO[str]) -> str:

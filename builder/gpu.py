@@ -11,6 +11,9 @@ from packaging.version import Version
 
 from .errors import SmokeError
 
+TOOLKIT_FIX = ("install the NVIDIA Container Toolkit and run `nvidia-ctk runtime configure --runtime=docker`, "
+               "then restart dockerd")
+
 
 def host_driver() -> str | None:
     """The NVIDIA kernel driver version on this host, or None when there is none."""
@@ -43,8 +46,7 @@ def missing_link(runtimes: list[str], min_driver: str, cuda: str, driver: str | 
         return (f"the host's NVIDIA driver {driver} is older than {min_driver}, the minimum for CUDA {cuda}: "
                 "upgrade the driver or test an image with an older CUDA")
     if not docker_has_nvidia(runtimes):
-        return ("Docker has no NVIDIA runtime (--gpus cannot work): install the NVIDIA Container Toolkit and "
-                "run `nvidia-ctk runtime configure --runtime=docker`, then restart dockerd")
+        return f"Docker has no NVIDIA runtime (--gpus cannot work): {TOOLKIT_FIX}"
     return None
 
 

@@ -63,10 +63,14 @@ class Matrix:
         variants = []
         for release in self.releases:
             for cuda, flavor in self.builds(release):
-                default = default_python(release, cuda)
-                pythons = [default] + [p for p in release.extra_pythons if p != default]
-                variants += [self.variant(release, cuda, python, flavor) for python in pythons]
+                variants += [self.variant(release, cuda, python, flavor) for python in pythons_built(release, cuda)]
         return variants
+
+
+def pythons_built(release: Release, cuda: str) -> list[str]:
+    """The build's default Python first, then the extra Pythons the matrix builds."""
+    default = default_python(release, cuda)
+    return [default] + [p for p in release.extra_pythons if p != default]
 
 
 def default_python(release: Release, cuda: str) -> str:
@@ -205,8 +209,7 @@ def select(matrix: Matrix, sel: Selection) -> list[Variant]:
             if sel.python and sel.python != "all":
                 pythons = [sel.python]
             elif sel.variant or sel.python == "all":  # patterns may name any Python the matrix builds
-                default = default_python(release, build_cuda)
-                pythons = [default] + [p for p in release.extra_pythons if p != default]
+                pythons = pythons_built(release, build_cuda)
             else:
                 pythons = [default_python(release, build_cuda)]
             chosen += [v for p in pythons if sel.matches_id(v := matrix.variant(release, build_cuda, p, flavor))]

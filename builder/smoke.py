@@ -93,11 +93,9 @@ def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: f
             if run.exit_code == 124:
                 cases.append(SmokeCase("inside::suite", "failed", timeout, f"the suite ran past {timeout:.0f}s"))
             figures = _read_json(container, f"{OUTSIDE}/figures.json")
-            whoami = container.exec(["id", "-u"])
-            user = whoami.output.strip().splitlines()[-1:] or ["?"]
-            cases.append(SmokeCase("outside::user_is_not_root", "passed" if user[0] not in ("0", "?") else "failed",
-                                   0.0, f"uid {user[0]}"))
-            user_name = container.exec(["id", "-un"]).output.strip()
+            uid, user_name = (container.exec(["sh", "-c", "id -u; id -un"]).output.split() + ["?", "?"])[:2]
+            cases.append(SmokeCase("outside::user_is_not_root", "passed" if uid not in ("0", "?") else "failed",
+                                   0.0, f"uid {uid}"))
             for probe in (probes.jupyter_auth(jupyter_port, token), probes.ssh_login(key, ssh_port, user_name)):
                 cases.append(SmokeCase(probe.name, "passed" if probe.passed else "failed", probe.seconds,
                                        probe.message))

@@ -48,32 +48,32 @@ def load_located(path: Path) -> Located:
     located = Located(data=None, file=str(path))
     located.lines[()] = 1
     if node is not None:
-        located.data = _convert(node, (), located)
+        # SafeLoader's own constructor gives ints, floats, bools and strings exactly as yaml.safe_load would.
+        located.data = _convert(node, (), located, yaml.SafeLoader(""))
     return located
 
 
-def _convert(node: yaml.Node, path: Path_, located: Located) -> Any:
+def _convert(node: yaml.Node, path: Path_, located: Located, loader: yaml.SafeLoader) -> Any:
     located.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            key = _scalar(key_node, loader)
             if key in result:
                 raise ConfigError(f"{located.file}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
             located.lines[path + (key,)] = key_node.start_mark.line + 1
-            result[key] = _convert(value_node, path + (key,), located)
+            result[key] = _convert(value_node, path + (key,), located, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             located.lines[path + (index,)] = item.start_mark.line + 1
-            items.append(_convert(item, path + (index,), located))
+            items.append(_convert(item, path + (index,), located, loader))
         return items
-    return _scalar(node)
+    return _scalar(node, loader)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(f"line {node.start_mark.line + 1}: a key must be a plain value")
-    # SafeLoader's own resolver gives ints, floats, bools and strings exactly as yaml.safe_load would.
-    return yaml.SafeLoader("").construct_object(node)
+    return loader.construct_object(node)

@@ -19,10 +19,7 @@ class FakeEngine:
         self._runtimes, self._root = runtimes, root
 
     def info(self) -> dict:
-        return {"ServerVersion": "27.0", "DockerRootDir": self._root}
-
-    def runtimes(self) -> list[str]:
-        return self._runtimes
+        return {"ServerVersion": "27.0", "DockerRootDir": self._root, "Runtimes": dict.fromkeys(self._runtimes, {})}
 
 
 def checks_with(monkeypatch: pytest.MonkeyPatch, matrix, driver: str | None, runtimes: list[str], root: str):
