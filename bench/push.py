@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT / "tests"))  # registry_server.py: runs the Debian r
 from registry_server import RegistryServer
 from rich.console import Console
 
-from builder.engine import Engine
-from builder.progress import Reporter
-from builder.publish import PushResult, push_image
-from builder.registry import Credentials, RegistryClient, RegistryRef
+from imgbuild.engine import Engine
+from imgbuild.progress import Reporter
+from imgbuild.publish import PushResult, push_image
+from imgbuild.registry import Credentials, RegistryClient, RegistryRef
 
 
 def build_tiny(base: str, ref: str, name: str, size_mb: int) -> None:

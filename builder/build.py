@@ -21,7 +21,6 @@ from .render import BuildContext, render
 from .variant import Variant
 from .wheelhouse import serve, torch_wheel
 
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def revision() -> str:
     if os.environ.get("GITHUB_SHA"):
         return os.environ["GITHUB_SHA"]
     try:
-        out = subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"

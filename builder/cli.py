@@ -38,6 +38,36 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Build, smoke-test and publish PyTorch GPU images from one declared matrix.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from .options import matrix_path
+
+        print(f"imgbuild {version('imgbuild')}\nmatrix: {matrix_path(None).resolve()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="print the version and the matrix in use")] = False,
+) -> None:
+    """Build, smoke-test and publish PyTorch GPU images from one declared matrix."""
+
+
+@app.command("init")
+def init_cmd(
+    torch: TorchOpt = None, cuda: CudaOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml")] = False,
+) -> None:
+    """Write a starter matrix.yaml into this folder (the packaged one, or the releases --torch/--cuda name)."""
+    from .starter import write_starter
+
+    written = write_starter(Path("matrix.yaml"), torch=torch, cuda=cuda, force=force)
+    print(f"wrote {written}: edit it, then `imgbuild matrix` lists what it builds")
+
+
 def _console() -> Console:
     """Tables stay readable in CI logs, where there is no terminal to take the width from."""
     console = Console(highlight=False)

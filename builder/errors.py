@@ -43,3 +43,9 @@ class PublishError(ImgbuildError):
     """Push, verification or immutability failed."""
 
     exit_code = 6
+
+
+class OutputError(ImgbuildError):
+    """A file or folder imgbuild must write cannot be written."""
+
+    exit_code = 7

@@ -145,10 +145,10 @@ def _check_consistency(m: MatrixFile, located: Located) -> None:
                 raise located.error(at + ("extra_pythons", j),
                                     f"torch {release.torch} has no wheels for Python {python} "
                                     f"(its pythons: {', '.join(release.pythons)})")
-        for key in ("pypi_cuda", "default_cuda"):
-            value = getattr(release, key)
-            if value == "cpu" and not release.cpu or value != "cpu" and value not in release.cuda:
-                raise located.error(at + (key,), f"{key} {value} is not one of torch {release.torch}'s builds")
+        # pypi_cuda is a fact about PyPI: a matrix may leave that build out (then PyPI carries none of its builds).
+        value = release.default_cuda
+        if value == "cpu" and not release.cpu or value != "cpu" and value not in release.cuda:
+            raise located.error(at + ("default_cuda",), f"default_cuda {value} is not one of torch {release.torch}'s builds")
         if not release.cuda and not release.cpu:
             raise located.error(at, f"torch {release.torch} has no CUDA build and no CPU build")
 

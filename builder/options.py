@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import ConfigError
+from .paths import DEFAULT_MATRIX
 from .matrix import Matrix, Selection, load_matrix, select
 from .variant import Variant
 
-PROJECT_MATRIX = Path(__file__).resolve().parent.parent / "matrix.yaml"
 
 MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", help="matrix file [default: ./matrix.yaml]")]
 TorchOpt = Annotated[Optional[str], typer.Option("--torch", help="torch minor (2.6) or release (2.6.0)")]
@@ -31,7 +31,7 @@ def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:
     if env.get("IMGBUILD_MATRIX"):
         return Path(env["IMGBUILD_MATRIX"])
     local = Path("matrix.yaml")
-    return local if local.exists() else PROJECT_MATRIX
+    return local if local.exists() else DEFAULT_MATRIX
 
 
 def resolve(matrix: Path | None, torch: str | None, cuda: str | None, flavor: str | None,

@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
-from builder.errors import ImgbuildError
+from .errors import ImgbuildError
 
 log = logging.getLogger(__name__)
 

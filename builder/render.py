@@ -16,10 +16,10 @@ from pathlib import Path
 import jinja2
 
 from .errors import ConfigError
+from .paths import TEMPLATES
 from .tags import variant_labels
 from .variant import Variant
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
 NINJA_VERSION = "1.13.2"

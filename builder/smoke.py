@@ -20,9 +20,8 @@ from pathlib import Path
 from . import gpu, probes
 from .engine import Engine
 from .errors import SmokeError
+from .paths import SMOKETESTS
 
-PROJECT = Path(__file__).resolve().parent.parent
-SUITE = PROJECT / "smoketests"
 INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's user)
 OUTSIDE = "/tmp/imgbuild-smoke-out"  # what the suite writes, made by the image's user
 
@@ -123,7 +122,7 @@ def _suite_archive(python: str) -> bytes:
     """smoketests/ plus a pure-Python pytest for the image's Python: the image itself stays free of it."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(SUITE, arcname="imgbuild-smoke/smoketests",
+        tar.add(SMOKETESTS, arcname="imgbuild-smoke/smoketests",
                 filter=lambda t: None if "__pycache__" in t.name else t)
         tar.add(_pytest_for(python), arcname="imgbuild-smoke/site",
                 filter=lambda t: None if "__pycache__" in t.name else t)

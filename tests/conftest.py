@@ -9,6 +9,6 @@ from helpers import ROOT
 
 @pytest.fixture(scope="session")
 def matrix():
-    from builder.matrix import load_matrix
+    from imgbuild.matrix import load_matrix
 
     return load_matrix(ROOT / "matrix.yaml")

@@ -4,12 +4,12 @@ import datetime as dt
 
 import pytest
 
-from builder import build as build_mod
-from builder.build import BuildOptions, build, torch_index
-from builder.engine import ImageInfo
-from builder.errors import BuildError, ConfigError
-from builder.matrix import Selection, select
-from builder.progress import Reporter
+from imgbuild import build as build_mod
+from imgbuild.build import BuildOptions, build, torch_index
+from imgbuild.engine import ImageInfo
+from imgbuild.errors import BuildError, ConfigError
+from imgbuild.matrix import Selection, select
+from imgbuild.progress import Reporter
 
 
 class FakeEngine:
@@ -79,7 +79,7 @@ def test_index_choice(variant, matrix, tmp_path):
 
 
 def test_index_pypi_refuses_a_build_pypi_does_not_carry(matrix, tmp_path):
-    from builder.build import check_options
+    from imgbuild.build import check_options
 
     other = select(matrix, Selection(torch="2.6", cuda="11.8", flavor="runtime"))[0]
     with pytest.raises(ConfigError, match="PyPI's torch 2.6.0 is not the cu118 build"):
@@ -87,7 +87,7 @@ def test_index_pypi_refuses_a_build_pypi_does_not_carry(matrix, tmp_path):
 
 
 def test_a_wheelhouse_needs_the_host_network(variant, tmp_path):
-    from builder.build import check_options
+    from imgbuild.build import check_options
 
     with pytest.raises(ConfigError, match="use --network host"):
         check_options(variant, options(tmp_path, wheelhouse=tmp_path, network="bridge"))

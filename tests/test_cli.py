@@ -7,7 +7,7 @@ import sys
 from helpers import ROOT
 from typer.testing import CliRunner
 
-from builder.cli import app
+from imgbuild.cli import app
 
 runner = CliRunner()
 
@@ -32,7 +32,7 @@ def test_github_matrix_is_a_strategy_matrix():
 
 
 def test_missing_combination_is_one_line_and_exit_2():
-    result = subprocess.run([sys.executable, "-m", "builder.cli", "matrix", "--torch", "2.6", "--cuda", "12.1"],
+    result = subprocess.run([sys.executable, "-m", "imgbuild.cli", "matrix", "--torch", "2.6", "--cuda", "12.1"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
@@ -41,7 +41,7 @@ def test_missing_combination_is_one_line_and_exit_2():
 
 
 def test_build_selection_defaults_to_one_image():
-    from builder.options import resolve
+    from imgbuild.options import resolve
 
     _, variants = resolve(None, "2.6", "12.4", None, None, None, one_flavor=True)
     assert [v.id for v in variants] == ["2.6.0-cu124-py3.12-runtime"]

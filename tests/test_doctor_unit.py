@@ -1,4 +1,4 @@
-"""builder.doctor without a daemon: a fake engine, a pretend driver, the report's exit code."""
+"""imgbuild.doctor without a daemon: a fake engine, a pretend driver, the report's exit code."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import io
 import pytest
 from rich.console import Console
 
-from builder import doctor
-from builder.doctor import Check, print_checks, run_checks, split_message
-from builder.errors import DaemonError
+from imgbuild import doctor
+from imgbuild.doctor import Check, print_checks, run_checks, split_message
+from imgbuild.errors import DaemonError
 
 
 class FakeEngine:

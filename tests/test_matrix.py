@@ -3,8 +3,8 @@
 import pytest
 from packaging.version import Version
 
-from builder.errors import NothingSelected
-from builder.matrix import Selection, select
+from imgbuild.errors import NothingSelected
+from imgbuild.matrix import Selection, select
 
 
 def test_covers_every_torch_minor_from_2_4_to_2_15(matrix):

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from builder.errors import ConfigError
-from builder.matrix import load_matrix
+from imgbuild.errors import ConfigError
+from imgbuild.matrix import load_matrix
 
 GOOD = """\
 defaults:
@@ -61,8 +61,8 @@ CASES = [
     ("empty matrix", "", 1, "the matrix is empty"),
     ("no releases", GOOD[: GOOD.index("releases:")] + "releases: []\n", 13, "releases is empty"),
     ("duplicate key", GOOD.replace("  image: pytorch\n", "  image: pytorch\n  image: torch\n"), 3, "duplicate key 'image'"),
-    ("pypi cuda not a build", GOOD.replace('pypi_cuda: "12.4"', 'pypi_cuda: "12.6"'), 18,
-     "pypi_cuda 12.6 is not one of torch 2.6.0's builds"),
+    ("default cuda not a build", GOOD.replace('default_cuda: "12.4"', 'default_cuda: "12.6"'), 19,
+     "default_cuda 12.6 is not one of torch 2.6.0's builds"),
 ]
 
 
@@ -79,7 +79,7 @@ def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, line, words):
 def test_render_of_a_bad_matrix_writes_nothing(tmp_path):
     from typer.testing import CliRunner
 
-    from builder.cli import app
+    from imgbuild.cli import app
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("  timm:", "  timmm:"))

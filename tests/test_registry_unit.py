@@ -1,4 +1,4 @@
-"""builder.registry without a real registry: credentials, parsing, and a scripted loopback server for the
+"""imgbuild.registry without a real registry: credentials, parsing, and a scripted loopback server for the
 bearer-token flow (Docker Hub, GHCR), Link pagination and retries, which Distribution 2.8 cannot show."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.registry import Credentials, RegistryClient, RegistryError, credentials_for, parse_registry
+from imgbuild.registry import Credentials, RegistryClient, RegistryError, credentials_for, parse_registry
 
 # -- credentials -----------------------------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from builder import tags
-from builder.build import Image
-from builder.errors import PublishError
-from builder.matrix import Selection, select
-from builder.publish import PushResult, merge_releases, release_entry, write_release
-from builder.registry import RegistryRef
-from builder.smoke import SmokeCase, SmokeReport
+from imgbuild import tags
+from imgbuild.build import Image
+from imgbuild.errors import PublishError
+from imgbuild.matrix import Selection, select
+from imgbuild.publish import PushResult, merge_releases, release_entry, write_release
+from imgbuild.registry import RegistryRef
+from imgbuild.smoke import SmokeCase, SmokeReport
 
 REGISTRY = RegistryRef("ghcr.io", "team")
 DIGEST = "sha256:" + "ab" * 32

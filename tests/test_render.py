@@ -8,9 +8,9 @@ import jinja2
 import pytest
 from helpers import ROOT
 
-from builder.errors import ConfigError
-from builder.matrix import Selection, select
-from builder.render import render_all, render_dockerfile
+from imgbuild.errors import ConfigError
+from imgbuild.matrix import Selection, select
+from imgbuild.render import render_all, render_dockerfile
 
 
 def tree(path):
@@ -58,7 +58,7 @@ def test_base_image_override_changes_from_and_label(matrix):
 
 
 def test_undefined_template_variables_fail(monkeypatch, matrix):
-    from builder import render
+    from imgbuild import render
 
     render._template.cache_clear()
     monkeypatch.setattr(render, "template_data", lambda v, b=None: {"variant": v})

@@ -16,7 +16,7 @@ import yaml
 from helpers import ROOT, missing
 from typer.testing import CliRunner
 
-from builder.cli import app
+from imgbuild.cli import app
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = [WORKFLOWS / "nightly.yml", WORKFLOWS / "ci.yml"]

@@ -22,8 +22,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def engine():
-    from builder.engine import Engine
-    from builder.errors import DaemonError
+    from imgbuild.engine import Engine
+    from imgbuild.errors import DaemonError
 
     try:
         return Engine()

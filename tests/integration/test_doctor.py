@@ -15,11 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds con
 from helpers import ROOT, missing
 from registry_server import RegistryServer, auth_registry_fixture
 
-from builder.doctor import NO_GPU_FIX, Check, doctor_cmd, run_checks
-from builder.engine import Engine
-from builder.errors import DaemonError
-from builder.gpu import host_driver
-from builder.matrix import load_matrix
+from imgbuild.doctor import NO_GPU_FIX, Check, doctor_cmd, run_checks
+from imgbuild.engine import Engine
+from imgbuild.errors import DaemonError
+from imgbuild.gpu import host_driver
+from imgbuild.matrix import load_matrix
 
 pytestmark = pytest.mark.integration
 

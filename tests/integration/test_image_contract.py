@@ -12,7 +12,7 @@ import pytest
 import requests
 from helpers import docker
 
-from builder.probes import make_key, ssh_command, wait_for_http
+from imgbuild.probes import make_key, ssh_command, wait_for_http
 
 
 def run(image, *command, user=None, env=None, entrypoint=None, mounts=()):

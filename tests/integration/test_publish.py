@@ -1,4 +1,4 @@
-"""builder.publish against a real dockerd and a real registry (Distribution 2.8, htpasswd auth, loopback).
+"""imgbuild.publish against a real dockerd and a real registry (Distribution 2.8, htpasswd auth, loopback).
 
 Tiny images FROM the local Debian base stand in for torch images: pushing them exercises the same code.
 Each test pushes into its own namespace of one shared registry, so the base layer is uploaded once and
@@ -20,13 +20,13 @@ import pytest
 from registry_server import RegistryServer, auth_registry_fixture, skopeo
 from rich.console import Console
 
-from builder import publish as stage
-from builder.engine import Engine
-from builder.errors import DaemonError, PublishError
-from builder.progress import Reporter
-from builder.publish import PushResult, push_image, record_tested
-from builder.registry import Credentials, RegistryClient, RegistryRef
-from builder.smoke import SmokeCase, SmokeReport
+from imgbuild import publish as stage
+from imgbuild.engine import Engine
+from imgbuild.errors import DaemonError, PublishError
+from imgbuild.progress import Reporter
+from imgbuild.publish import PushResult, push_image, record_tested
+from imgbuild.registry import Credentials, RegistryClient, RegistryRef
+from imgbuild.smoke import SmokeCase, SmokeReport
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""builder.registry against a real registry (Distribution 2.8 on loopback); images are seeded with skopeo."""
+"""imgbuild.registry against a real registry (Distribution 2.8 on loopback); images are seeded with skopeo."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from registry_server import (
     skopeo_digest,
 )
 
-from builder.registry import Credentials, RegistryClient, RegistryError
+from imgbuild.registry import Credentials, RegistryClient, RegistryError
 
 pytestmark = pytest.mark.integration
 
