@@ -24,13 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # registry_server.py: runs the Debian registry binary on loopback
 
-from registry_server import RegistryServer
-from rich.console import Console
-
 from imgbuild.engine import Engine
 from imgbuild.progress import Reporter
 from imgbuild.publish import PushResult, push_image
 from imgbuild.registry import Credentials, RegistryClient, RegistryRef
+from registry_server import RegistryServer
+from rich.console import Console
 
 
 def build_tiny(base: str, ref: str, name: str, size_mb: int) -> None:

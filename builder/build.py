@@ -22,7 +22,6 @@ from .variant import Variant
 from .wheelhouse import serve, torch_wheel
 
 
-
 @dataclass(frozen=True)
 class BuildOptions:
     base_image: str | None = None

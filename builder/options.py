@@ -9,10 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import ConfigError
-from .paths import DEFAULT_MATRIX
 from .matrix import Matrix, Selection, load_matrix, select
+from .paths import DEFAULT_MATRIX
 from .variant import Variant
-
 
 MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", help="matrix file [default: ./matrix.yaml]")]
 TorchOpt = Annotated[Optional[str], typer.Option("--torch", help="torch minor (2.6) or release (2.6.0)")]

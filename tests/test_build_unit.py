@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-
 from imgbuild import build as build_mod
 from imgbuild.build import BuildOptions, build, torch_index
 from imgbuild.engine import ImageInfo

@@ -5,9 +5,8 @@ import subprocess
 import sys
 
 from helpers import ROOT
-from typer.testing import CliRunner
-
 from imgbuild.cli import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
-from rich.console import Console
-
 from imgbuild import doctor
 from imgbuild.doctor import Check, print_checks, run_checks, split_message
 from imgbuild.errors import DaemonError
+from rich.console import Console
 
 
 class FakeEngine:

@@ -1,10 +1,9 @@
 """Loading, expansion and selection of the real matrix.yaml."""
 
 import pytest
-from packaging.version import Version
-
 from imgbuild.errors import NothingSelected
 from imgbuild.matrix import Selection, select
+from packaging.version import Version
 
 
 def test_covers_every_torch_minor_from_2_4_to_2_15(matrix):

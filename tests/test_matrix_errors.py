@@ -3,7 +3,6 @@
 import textwrap
 
 import pytest
-
 from imgbuild.errors import ConfigError
 from imgbuild.matrix import load_matrix
 
@@ -77,9 +76,8 @@ def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, line, words):
 
 
 def test_render_of_a_bad_matrix_writes_nothing(tmp_path):
-    from typer.testing import CliRunner
-
     from imgbuild.cli import app
+    from typer.testing import CliRunner
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("  timm:", "  timmm:"))

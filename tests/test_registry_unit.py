@@ -12,7 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from imgbuild.registry import Credentials, RegistryClient, RegistryError, credentials_for, parse_registry
 
 # -- credentials -----------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from imgbuild import tags
 from imgbuild.build import Image
 from imgbuild.errors import PublishError

@@ -7,7 +7,6 @@ import subprocess
 import jinja2
 import pytest
 from helpers import ROOT
-
 from imgbuild.errors import ConfigError
 from imgbuild.matrix import Selection, select
 from imgbuild.render import render_all, render_dockerfile

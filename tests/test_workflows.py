@@ -14,9 +14,8 @@ import pytest
 import typer.main
 import yaml
 from helpers import ROOT, missing
-from typer.testing import CliRunner
-
 from imgbuild.cli import app
+from typer.testing import CliRunner
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = [WORKFLOWS / "nightly.yml", WORKFLOWS / "ci.yml"]

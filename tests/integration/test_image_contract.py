@@ -11,7 +11,6 @@ import time
 import pytest
 import requests
 from helpers import docker
-
 from imgbuild.probes import make_key, ssh_command, wait_for_http
 
 

@@ -17,9 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from registry_server import RegistryServer, auth_registry_fixture, skopeo
-from rich.console import Console
-
 from imgbuild import publish as stage
 from imgbuild.engine import Engine
 from imgbuild.errors import DaemonError, PublishError
@@ -27,6 +24,8 @@ from imgbuild.progress import Reporter
 from imgbuild.publish import PushResult, push_image, record_tested
 from imgbuild.registry import Credentials, RegistryClient, RegistryRef
 from imgbuild.smoke import SmokeCase, SmokeReport
+from registry_server import RegistryServer, auth_registry_fixture, skopeo
+from rich.console import Console
 
 pytestmark = pytest.mark.integration
 

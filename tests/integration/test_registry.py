@@ -13,6 +13,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds registry_server.py
 
+from imgbuild.registry import Credentials, RegistryClient, RegistryError
 from registry_server import (
     RegistryServer,
     auth_registry_fixture,
@@ -20,8 +21,6 @@ from registry_server import (
     require_registry_tools,
     skopeo_digest,
 )
-
-from imgbuild.registry import Credentials, RegistryClient, RegistryError
 
 pytestmark = pytest.mark.integration
 
