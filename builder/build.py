@@ -86,20 +86,30 @@ def prepare(variant: Variant, options: BuildOptions) -> BuildContext:
 def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Reporter) -> Image:
     """Build one variant and tag it with every tag of its scheme; tags are applied only after success."""
     check_options(variant, options)
+    if variant.team:  # a team's image: layers above the variant's own image (team.py)
+        from .team import build_team
+
+        return build_team(variant, engine, options, reporter)
     ctx = prepare(variant, options)
+    return build_context(ctx, engine, options, reporter, {"TORCH_INDEX_URL": torch_index(variant, options)})
+
+
+def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, reporter: Reporter,
+                  args: dict[str, str], name: str | None = None) -> Image:
+    """Build a rendered context (the wheelhouse served meanwhile) and tag it with its variant's tags."""
+    variant, name = ctx.variant, name or ctx.variant.name
     logs = options.work_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = (logs / f"{variant.id}.build.log").resolve()
+    log_path = (logs / f"{name}.build.log").resolve()
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     labels = tags.build_labels(variant, created, revision(), source())
-    args = {"TORCH_INDEX_URL": torch_index(variant, options)}
     start = time.monotonic()
-    reporter.info(f"building {variant.id} (log: {log_path})")
+    reporter.info(f"building {name} (log: {log_path})")
     with open(log_path, "w", encoding="utf-8") as log, \
             (serve(options.wheelhouse) if options.wheelhouse else nullcontext(None)) as find_links:
         if find_links:
             args |= {"PIP_FIND_LINKS": find_links, "PIP_TRUSTED_HOST": find_links.split("/")[2]}
-        with reporter.task(f"build {variant.id}") as update:
+        with reporter.task(f"build {name}") as update:
             image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network,
                                     nocache=options.no_cache, log=log, on_step=update)
     refs = tuple(f"{tags.local_repository(variant)}:{tag}" for tag in tags.tags(variant, options.date))
@@ -107,9 +117,9 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
         engine.tag(image_id, ref)
     info = engine.image(image_id)
     if info is None:
-        raise BuildError(f"image {image_id} vanished after the build of {variant.id}; see {log_path}")
+        raise BuildError(f"image {image_id} vanished after the build of {name}; see {log_path}")
     seconds = time.monotonic() - start
-    reporter.info(f"built {variant.id} in {seconds:.0f}s: {refs[1]} ({info.size / 1e9:.2f} GB)")
+    reporter.info(f"built {name} in {seconds:.0f}s: {refs[1]} ({info.size / 1e9:.2f} GB)")
     return Image(variant=variant, id=image_id, refs=refs, size=info.size, seconds=seconds, log=log_path)
 
 

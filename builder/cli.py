@@ -20,6 +20,7 @@ from .options import (
     CaCertOpt,
     CudaOpt,
     FlavorOpt,
+    ImageOpt,
     IndexOpt,
     MatrixOpt,
     NetworkOpt,
@@ -60,12 +61,15 @@ def _root(
 def init_cmd(
     torch: TorchOpt = None, cuda: CudaOpt = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml")] = False,
+    team: Annotated[Optional[str], typer.Option("--team", help="add an example team image of this name "
+                                                               "(and its tests in teams/NAME/)")] = None,
 ) -> None:
     """Write a starter matrix.yaml into this folder (the packaged one, or the releases --torch/--cuda name)."""
     from .starter import write_starter
 
-    written = write_starter(Path("matrix.yaml"), torch=torch, cuda=cuda, force=force)
-    print(f"wrote {written}: edit it, then `imgbuild matrix` lists what it builds")
+    written = write_starter(Path("matrix.yaml"), torch=torch, cuda=cuda, force=force, team=team)
+    print(f"wrote {written}: edit it, then `imgbuild matrix` lists what it builds"
+          + (f"; `imgbuild build --image {team}` builds the team's image" if team else ""))
 
 
 def _console() -> Console:
@@ -134,14 +138,15 @@ def build_cmd(
     matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
     python: PythonOpt = None, variant: VariantOpt = None, base_image: BaseImageOpt = None,
     ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None, index: IndexOpt = "pytorch",
-    network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
+    network: NetworkOpt = "host", no_cache: NoCacheOpt = False, image: ImageOpt = None,
 ) -> None:
-    """Render and build the selected variants (the runtime flavor unless --flavor or --variant says)."""
+    """Render and build the selected variants (the runtime flavor unless --flavor or --variant says), each
+    variant's image and then its team images (--image picks)."""
     from .build import build, check_options
     from .engine import Engine
     from .progress import Reporter
 
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True, images=image, teams=True)
     options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache)
     for v in variants:
         check_options(v, options)
@@ -155,11 +160,11 @@ def build_cmd(
 GpuOpt = Annotated[str, typer.Option("--gpu", help="auto: the GPU tier where the host has a GPU; yes; no")]
 
 
-def _images_for(image: str | None, matrix, torch, cuda, flavor, python, variant) -> list[str]:
-    """An explicit IMAGE, or the local release tag of each selected variant."""
+def _images_for(image: str | None, matrix, torch, cuda, flavor, python, variant, names=None) -> list[str]:
+    """An explicit IMAGE, or the local release tag of each selected image (team images included)."""
     if image:
         return [image]
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True, images=names, teams=True)
     return [tags.local_ref(v) for v in variants]
 
 
@@ -167,7 +172,7 @@ def _images_for(image: str | None, matrix, torch, cuda, flavor, python, variant)
 def test_cmd(
     image: Annotated[Optional[str], typer.Argument(help="image to test [default: the selection's images]")] = None,
     matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None, gpu: GpuOpt = "auto",
+    python: PythonOpt = None, variant: VariantOpt = None, gpu: GpuOpt = "auto", names: ImageOpt = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
 ) -> None:
@@ -179,7 +184,7 @@ def test_cmd(
 
     engine = Engine()
     failed = 0
-    for ref in _images_for(image, matrix, torch, cuda, flavor, python, variant):
+    for ref in _images_for(image, matrix, torch, cuda, flavor, python, variant, names):
         report = run_smoke(engine, ref, gpu)
         record_tested(report, Path(".imgbuild"))
         print_smoke(report, _console())
@@ -198,18 +203,19 @@ def test_cmd(
 def wheelhouse_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder to fill with wheels")],
     matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None, index: IndexOpt = "pypi",
+    python: PythonOpt = None, variant: VariantOpt = None, index: IndexOpt = "pypi", image: ImageOpt = None,
 ) -> None:
-    """Download the selected variants' wheels into OUT, for `build --wheelhouse OUT` (offline sites)."""
+    """Download the selected variants' wheels into OUT, for `build --wheelhouse OUT` (offline sites); a team
+    image's extras too."""
     from .wheelhouse import download
 
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, images=image, teams=True)
     for v in variants:
         if index == "pypi" and not v.pypi_carries:
             raise ConfigError(f"PyPI does not carry the {v.cuda_tag} build of torch {v.torch} ({v.id}): "
                               "pass --index pytorch")
         download(v, out, index=v.index if index == "pytorch" else None)
-        print(f"{v.id}: wheels in {out}")
+        print(f"{v.id}{f' ({v.image})' if v.team else ''}: wheels in {out}")
 
 
 def _register_late_commands() -> None:

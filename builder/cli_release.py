@@ -17,6 +17,7 @@ from .options import (
     CaCertOpt,
     CudaOpt,
     FlavorOpt,
+    ImageOpt,
     IndexOpt,
     MatrixOpt,
     NetworkOpt,
@@ -57,7 +58,7 @@ def push_cmd(
     image: Annotated[Optional[str], typer.Argument(help="image to push [default: the selection's images]")] = None,
     registry: RegistryOpt = None, matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None,
     flavor: FlavorOpt = None, python: PythonOpt = None, variant: VariantOpt = None,
-    allow_untested: AllowUntestedOpt = False,
+    allow_untested: AllowUntestedOpt = False, names: ImageOpt = None,
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
     from .engine import Engine
@@ -68,7 +69,7 @@ def push_cmd(
     if image:
         refs = [image]
     else:
-        _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
+        _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True, images=names, teams=True)
         refs = [tags.local_ref(v) for v in variants]
     engine, reporter = Engine(), Reporter()
     for ref in refs:
@@ -84,17 +85,18 @@ def release_cmd(
     gpu: Annotated[str, typer.Option("--gpu", help="auto, yes or no (the smoke suite's GPU tier)")] = "auto",
     out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
     base_image: BaseImageOpt = None, ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None,
-    index: IndexOpt = "pytorch", network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
+    index: IndexOpt = "pytorch", network: NetworkOpt = "host", no_cache: NoCacheOpt = False, image: ImageOpt = None,
 ) -> None:
-    """Render, build, test and push each variant; one failure does not stop the others."""
+    """Render, build, test and push each variant's image and its team images; one failure does not stop the
+    others."""
     from .build import build
     from .engine import Engine
     from .progress import Reporter
     from .publish import push_image, record_tested
-    from .release import release_entry, write_release
+    from .release import release_entry, team_record, write_release
     from .smoke import run_smoke, write_junit
 
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, images=image, teams=True)
     target = _registry(registry)
     options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir=WORK)
     engine, reporter = Engine(), Reporter()
@@ -107,20 +109,21 @@ def release_cmd(
             shutil.copyfile(image.log, out / image.log.name)
             report = run_smoke(engine, image.ref, gpu)
             record_tested(report, WORK)
-            write_junit(report, out / f"{v.id}.junit.xml")
+            write_junit(report, out / f"{v.name}.junit.xml")
             if report.passed:
                 pushed = push_image(engine, image.ref, [r.rsplit(":", 1)[1] for r in image.refs], target[0],
                                     target[1], client=target[2], reporter=reporter, work_dir=WORK)
             error = None
         except ImgbuildError as exc:
             error = str(exc)
-            reporter.info(f"{v.id}: {error}")
+            reporter.info(f"{v.name}: {error}")
         if image is not None:
             entries.append(release_entry(image, report, pushed, target[0], error=error))
         else:  # the build itself failed: record it, so the catalog says what is missing and why
-            entries.append({"variant": v.id, "repository": f"{target[0].host}/{target[0].repository(v.image)}",
-                            "tags": [], "digest": None, "status": "failed", "error": error})
-        outcomes.append((v.id, entries[-1]["status"], entries[-1].get("error") or ""))
+            entries.append({"variant": v.id, "image": v.image,
+                            "repository": f"{target[0].host}/{target[0].repository(v.image)}",
+                            "tags": [], "digest": None, "status": "failed", "error": error, **team_record(v)})
+        outcomes.append((v.name, entries[-1]["status"], entries[-1].get("error") or ""))
     manifest, catalog = write_release(entries, out)
     _print_outcomes(outcomes, manifest, catalog)
     failed = sum(status != "ok" for _, status, _ in outcomes)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from .errors import ConfigError, NothingSelected
 from .schema import MatrixFile, Release
 from .variant import Variant
+from .workbench import check_images, check_workbench, workbench_fields
 from .yamlsource import Located, load_located
 
 DEFAULT_MATRIX = Path("matrix.yaml")
@@ -49,6 +50,7 @@ class Matrix:
             default_python=python == default_python(release, cuda),
             default_cuda=release.default_cuda == cuda,
             newest=release.torch == newest.torch,
+            **workbench_fields(self.file.workbench),
         )
 
     def builds(self, release: Release) -> list[tuple[str, str]]:
@@ -89,7 +91,10 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:
     except ValidationError as exc:
         raise _explain(exc, located) from None
     _check_consistency(parsed, located)
-    return Matrix(file=parsed, source=str(path))
+    matrix = Matrix(file=parsed, source=str(path))
+    check_workbench(matrix, located)
+    check_images(matrix, located)
+    return matrix
 
 
 def _explain(exc: ValidationError, located: Located) -> ConfigError:

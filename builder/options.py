@@ -20,6 +20,9 @@ FlavorOpt = Annotated[Optional[str], typer.Option("--flavor", help="runtime or d
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Python version, or all [default: each build's default]")]
 VariantOpt = Annotated[Optional[list[str]],
                       typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
+ImageOpt = Annotated[Optional[list[str]],
+                    typer.Option("--image", help="only this image of each variant: the standard one (pytorch) or a "
+                                                 "team's (matrix.yaml images:) [default: all]")]
 
 
 def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:
@@ -34,14 +37,21 @@ def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:
 
 
 def resolve(matrix: Path | None, torch: str | None, cuda: str | None, flavor: str | None,
-            python: str | None, variant: list[str] | None, *, one_flavor: bool = False) -> tuple[Matrix, list[Variant]]:
+            python: str | None, variant: list[str] | None, *, one_flavor: bool = False,
+            images: list[str] | None = None, teams: bool = False) -> tuple[Matrix, list[Variant]]:
     """Load the matrix and select from it. `one_flavor`: with neither --flavor nor --variant, commands
-    that make images act on the runtime flavor, so `build --torch 2.6 --cuda 12.4` means one image."""
+    that make images act on the runtime flavor, so `build --torch 2.6 --cuda 12.4` means one image.
+    `teams`: commands that act on images get each variant's team images too (`--image` keeps some)."""
     loaded = load_matrix(matrix_path(matrix))
     if one_flavor and not flavor and not variant:
         flavor = "runtime"
     selection = Selection(torch=torch, cuda=cuda, flavor=flavor, python=python, variant=tuple(variant or ()))
-    return loaded, select(loaded, selection)
+    chosen = select(loaded, selection)
+    if teams or images:
+        from .team import with_images
+
+        chosen = with_images(loaded, chosen, images)
+    return loaded, chosen
 
 
 def build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir: Path = Path(".imgbuild")):

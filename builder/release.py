@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from . import tags
@@ -46,7 +47,16 @@ def release_entry(image: Image, report: SmokeReport | None, push, registry: Regi
             "bytes_pushed": push.bytes_pushed, "seconds": round(push.seconds, 1)},
         "status": "failed" if error else "ok",
         "error": error,
+        **team_record(v),
     }
+
+
+def team_record(v) -> dict:
+    """A team's image says what it adds and what it is built on; the standard images carry no such key."""
+    if v.team is None:
+        return {}
+    return {"team": {"base": tags.local_ref(replace(v, image=v.team.on, team=None)), "pip": list(v.team.pip),
+                     "apt": list(v.team.apt)}}
 
 
 def write_release(entries: list[dict], out_dir: Path) -> tuple[Path, Path]:
@@ -90,7 +100,7 @@ def render_catalog(entries: list[dict], generated: str) -> str:
     ]
     for e in ok:
         labels, repo = e.get("labels") or {}, e["repository"]
-        lines += [f"## {e['variant']}", "", _facts(e, labels), "",
+        lines += [f"## {_name(e)}", "", _facts(e, labels), "", *_team_line(e),
                   "| tag | moves? | pull |", "| --- | --- | --- |"]
         for tag in e["tags"]:
             kind = "no (dated, immutable)" if tags.is_dated(tag) else "yes"
@@ -101,9 +111,22 @@ def render_catalog(entries: list[dict], generated: str) -> str:
     failed = [e for e in entries if e not in ok]
     if failed:
         lines += ["## Not published", ""]
-        lines += [f"- {e.get('variant')}: {e.get('error') or 'no digest'}" for e in failed]
+        lines += [f"- {_name(e)}: {e.get('error') or 'no digest'}" for e in failed]
         lines.append("")
     return "\n".join(lines)
+
+
+def _name(entry: dict) -> str:
+    """The variant id; a team's image adds its name (it shares the id with the variant's own image)."""
+    return f"{entry.get('variant')} · {entry.get('image')} (team image)" if entry.get("team") else str(entry.get("variant"))
+
+
+def _team_line(entry: dict) -> list[str]:
+    team = entry.get("team")
+    if not team:
+        return []
+    adds = [*team.get("pip", []), *(f"apt {p}" for p in team.get("apt", []))]
+    return [f"On the variant's image, plus: {', '.join(f'`{a}`' for a in adds) or 'nothing'}.", ""]
 
 
 def _facts(entry: dict, labels: dict) -> str:

@@ -19,15 +19,12 @@ from .errors import ConfigError
 from .paths import TEMPLATES
 from .tags import variant_labels
 from .variant import Variant
+from .workbench import workbench_labels
 
 UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
 NINJA_VERSION = "1.13.2"
 USER, UID = "ml", 1000
-# Debian/Ubuntu package names. gcc/g++ and the Python headers: torch.compile (Inductor, Triton) compiles C++
-# that includes Python.h at run time.
-OS_PACKAGES = ("ca-certificates", "curl", "g++", "gcc", "git", "less", "libc6-dev", "make",
-               "openssh-server", "procps", "python3", "python3-dev", "python3-venv", "tini")
 
 
 @dataclass(frozen=True)
@@ -42,14 +39,14 @@ class BuildContext:
 
 
 @functools.cache
-def _template() -> jinja2.Template:
+def _template(name: str = "Dockerfile.j2") -> jinja2.Template:
     """Compiled once per process: rendering the whole matrix must stay fast."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # a Dockerfile, not HTML
-    ).get_template("Dockerfile.j2")
+    ).get_template(name)
 
 
 def template_data(variant: Variant, base_image: str | None = None) -> dict[str, object]:
@@ -65,7 +62,10 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
     return {
         "variant": variant,
         "base_image": base_image or variant.base_image,
-        "os_packages": sorted(OS_PACKAGES),
+        # The OS packages and the Python tools come from matrix.yaml `workbench:` (through the Variant).
+        "os_packages": list(variant.system_packages),
+        "tool_packages": list(variant.tool_packages),
+        "workbench_requirements": list(variant.python_tools),
         "uv_version": UV_VERSION,
         "pip_version": PIP_VERSION,
         "user": USER,
@@ -75,7 +75,7 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
-        "labels": sorted({**variant_labels(variant),
+        "labels": sorted({**variant_labels(variant), **workbench_labels(variant),
                           "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
     }
 

@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import gpu, probes
@@ -57,8 +57,11 @@ class SmokeReport:
 
 def expectations(labels: dict[str, str]) -> dict[str, str]:
     """What the suite checks the image against: its own labels."""
-    keys = ("torch", "torchvision", "timm", "cuda", "cudnn", "flavor", "python", "min-driver")
-    return {f"IMGBUILD_{k.upper().replace('-', '_')}": labels.get(f"io.imgbuild.{k}", "") for k in keys}
+    keys = ("torch", "torchvision", "timm", "cuda", "cudnn", "flavor", "python", "min-driver",
+            # JSON lists: the workbench (every image) and a team's extras (team images)
+            "workbench.os", "workbench.python", "team.pip", "team.apt")
+    return {f"IMGBUILD_{k.upper().replace('-', '_').replace('.', '_')}": labels.get(f"io.imgbuild.{k}", "")
+            for k in keys}
 
 
 def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: float = 900) -> SmokeReport:
@@ -91,6 +94,7 @@ def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: f
             cases = _read_junit(container, run.output)
             if run.exit_code == 124:
                 cases.append(SmokeCase("inside::suite", "failed", timeout, f"the suite ran past {timeout:.0f}s"))
+            cases += _team_cases(container, info.labels, suite_env, timeout)
             figures = _read_json(container, f"{OUTSIDE}/figures.json")
             uid, user_name = (container.exec(["sh", "-c", "id -u; id -un"]).output.split() + ["?", "?"])[:2]
             cases.append(SmokeCase("outside::user_is_not_root", "passed" if uid not in ("0", "?") else "failed",
@@ -144,9 +148,24 @@ def _pytest_for(python: str) -> Path:
     return cache
 
 
-def _read_junit(container, output: str) -> list[SmokeCase]:
+def _team_cases(container, labels: dict[str, str], suite_env: dict[str, str], timeout: float) -> list[SmokeCase]:
+    """A team's image carries its own checks (label io.imgbuild.team.tests): run on their own, after the
+    standard suite, so neither one's conftest or file names can get in the other's way."""
+    folder = labels.get("io.imgbuild.team.tests", "none")
+    if folder in ("", "none"):
+        return []
+    junit = f"{OUTSIDE}/team-junit.xml"
+    run = container.exec(["timeout", str(int(timeout)), "python", "-m", "pytest", folder, "-p", "no:cacheprovider",
+                          "-q", "-rfEs", f"--junitxml={junit}"], environment=suite_env)
+    cases = [replace(c, name=f"team::{c.name}") for c in _read_junit(container, run.output, junit)]
+    if run.exit_code == 5:  # pytest: no tests collected
+        cases.append(SmokeCase("team::suite", "failed", 0.0, f"{folder} holds no test: add test_*.py files"))
+    return cases
+
+
+def _read_junit(container, output: str, path: str = f"{OUTSIDE}/junit.xml") -> list[SmokeCase]:
     try:
-        data = _extract(container.get_archive(f"{OUTSIDE}/junit.xml"))
+        data = _extract(container.get_archive(path))
     except Exception:  # noqa: BLE001 (no junit file means pytest itself could not run)
         tail = " | ".join(output.strip().splitlines()[-3:])
         return [SmokeCase("inside::suite", "failed", 0.0, f"the suite did not run: {tail}")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -11,18 +12,56 @@ from .matrix import Selection, load_matrix, select
 from .paths import DEFAULT_MATRIX
 
 
-def write_starter(dest: Path, *, torch: str | None, cuda: str | None, force: bool) -> Path:
-    """The whole packaged matrix (its source comments kept), or only the releases and CUDA builds selected."""
+def write_starter(dest: Path, *, torch: str | None, cuda: str | None, force: bool, team: str | None = None) -> Path:
+    """The whole packaged matrix (its source comments kept), or only the releases and CUDA builds selected;
+    `team`: with an example team image of that name (and its test folder beside the matrix)."""
     if dest.exists() and not force:
         raise ConfigError(f"{dest} exists already: edit it, or pass --force to replace it")
     text = DEFAULT_MATRIX.read_text(encoding="utf-8")
     if torch or cuda:
         text = _trimmed(text, torch, cuda)
     try:
+        if team:
+            text = _with_team(text, team, dest.parent)
         dest.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"cannot write {dest}: {exc.strerror}: run imgbuild init in a folder you can write") from None
     return dest
+
+
+TEAM_TEST = '''"""{team}'s own checks: imgbuild test runs them inside the {team} image, after the standard suite."""
+import einops
+import torch
+
+
+def test_einops_rearranges_a_torch_tensor():
+    x = torch.arange(6).reshape(2, 3)
+    assert einops.rearrange(x, "a b -> b a").tolist() == x.T.tolist()
+'''
+
+
+def _with_team(text: str, team: str, folder: Path) -> str:
+    """The packaged matrix ends with `images: []`: replace it with one example image for the newest torch."""
+    if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*", team):
+        raise ConfigError(f"--team {team!r}: use lower-case letters, digits, '.', '_' or '-' (a repository name)")
+    lines = text.rstrip("\n").splitlines()
+    if not lines or lines[-1].strip() != "images: []":
+        raise ConfigError("this matrix declares images already: add the team's entry under `images:` by hand")
+    newest = yaml.safe_load(text)["releases"]
+    torch = max((r["torch"] for r in newest), key=lambda t: tuple(int(p) for p in t.split(".")))
+    tests = folder / "teams" / team
+    tests.mkdir(parents=True, exist_ok=True)
+    (tests / f"test_{team.replace('-', '_').replace('.', '_')}.py").write_text(TEAM_TEST.format(team=team))
+    example = [
+        "images:",
+        f"  - name: {team}",
+        f"    variants: [\"{torch}-*-runtime\"]",
+        "    pip: [\"einops==0.8.2\"]",
+        "    apt: [jq]",
+        f"    env: {{TEAM: {team}}}",
+        f"    tests: teams/{team}",
+    ]
+    return "\n".join(lines[:-1] + example) + "\n"
 
 
 def _trimmed(text: str, torch: str | None, cuda: str | None) -> str:

@@ -76,9 +76,11 @@ def serve(wheelhouse: Path) -> Iterator[str]:
 def requirements(variant: Variant) -> list[str]:
     """What a build of this variant installs with pip: what `imgbuild wheelhouse` downloads."""
     reqs = [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}", f"timm=={variant.timm}",
-            f"jupyterlab=={variant.jupyterlab}"]
+            f"jupyterlab=={variant.jupyterlab}", *variant.python_tools]
     if variant.flavor == "devel" and variant.nvcc_package:
         reqs += devel_requirements(variant)
+    if variant.team:  # a team's extras, resolved together with the variant's pins
+        reqs += list(variant.team.pip)
     return reqs
 
 

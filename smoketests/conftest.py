@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 # Must be set before timm (huggingface_hub) is imported anywhere: models always start from random weights.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -233,3 +233,26 @@ def train_deit(timm, device, *, steps: int, batch_size: int, bf16: bool, compile
 @pytest.fixture(scope="session")
 def deit_trainer() -> Callable[..., TrainResult]:
     return train_deit
+
+
+def declared(name: str) -> List[str]:
+    """A JSON list the image's labels declare (IMGBUILD_WORKBENCH_OS, IMGBUILD_TEAM_PIP, ...); [] when absent."""
+    value = os.environ.get(name) or "[]"
+    try:
+        items = json.loads(value)
+    except ValueError:
+        raise pytest.UsageError(f"{name} is not a JSON list: {value[:200]}") from None
+    return [str(item) for item in items]
+
+
+def import_names(distribution: str) -> List[str]:
+    """The top-level modules an installed distribution provides (pyyaml -> yaml, opencv-python -> cv2)."""
+    import re
+    from importlib.metadata import packages_distributions
+
+    def canonical(name: str) -> str:  # PEP 503, without needing `packaging` in the image
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    want = canonical(distribution)
+    return sorted(module for module, dists in packages_distributions().items()
+                  if any(canonical(d) == want for d in dists) and not module.startswith("_"))

@@ -28,7 +28,10 @@ releases:
     default_cuda: "12.4"
     cuda:
       "12.4": {cudnn: "9.1.0.70"}
+workbench:
+  system: [python3, python3-venv, tini]
 """
+RELEASES = GOOD[GOOD.index("  - torch"): GOOD.index("workbench:")]
 
 
 def load_text(tmp_path, text):
@@ -46,7 +49,7 @@ CASES = [
     ("yaml syntax", GOOD.replace("flavors: [runtime, devel]", "flavors: [runtime, devel"), 7, "YAML syntax error"),
     ("unknown key", GOOD.replace("  timm:", "  timmm:"), 5, "unknown key 'timmm'"),
     ("wrong type", GOOD.replace('torch: "2.6.0"', "torch: 2.6"), 14, "wrong type at releases.0.torch"),
-    ("duplicate release", GOOD + GOOD[GOOD.index("  - torch"):], 22, "duplicate torch release 2.6.0"),
+    ("duplicate release", GOOD.replace(RELEASES, RELEASES * 2), 22, "duplicate torch release 2.6.0"),
     ("cuda without min driver",
      GOOD.replace('      "12.4": {cudnn', '      "12.1": {cudnn: "9.1.0.70"}\n      "12.4": {cudnn'),
      21, "CUDA 12.1 has no min_driver"),
@@ -58,7 +61,7 @@ CASES = [
     ("default python not listed", GOOD.replace('default_python: "3.12"', 'default_python: "3.13"'), 17,
      "default Python 3.13 is not in torch 2.6.0's pythons"),
     ("empty matrix", "", 1, "the matrix is empty"),
-    ("no releases", GOOD[: GOOD.index("releases:")] + "releases: []\n", 13, "releases is empty"),
+    ("no releases", GOOD.replace(RELEASES, "").replace("releases:", "releases: []"), 13, "releases is empty"),
     ("duplicate key", GOOD.replace("  image: pytorch\n", "  image: pytorch\n  image: torch\n"), 3, "duplicate key 'image'"),
     ("default cuda not a build", GOOD.replace('default_cuda: "12.4"', 'default_cuda: "12.6"'), 19,
      "default_cuda 12.6 is not one of torch 2.6.0's builds"),
