@@ -25,6 +25,10 @@ UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
 NINJA_VERSION = "1.13.2"
 USER, UID = "ml", 1000
+# What the workbench tools layer leaves out (dpkg --path-exclude): manuals, translations and vim's help, about
+# 40 MB the size goal of the workbench (< 150 MB) has no room for; `man` is not in the image anyway.
+TOOL_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
+                 "/usr/share/vim/vim*/doc/*", "/usr/share/vim/vim*/lang/*", "/usr/share/vim/vim*/tutor/*")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         # The OS packages and the Python tools come from matrix.yaml `workbench:` (through the Variant).
         "os_packages": list(variant.system_packages),
         "tool_packages": list(variant.tool_packages),
+        "tool_excludes": list(TOOL_EXCLUDES),
         "workbench_requirements": list(variant.python_tools),
         "uv_version": UV_VERSION,
         "pip_version": PIP_VERSION,

