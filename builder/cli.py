@@ -215,12 +215,14 @@ def wheelhouse_cmd(
 def _register_late_commands() -> None:
     """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
     from .cli_release import catalog_cmd, push_cmd, release_cmd
+    from .cli_registry import registry_app
     from .doctor import doctor_cmd
 
     app.command("push")(push_cmd)
     app.command("release")(release_cmd)
     app.command("catalog")(catalog_cmd)
     app.command("doctor")(doctor_cmd)
+    app.add_typer(registry_app, name="registry")
 
 
 _register_late_commands()

@@ -132,7 +132,11 @@ class Engine:
         repository, tag = ref, None
         if "@" not in ref and ":" in ref.rsplit("/", 1)[-1]:
             repository, tag = ref.rsplit(":", 1)
-        self._client.api.pull(repository, tag=tag, auth_config=auth)
+        try:
+            self._client.api.pull(repository, tag=tag, auth_config=auth)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            cause = getattr(exc, "explanation", None) or _short(exc)
+            raise DaemonError(f"cannot pull {ref}: {str(cause).splitlines()[0][:300]}") from None
 
     # --- containers ---------------------------------------------------------------------------
     def start(self, image: str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
@@ -148,6 +152,24 @@ class Engine:
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not start a container of {image}: {_short(exc)}") from None
         return Container(raw)
+
+    def run_service(self, name: str, image: str, *, environment: dict[str, str], volumes: dict[str, dict]) -> None:
+        """(Re)start a long-lived named container on the host network that comes back with the daemon."""
+        self.stop_service(name)
+        try:
+            self._client.containers.run(image, detach=True, name=name, environment=environment, volumes=volumes,
+                                        network_mode="host", restart_policy={"Name": "unless-stopped"},
+                                        labels={"io.imgbuild.managed": "true"})
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not start {name} from {image}: {_short(exc)}") from None
+
+    def stop_service(self, name: str) -> None:
+        try:
+            self._client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not stop {name}: {_short(exc)}") from None
 
     def runtimes(self) -> list[str]:
         return sorted((self.info().get("Runtimes") or {}).keys())
