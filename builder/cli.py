@@ -214,8 +214,8 @@ def wheelhouse_cmd(
 
 def _register_late_commands() -> None:
     """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
-    from .cli_release import catalog_cmd, push_cmd, release_cmd
     from .cli_registry import registry_app
+    from .cli_release import catalog_cmd, push_cmd, release_cmd
     from .doctor import doctor_cmd
 
     app.command("push")(push_cmd)

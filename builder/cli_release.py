@@ -84,8 +84,8 @@ def push_cmd(
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
     from .engine import Engine
-    from .progress import Reporter
     from .preflight import check_registry
+    from .progress import Reporter
     from .publish import push_image
 
     ref_registry, creds, client = _registry(registry)
