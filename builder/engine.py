@@ -117,6 +117,15 @@ class Engine:
                          size=int(attrs.get("Size") or 0), env=tuple(config.get("Env") or ()),
                          user=str(config.get("User") or ""))
 
+    def import_tarball(self, tarball: Path, ref: str, labels: dict[str, str]) -> None:
+        """A root filesystem tarball as the image REF (`docker import`), with labels."""
+        repository, _, tag = ref.rpartition(":")
+        changes = [f"LABEL {key}={value}" for key, value in labels.items()]
+        try:
+            self._client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise DaemonError(f"cannot import {tarball} as {ref}: {_short(exc)}") from None
+
     def prune_dangling(self) -> None:
         self._client.images.prune(filters={"dangling": True})
 
