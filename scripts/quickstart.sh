@@ -50,6 +50,9 @@ else
   build_args+=(--base-image "$base")
   # The base's own python3 serves the venv; another Python would be a standalone download from GitHub.
   python=$(docker image inspect -f '{{ index .Config.Labels "io.imgbuild.base.python" }}' "$base")
+  # a base made before imgbuild labelled bases: it came from these apt sources, so ask apt
+  [ -n "$python" ] && [ "$python" != "<no value>" ] ||
+    python=$(apt-cache policy python3 | sed -n 's/.*Candidate: \([0-9]*:\)\{0,1\}\([0-9]*\.[0-9]*\).*/\2/p')
   if [ -n "$python" ] && [ "$python" != "$(variant_field python)" ]; then
     say "using Python $python (the base's) instead of the matrix's default $(variant_field python)"
     build_args+=(--python "$python")
