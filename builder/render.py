@@ -96,6 +96,11 @@ def devel_requirements(variant: Variant) -> list[str]:
     return reqs + [f"ninja=={NINJA_VERSION}"]
 
 
+def render_template(name: str, data: dict[str, object]) -> str:
+    """Any of templates/ with the same strict environment (team.py renders Team.Dockerfile.j2 with it)."""
+    return _template(name).render(data)
+
+
 def render_dockerfile(variant: Variant, base_image: str | None = None) -> str:
     return _template().render(template_data(variant, base_image))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from . import tags
 from .errors import ConfigError
 from .extras import PINNED_PIP, PINNED_PIP_PREFIXES
-from .render import UID, BuildContext, _template
+from .render import UID, BuildContext, render_template
 from .variant import Team, Variant
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def render_team(v: Variant, out: Path) -> BuildContext:
             "pip": list(team.pip), "env": [(k, quoted(value)) for k, value in team.env], "tests": team.tests is not None,
             "tests_dir": TESTS_DIR, "uid": UID, "pinned_pattern": pinned_pattern(),
             "labels": [(k, quoted(value)) for k, value in sorted(team_labels(v).items())]}
-    (path / "Dockerfile").write_text(_template("Team.Dockerfile.j2").render(data), encoding="utf-8")
+    (path / "Dockerfile").write_text(render_template("Team.Dockerfile.j2", data), encoding="utf-8")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in team.pip), encoding="utf-8")
     if team.tests:
         if not team.tests.is_dir():

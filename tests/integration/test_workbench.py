@@ -6,12 +6,14 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 import socket
+import subprocess
 import time
 
 import pytest
 import requests
-from helpers import docker
+from helpers import docker, missing
 from imgbuild.probes import wait_for_http
 
 WRITE_SCALARS = """
@@ -34,10 +36,10 @@ def container(runtime_image):
     """Start the image's default command with the given environment, on free ports; always removed."""
     names = []
 
-    def start(**env):
+    def start(_docker_args=(), **env):
         env = {"JUPYTER_PORT": str(free_port()), "JUPYTER_TOKEN": "wb-token", **env}
         name = f"imgbuild-workbench-{time.monotonic_ns()}"
-        args = ["run", "-d", "--name", name, "--network", "host"]
+        args = ["run", "-d", "--name", name, "--network", "host", *_docker_args]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         docker(*args, runtime_image, check=True)
@@ -97,3 +99,32 @@ def test_jupyterlab_opens_without_the_news_popup(container):
     settings = requests.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification",
                             params={"token": "wb-token"}, timeout=30).json()
     assert settings["schema"]["properties"]["fetchNews"]["default"] == "false", settings["schema"]
+
+
+NEWS_QUESTION = "Would you like to get notified about official Jupyter news?"
+
+
+def rendered_lab(port: int) -> str:
+    """JupyterLab's DOM after a real browser ran its scripts for 20 s of virtual time (Debian's chromium)."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        missing("no chromium: apt-get install chromium (a real browser opens JupyterLab)")
+    result = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+                             "--dump-dom", f"http://127.0.0.1:{port}/lab?token=wb-token"],
+                            capture_output=True, text=True, timeout=180)
+    assert "jp-LauncherCard" in result.stdout, (result.stdout[-1500:], result.stderr[-1500:])  # the launcher rendered
+    return result.stdout
+
+
+def test_a_browser_opening_jupyterlab_gets_no_news_question(container, tmp_path):
+    name, port = container()
+    assert wait_for_http(f"http://127.0.0.1:{port}/api", timeout=120), docker("logs", name).stderr[-2000:]
+    assert NEWS_QUESTION not in rendered_lab(port)
+    # the control: without the image's two settings files the same browser does see the question
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    empty.chmod(0o644)
+    mounts = [f"-v={empty}:/etc/jupyter/labconfig/{f}:ro" for f in ("page_config.json", "default_setting_overrides.json")]
+    name, port = container(_docker_args=mounts)
+    assert wait_for_http(f"http://127.0.0.1:{port}/api", timeout=120), docker("logs", name).stderr[-2000:]
+    assert NEWS_QUESTION in rendered_lab(port)
