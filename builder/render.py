@@ -25,10 +25,11 @@ UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
 NINJA_VERSION = "1.13.2"
 USER, UID = "ml", 1000
-# What the workbench tools layer leaves out (dpkg --path-exclude): manuals, translations and vim's help, about
-# 40 MB the size goal of the workbench (< 150 MB) has no room for; `man` is not in the image anyway.
+# What the workbench tools layer leaves out (dpkg --path-exclude): manuals, translations, vim's help and cmake's
+# --help-* sources, about 50 MB the workbench's size goal (< 150 MB) has no room for; `man` is not in the image.
 TOOL_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
-                 "/usr/share/vim/vim*/doc/*", "/usr/share/vim/vim*/lang/*", "/usr/share/vim/vim*/tutor/*")
+                 "/usr/share/vim/vim*/doc/*", "/usr/share/vim/vim*/lang/*", "/usr/share/vim/vim*/tutor/*",
+                 "/usr/share/cmake-*/Help/*")
 
 
 @dataclass(frozen=True)
