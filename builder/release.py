@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import replace
 from pathlib import Path
 
 from . import tags
@@ -55,8 +54,9 @@ def team_record(v) -> dict:
     """A team's image says what it adds and what it is built on; the standard images carry no such key."""
     if v.team is None:
         return {}
-    return {"team": {"base": tags.local_ref(replace(v, image=v.team.on, team=None)), "pip": list(v.team.pip),
-                     "apt": list(v.team.apt)}}
+    from .team import base_of
+
+    return {"team": {"base": tags.local_ref(base_of(v)), "pip": list(v.team.pip), "apt": list(v.team.apt)}}
 
 
 def write_release(entries: list[dict], out_dir: Path) -> tuple[Path, Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import tags
-from .errors import ConfigError
+from .errors import ConfigError, NothingSelected
 from .extras import PINNED_PIP, PINNED_PIP_PREFIXES
 from .render import UID, BuildContext, render_template
 from .variant import Team, Variant
@@ -57,7 +57,7 @@ def with_images(matrix: Matrix, variants: list[Variant], names: list[str] | None
             chosen.append(v)
         chosen += [team_variant(v, t) for t in teams if t.name in wanted and t.builds_on(v.id)]
     if not chosen:
-        raise ConfigError(f"--image {' '.join(names or ())}: no selected variant has it; it is built for "
+        raise NothingSelected(f"--image {' '.join(names or ())}: no selected variant has it; it is built for "
                           + "; ".join(f"{t.name}: {' '.join(t.variants)}" for t in teams if t.name in wanted))
     return chosen
 

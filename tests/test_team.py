@@ -12,7 +12,7 @@ import yaml
 from helpers import ROOT
 from imgbuild import tags
 from imgbuild.build import Image
-from imgbuild.errors import ConfigError
+from imgbuild.errors import ConfigError, NothingSelected
 from imgbuild.matrix import Selection, load_matrix, select
 from imgbuild.options import resolve
 from imgbuild.publish import release_entry, write_release
@@ -67,7 +67,7 @@ def test_team_images_come_after_their_variant_and_select_with_image(tmp_path):
     assert tags.local_ref(only[0]) == "imgbuild/vision:2.14.1-cuda13.0-cudnn9-runtime"
     with pytest.raises(ConfigError, match="--image nope: the matrix has no such image; it has pytorch, vision"):
         resolve(path, "2.14", "13.0", None, "3.11", None, images=["nope"])
-    with pytest.raises(ConfigError, match="no selected variant has it"):
+    with pytest.raises(NothingSelected, match="no selected variant has it"):
         resolve(path, "2.6", "12.4", None, None, None, images=["vision"])
 
 
