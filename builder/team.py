@@ -10,13 +10,14 @@ matrix loads (extras.py), before anything is built.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import tags
-from .errors import ConfigError, NothingSelected
+from .errors import BuildError, ConfigError, NothingSelected
 from .extras import PINNED_PIP, PINNED_PIP_PREFIXES
 from .render import UID, BuildContext, render_template
 from .variant import Team, Variant
@@ -130,4 +131,23 @@ def build_team(v: Variant, engine: Engine, options: BuildOptions, reporter: Repo
         reporter.info(f"{v.image}: building its base {tags.local_ref(base)} first")
         build(base, engine, options, reporter)
     ctx = render_team(v, options.work_dir / "contexts")
-    return build_context(ctx, engine, options, reporter, {})
+    try:
+        return build_context(ctx, engine, options, reporter, {})
+    except BuildError:
+        held = pinned_conflict(options.work_dir / "logs" / f"{v.name}.build.log")
+        if held is None:
+            raise
+        raise BuildError(f"image {v.image}: {held[0]}, but the variant keeps {held[1]} (torch, torchvision, timm, "
+                         f"Triton and the CUDA wheels never move): pin a version of that extra made for "
+                         f"torch {v.torch}") from None
+
+
+def pinned_conflict(log: Path) -> tuple[str, str] | None:
+    """(what an extra asked for, what the constraints hold) when pip refused to move a pinned package."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    wants = re.search(r"^\s*(\S+ \S+ depends on .+?)\s*$", text, re.MULTILINE)
+    held = re.search(r"The user requested \(constraint\) (.+?)\s*$", text, re.MULTILINE)
+    return (wants[1], held[1]) if wants and held else None
