@@ -156,3 +156,12 @@ def test_the_readme_example_loads(tmp_path):
             (tmp_path / image["tests"]).mkdir(parents=True)
     [team] = load_matrix(matrix_with(tmp_path, block)).file.images
     assert team.pip and team.apt
+
+
+def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_path):
+    from imgbuild.wheelhouse import requirements
+
+    _, [base, team] = resolve(matrix_with(tmp_path, TEAM), "2.14", "13.0", None, "3.11", None, one_flavor=True,
+                              teams=True)
+    assert "tensorboard==2.21.0" in requirements(base) and "einops==0.8.2" not in requirements(base)
+    assert requirements(team) == requirements(base) + ["einops==0.8.2"]
