@@ -21,8 +21,9 @@ PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Python versi
 VariantOpt = Annotated[Optional[list[str]],
                       typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
 ImageOpt = Annotated[Optional[list[str]],
-                    typer.Option("--image", help="only this image of each variant: the standard one (pytorch) or a "
-                                                 "team's (matrix.yaml images:) [default: all]")]
+                    typer.Option("--image", metavar="NAME", help="only this image of each variant: the standard "
+                                                                 "one (pytorch) or a team's (matrix.yaml images:) "
+                                                                 "[default: all]")]
 
 
 def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:
