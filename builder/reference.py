@@ -29,14 +29,14 @@ class ImageRef:
     @classmethod
     def parse(cls, text: str) -> ImageRef:
         """Parse a reference as a user or the engine writes it; a malformed one is a ConfigError naming it."""
-        rest, _, digest = text.strip().partition("@")
+        rest, at, digest = text.strip().partition("@")
         registry, slash, path = rest.partition("/")
         if not slash or not ("." in registry or ":" in registry or registry == "localhost"):
             registry, path = "", rest
         last_slash = path.rfind("/")
         colon = path.find(":", last_slash + 1)  # a tag can only follow the last path component
-        repository, tag = (path[:colon], path[colon + 1:]) if colon >= 0 else (path, "")
-        ref = cls(repository=repository, tag=tag or None, digest=digest or None, registry=registry or None)
+        repository, tag = (path[:colon], path[colon + 1:]) if colon >= 0 else (path, None)
+        ref = cls(repository=repository, tag=tag, digest=digest if at else None, registry=registry or None)
         ref._check(text)
         return ref
 

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import io
+from unittest.mock import create_autospec
 
 import pytest
 from imgbuild import doctor
 from imgbuild.doctor import Check, print_checks, run_checks, split_message
+from imgbuild.engine import Engine
 from imgbuild.errors import DaemonError
 from rich.console import Console
 
 
-class FakeEngine:
-    api_version = "1.45"
-
-    def __init__(self, runtimes: list[str], root: str) -> None:
-        self._runtimes, self._root = runtimes, root
-
-    def info(self) -> dict:
-        return {"ServerVersion": "27.0", "DockerRootDir": self._root, "Runtimes": dict.fromkeys(self._runtimes, {})}
+def fake_engine(runtimes: list[str], root: str) -> Engine:
+    """An autospec of Engine: a method the real Engine lacks, or a changed signature, fails the test."""
+    engine = create_autospec(Engine, instance=True)
+    engine.api_version = "1.45"
+    engine.info.return_value = {"ServerVersion": "27.0", "DockerRootDir": root,
+                                "Runtimes": dict.fromkeys(runtimes, {})}
+    return engine
 
 
 def checks_with(monkeypatch: pytest.MonkeyPatch, matrix, driver: str | None, runtimes: list[str], root: str):
     monkeypatch.setattr(doctor, "host_driver", lambda: driver)
     monkeypatch.setattr(doctor, "docker_has_nvidia", lambda r: "nvidia" in r)
-    return {c.name: c for c in run_checks(lambda: FakeEngine(runtimes, root), matrix, {})}
+    return {c.name: c for c in run_checks(lambda: fake_engine(runtimes, root), matrix, {})}
 
 
 def test_an_old_driver_lists_the_cuda_versions_it_runs(monkeypatch, matrix, tmp_path) -> None:
