@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -15,17 +15,44 @@ from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_n
 from .paths import WORK_DIR
 from .progress import Reporter
 
-RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to")]
+if TYPE_CHECKING:
+    from .publish import PushResult
+
+RegistryOpt = Annotated[Optional[str], typer.Option(
+    "--registry", help="HOST[:PORT]/NAMESPACE to push to [default: the local registry, started when needed]")]
 AllowUntestedOpt = Annotated[bool, typer.Option("--allow-untested", help="push without a passing imgbuild test")]
 
 
-def registry_target(value: str | None):
-    """--registry resolved once into a RegistryTarget (reference, credentials, client)."""
+def registry_target(value: str | None, reporter: Reporter):
+    """--registry resolved once into a RegistryTarget (reference, credentials, client); none: the local registry."""
     from .registry import RegistryTarget
 
-    if not value:
-        raise ConfigError("--registry is required: e.g. --registry ghcr.io/ORG or --registry 127.0.0.1:5000/team")
+    if value is None:
+        value = _local_registry(reporter).target
+    elif not value.strip():
+        raise ConfigError("--registry is empty: give HOST[:PORT]/NAMESPACE, or leave it out for the local registry")
     return RegistryTarget.open(value)
+
+
+def _local_registry(reporter: Reporter):
+    from .engine import Engine
+    from .localregistry import ensure_running
+
+    registry = ensure_running(lambda: Engine(timeout=60))
+    reporter.info(f"publishing to the local registry {registry.target} (imgbuild registry status)")
+    return registry
+
+
+def _print_pinned(reporter: Reporter, pinned: list[PushResult]) -> None:
+    """What a team pins: the dated tag and the digest, and how to run it."""
+    if not pinned:
+        return
+    reporter.result("\npinned:")
+    for result in pinned:
+        reporter.result(f"  {result.refs[0]}@{result.digest}")
+    first = pinned[0]
+    reporter.result("run it:\n  docker run --gpus all --shm-size 8g -p 8888:8888 "
+                    f"{first.refs[0].with_digest(first.digest)}")
 
 
 def _reporter(ctx: typer.Context) -> Reporter:
@@ -40,11 +67,15 @@ def push_cmd(
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
     from .engine import Engine
+    from .preflight import check_registry
     from .publish import local_image, push_image, tested_record
 
-    target = registry_target(registry)
+    out = _reporter(ctx)
     refs = images_named(image, select)
-    engine, out = Engine(), _reporter(ctx)
+    target = registry_target(registry, out)
+    engine = Engine()
+    check_registry(target.ref, target.client)
+    pinned = []
     for ref in refs:
         local = local_image(engine, ref)
         # Another run tested it (`imgbuild test`): its persisted verdict is the gate here.
@@ -52,6 +83,8 @@ def push_cmd(
                             allow_untested=allow_untested)
         for pushed in result.refs:
             out.result(f"{pushed}@{result.digest}")
+        pinned.append(result)
+    _print_pinned(out, pinned)
 
 
 @cli_options
@@ -64,19 +97,22 @@ def release_cmd(
     """Render, build, test and push each variant; one failure does not stop the others."""
     from .build import build, check_options
     from .engine import Engine
+    from .preflight import before_release
     from .publish import push_image, record_tested
     from .release import release_entry, write_release
     from .smoke import run_smoke, write_junit
 
+    reporter = _reporter(ctx)
     variants = [site.apply(v) for v in select.variants()]
-    target = registry_target(registry)
     options = site.options(WORK_DIR)
     for v in variants:
         check_options(v, options)
-    engine, reporter = Engine(), _reporter(ctx)
+    target = registry_target(registry, reporter)
+    engine = Engine()
+    before_release(engine, target.ref, target.client, [v.base_image for v in variants])
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    entries = []
+    entries, pinned = [], []
     for v in variants:
         image = report = pushed = error = None
         try:
@@ -89,12 +125,14 @@ def release_cmd(
             write_junit(report, out / f"{v.id}.junit.xml")
             if report.passed:  # the report in hand is the gate: no write-then-read inside one run
                 pushed = push_image(engine, image, target, report, reporter=reporter)
+                pinned.append(pushed)
         except ImgbuildError as exc:
             error = str(exc)
             reporter.info(f"{v.id}: {error}")
         entries.append(release_entry(v, target.ref, image=image, report=report, push=pushed, error=error))
     manifest, catalog = write_release(entries, out)
     _print_outcomes(reporter, entries, manifest, catalog)
+    _print_pinned(reporter, pinned)
     failed = sum(e.status != "ok" for e in entries)
     if failed:
         raise PublishError(f"{failed} of {len(entries)} variants failed: see the table above and {manifest}")

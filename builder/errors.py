@@ -8,8 +8,8 @@
 | 4 | `BuildError` | a Dockerfile step failed |
 | 5 | `SmokeError` | the smoke suite failed or could not run |
 | 6 | `PublishError` | push, verification or immutability failed; an untested image |
-| 7 | `OutputError` | a file or folder imgbuild must write cannot be written |
-| 8 | `RegistryError` | the registry is unreachable, refuses the credentials, or --registry is malformed |
+| 7 | `RegistryError` | the registry is unreachable, refuses the credentials, or --registry is malformed |
+| 8 | `OutputError` | a file or folder imgbuild must write cannot be written |
 | 130 | interrupted | Ctrl-C |
 """
 
@@ -63,13 +63,13 @@ class PublishError(ImgbuildError):
 class OutputError(ImgbuildError):
     """A file or folder imgbuild must write cannot be written."""
 
-    exit_code = 7
+    exit_code = 8
 
 
 class RegistryError(ImgbuildError):
     """Unreachable registry, refused credentials, bad --registry value: one line, the cause then the fix."""
 
-    exit_code = 8
+    exit_code = 7
 
 
 @contextmanager

@@ -19,6 +19,18 @@ def fake_engine(runtimes: list[str], root: str) -> Engine:
     engine.api_version = "1.45"
     engine.info.return_value = {"ServerVersion": "27.0", "DockerRootDir": root,
                                 "Runtimes": dict.fromkeys(runtimes, {})}
+    engine.image.return_value = object()  # every base image is present
+    return engine
+
+
+def hubless_engine(runtimes: list[str], root: str) -> Engine:
+    """A daemon that has no base image and cannot reach Docker Hub."""
+    engine = fake_engine(runtimes, root)
+    engine.image.return_value = None
+
+    def no_hub(ref, auth=None):
+        raise DaemonError(f"cannot pull {ref}: no such host")
+    engine.pull.side_effect = no_hub
     return engine
 
 
@@ -84,3 +96,10 @@ def test_warnings_exit_zero_and_failures_exit_one() -> None:
     assert print_checks([Check("a", True, "fine"), Check("b", None, "meh", "do x")], console) == 0
     assert print_checks([Check("a", True, "fine"), Check("c", False, "broken", "do y")], console) == 1
     assert "failed: c" in console.file.getvalue()
+
+
+def test_a_base_that_cannot_be_pulled_names_imgbuild_base(monkeypatch, matrix, tmp_path):
+    monkeypatch.setattr(doctor, "host_driver", lambda: None)
+    checks = {c.name: c for c in run_checks(lambda: hubless_engine([], str(tmp_path)), matrix, {})}
+    base = checks["base image"]
+    assert base.ok is None and "cannot be pulled" in base.detail and "imgbuild base" in base.fix
