@@ -31,7 +31,7 @@ def _daemon_errors(method):
         except ImgbuildError:
             raise
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise DaemonError(f"the Docker daemon failed {method.__name__.strip('_')} ({_short(exc)}): "
+            raise DaemonError(f"the Docker daemon failed a request ({method.__name__}: {_short(exc)}): "
                               "check `docker info` and the daemon's log, then re-run") from None
     return wrapper
 
@@ -75,6 +75,7 @@ class Engine:
         return self._client.info()
 
     # --- images -------------------------------------------------------------------------------
+    @_daemon_errors
     def build(self, context: Path, *, buildargs: dict[str, str], labels: dict[str, str], network: str | None,
               nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None]) -> str:
         """Build without tagging (tags come only after success) and return the image id."""

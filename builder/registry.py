@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import os
 import re
 import time
@@ -22,7 +21,6 @@ from .reference import ImageRef
 __all__ = ["Credentials", "RegistryClient", "RegistryError", "RegistryRef", "RegistryTarget", "credentials_for",
            "parse_registry"]
 
-log = logging.getLogger(__name__)
 
 # Index types first: a multi-platform tag must report the index digest, the one `docker pull` pins.
 MANIFEST_TYPES = (
@@ -289,7 +287,6 @@ class RegistryClient:
                     raise RegistryError(
                         f"registry {where} is not reachable ({why}): start it or check --registry"
                     ) from None
-            log.debug("registry %s: retrying %s %s", where, method, urlparse(url).path)
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
