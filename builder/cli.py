@@ -24,7 +24,7 @@ try:  # typer vendors click from 0.2x on; older typer uses click itself
 except ImportError:  # pragma: no cover
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Build, smoke-test and publish PyTorch GPU images from one declared matrix.")
 
 
