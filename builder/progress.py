@@ -81,4 +81,6 @@ class Reporter:
 def _console(*, stderr: bool) -> Console:
     """A console for one stream; off a terminal (CI logs, pipes) it has a fixed width instead of 80."""
     console = Console(stderr=stderr, highlight=False)  # no file given: rich writes to the current sys.std*
-    return console if console.is_terminal else Console(stderr=stderr, highlight=False, width=CI_WIDTH)
+    if console.is_terminal or os.environ.get("COLUMNS"):  # rich takes an explicit COLUMNS as the width
+        return console
+    return Console(stderr=stderr, highlight=False, width=CI_WIDTH)
