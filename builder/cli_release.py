@@ -39,7 +39,8 @@ def _local_registry(reporter: Reporter):
     from .localregistry import ensure_running
 
     registry = ensure_running(lambda: Engine(timeout=60))
-    reporter.info(f"publishing to the local registry {registry.target} (imgbuild registry status)")
+    # stdout, beside the pinned refs it leads to: stderr stays for progress and the one error line
+    reporter.result(f"publishing to the local registry {registry.target} (imgbuild registry status)")
     return registry
 
 
