@@ -205,7 +205,7 @@ def test_registry_down_during_the_push_fails_clearly_then_completes(
     assert str(err.value).startswith(f"registry {auth_registry.host} is not reachable (connection refused)")
     assert str(err.value).endswith("nothing was half-published: re-run the same command")
     assert client.tags(registry.repository("pytorch")) == []
-    assert push(engine, "a", registry, creds, client, work_dir).refs[0].endswith(DATED)
+    assert str(push(engine, "a", registry, creds, client, work_dir).refs[0]).endswith(DATED)
 
 
 def test_a_short_outage_during_the_push_is_retried(engine, registry, creds, client, work_dir, auth_registry):
