@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line, the traceback on request
         if os.environ.get("IMGBUILD_DEBUG"):
             raise
-        out.error(f"internal error: {type(exc).__name__}: {exc}: re-run with IMGBUILD_DEBUG=1 and report the traceback")
+        out.error(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}: re-run with IMGBUILD_DEBUG=1 "
+                  "and report the traceback")
         sys.exit(1)
     if code == 130:  # typer turns Ctrl-C into exit 130
         out.error("interrupted")

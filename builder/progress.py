@@ -37,7 +37,8 @@ class Reporter:
 
     def error(self, message: str) -> None:
         """The one line a failed command ends with: `imgbuild: error: <cause>: <fix>`."""
-        self.console.print(f"imgbuild: error: {message}", markup=False, highlight=False, soft_wrap=True,
+        line = " ".join(message.splitlines())  # a message with a newline in it still ends the run in one line
+        self.console.print(f"imgbuild: error: {line}", markup=False, highlight=False, soft_wrap=True,
                            style=None)
 
     def result(self, text: str) -> None:
