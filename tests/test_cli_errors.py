@@ -68,3 +68,22 @@ def test_every_error_kind_has_its_own_exit_code():
              errors.PublishError, errors.OutputError, errors.RegistryError]
     assert len({k.exit_code for k in kinds}) == len(kinds)
     assert issubclass(errors.NothingSelected, errors.ConfigError)  # a selection is an option: same kind
+
+
+def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, capsys):
+    from imgbuild import cli
+    from imgbuild.options import SelectionOptions
+
+    def boom(self, **kw):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(SelectionOptions, "variants", boom)
+    monkeypatch.delenv("IMGBUILD_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["matrix"])
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and err.count("\n") == 1
+    assert err.startswith("imgbuild: error: internal error: RuntimeError: boom second line")
+    monkeypatch.setenv("IMGBUILD_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["matrix"])
