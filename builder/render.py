@@ -36,7 +36,6 @@ TOOL_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/
 class BuildContext:
     variant: Variant
     path: Path
-    base_image: str
 
     @property
     def dockerfile(self) -> Path:
@@ -54,7 +53,7 @@ def _template(name: str = "Dockerfile.j2") -> jinja2.Template:
     ).get_template(name)
 
 
-def template_data(variant: Variant, base_image: str | None = None) -> dict[str, object]:
+def template_data(variant: Variant) -> dict[str, object]:
     """Everything the Dockerfile template may use: plain, sorted data."""
     devel = variant.flavor == "devel" and not variant.is_cpu
     image_env = {
@@ -66,7 +65,7 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
     }
     return {
         "variant": variant,
-        "base_image": base_image or variant.base_image,
+        "base_image": variant.base_image,
         # The OS packages and the Python tools come from matrix.yaml `workbench:` (through the Variant).
         "os_packages": list(variant.system_packages),
         "tool_packages": list(variant.tool_packages),
@@ -81,8 +80,7 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
-        "labels": sorted({**variant_labels(variant), **workbench_labels(variant),
-                          "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
+        "labels": sorted({**variant_labels(variant), **workbench_labels(variant)}.items()),
     }
 
 
@@ -102,27 +100,31 @@ def render_template(name: str, data: dict[str, object]) -> str:
     return _template(name).render(data)
 
 
-def render_dockerfile(variant: Variant, base_image: str | None = None) -> str:
-    return _template().render(template_data(variant, base_image))
+def render_dockerfile(variant: Variant) -> str:
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags)."""
+    return _template().render(template_data(variant))
 
 
-def render(variant: Variant, out: Path, base_image: str | None = None) -> BuildContext:
-    """Write one build context to out/<variant id>/ and return it."""
+def render(variant: Variant, out: Path) -> BuildContext:
+    """Write one build context to out/<variant id>/ (a team's image: out/<team>-<variant id>/) and return it."""
+    if variant.team:
+        from .team import render_team
+
+        return render_team(variant, out)
     path = out / variant.id
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / "Dockerfile").write_text(render_dockerfile(variant, base_image), encoding="utf-8")
+    (path / "Dockerfile").write_text(render_dockerfile(variant), encoding="utf-8")
     _copy_tree(path / "files")
     (path / "ca-certificates").mkdir()
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
-    return BuildContext(variant=variant, path=path, base_image=base_image or variant.base_image)
+    return BuildContext(variant=variant, path=path)
 
 
-def render_all(variants: list[Variant], out: Path, *, force: bool = False,
-               base_image: str | None = None) -> list[BuildContext]:
+def render_all(variants: list[Variant], out: Path, *, force: bool = False) -> list[BuildContext]:
     """Render every variant into `out`, which must be empty or hold only earlier renders unless forced."""
-    ids = {v.id for v in variants}
+    ids = {v.name for v in variants}
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file: pass --out a folder")
     if out.exists() and not force:
@@ -131,7 +133,7 @@ def render_all(variants: list[Variant], out: Path, *, force: bool = False,
             raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
                               f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
     out.mkdir(parents=True, exist_ok=True)
-    return [render(v, out, base_image) for v in variants]
+    return [render(v, out) for v in variants]
 
 
 @functools.cache

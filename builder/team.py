@@ -119,7 +119,7 @@ def render_team(v: Variant, out: Path) -> BuildContext:
             raise ConfigError(f"image {team.name}: its tests folder {team.tests} is not there: make it or drop `tests:`")
         shutil.copytree(team.tests, path / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
-    return BuildContext(variant=v, path=path, base_image=tags.local_ref(base_of(v)))
+    return BuildContext(variant=v, path=path)
 
 
 def build_team(v: Variant, engine: Engine, options: BuildOptions, reporter: Reporter) -> Image:

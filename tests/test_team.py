@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,10 @@ from imgbuild import tags
 from imgbuild.build import Image
 from imgbuild.errors import ConfigError, NothingSelected
 from imgbuild.matrix import Selection, load_matrix, select
-from imgbuild.options import resolve
-from imgbuild.publish import release_entry, write_release
+from imgbuild.options import SelectionOptions
+from imgbuild.reference import ImageRef
 from imgbuild.registry import RegistryRef
+from imgbuild.release import merge_releases, release_entry, write_release
 from imgbuild.render import render_dockerfile
 from imgbuild.team import render_team
 from imgbuild.workbench import workbench_labels
@@ -29,6 +31,13 @@ images:
     apt: [jq]
     env: {HF_HOME: /workspace/.cache/huggingface, GREETING: 'say "hi" for $5'}
 """
+
+
+def resolve(matrix, torch, cuda, flavor, python, variant, *, one_flavor=False, teams=False, images=None):
+    """The variants (and team images) a command with these options acts on."""
+    select = SelectionOptions(matrix=matrix, torch=torch, cuda=cuda, flavor=flavor, python=python, variant=variant,
+                              images=images)
+    return select.load(), select.variants(one_flavor=one_flavor, teams=teams)
 
 
 def matrix_with(tmp_path: Path, images: str) -> Path:
@@ -120,19 +129,21 @@ def test_a_team_image_is_in_release_json_and_tags_md(tmp_path):
                               teams=True)
     entries = []
     for v in (base, team):
-        refs = tuple(f"{tags.local_repository(v)}:{t}" for t in tags.tags(v, dt.date(2026, 11, 25)))
-        image = Image(variant=v, id="sha256:" + "cd" * 32, refs=refs, size=1, seconds=1.0, log=Path("x.log"))
-        entries.append(release_entry(image, None, None, RegistryRef("ghcr.io", "org")))
-    assert entries[1]["repository"] == "ghcr.io/org/vision" and entries[1]["variant"] == base.id
-    assert entries[1]["team"] == {"base": "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime", "pip": ["einops==0.8.2"],
-                                  "apt": ["jq"]}
-    assert "team" not in entries[0]
-    entries = [{**e, "status": "ok", "digest": "sha256:" + "ab" * 32} for e in entries]
+        repository = ImageRef(tags.local_repository(v))
+        refs = tuple(repository.with_tag(t) for t in tags.tags(v, dt.date(2026, 11, 25)))
+        image = Image(id="sha256:" + "cd" * 32, ref=refs[1], refs=refs, size=1, variant=v, seconds=1.0)
+        entry = release_entry(v, RegistryRef("ghcr.io", "org"), image=image)
+        entries.append(replace(entry, status="ok", error=None, digest="sha256:" + "ab" * 32))
+    assert entries[1].repository == "ghcr.io/org/vision" and entries[1].variant == base.id
+    assert entries[1].to_json()["team"] == {"base": "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime",
+                                            "pip": ["einops==0.8.2"], "apt": ["jq"]}
+    assert "team" not in entries[0].to_json()
     manifest, catalog = write_release(entries, tmp_path / "out")
     text = catalog.read_text()
     assert "## 2.14.1-cu130-py3.11-runtime · vision (team image)" in text and "`einops==0.8.2`, `apt jq`" in text
     assert "`docker pull ghcr.io/org/vision:2.14.1-cuda13.0-cudnn9-runtime`" in text
-    assert json.loads(manifest.read_text())["images"][1]["team"]["pip"] == ["einops==0.8.2"]
+    [_, read_back] = merge_releases(tmp_path / "out")
+    assert read_back.team == entries[1].team
 
 
 def test_init_team_writes_a_matrix_that_loads_and_its_tests(tmp_path, monkeypatch):
