@@ -7,6 +7,8 @@ release lists can install every pinned package (their Requires-Python, recorded 
 
 from __future__ import annotations
 
+import functools
+
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 from pydantic import ValidationError
@@ -126,6 +128,12 @@ def _requires_python(m: MatrixFile, located: Located) -> dict[str, SpecifierSet]
     return parsed
 
 
+@functools.lru_cache(maxsize=1024)
+def _supports(specifier: SpecifierSet, python: str) -> bool:
+    """Cached: a 9,000-release matrix asks the same few questions 100,000 times."""
+    return specifier.contains(Version(python))
+
+
 def _check_pythons_installable(m: MatrixFile, release: Release, at: tuple, located: Located,
                                specifiers: dict[str, SpecifierSet]) -> None:
     """Each Python the release lists must satisfy the Requires-Python of every package its images pin."""
@@ -138,7 +146,7 @@ def _check_pythons_installable(m: MatrixFile, release: Release, at: tuple, locat
             raise located.error(where, f"no Requires-Python recorded for {pin}: add `{pin}: \">=3.X\"` under "
                                        "requires_python (from the wheel's METADATA)")
         for j, python in enumerate(release.pythons):
-            if not specifiers[pin].contains(Version(python)):
+            if not _supports(specifiers[pin], python):
                 raise located.error(at + ("pythons", j),
                                     f"torch {release.torch} lists Python {python}, but {pin} needs Python "
                                     f"{specifiers[pin]}: drop {python} from pythons or pin another {name}")

@@ -21,11 +21,11 @@ from .errors import ConfigError
 
 Path_ = tuple[Any, ...]
 
-# Limits far above any real matrix (the shipped one is 10 KB, 12 releases, 1,000 values; a generated
-# 9,000-release matrix is 2.5 MB and 250,000 values), low enough that a bad file is refused in well under
-# a second and 200 MB.
+# Limits far above any real matrix (the shipped one is 10 KB, 12 releases, 1,300 values; bench/matrix_scale.py's
+# 9,000 releases are 2.5 MB and 280,000 values), low enough that a file at the limit is refused in about a second
+# and 130 MB (each value costs a few microseconds here: that, not the parser, is what the value limit bounds).
 MAX_BYTES = 4 * 1024 * 1024
-MAX_VALUES = 400_000
+MAX_VALUES = 300_000
 MAX_SCALAR = 512
 MAX_DEPTH = 16
 
@@ -128,6 +128,7 @@ class _EventReader:
         self.text, self.located, self.file = text, located, located.file
         self.stack: list[_Frame] = []
         self.values = 0
+        self.plain: dict[str, Any] = {}  # plain scalar -> its value (ints, bools, nulls, dates are immutable)
 
     def fail(self, line: int, message: str) -> ConfigError:
         return ConfigError(f"{self.file}:{line}: {message}")
@@ -147,22 +148,26 @@ class _EventReader:
 
     def _events(self, loader: yaml.SafeLoader) -> None:
         documents = 0
-        while not loader.check_event(yaml.StreamEndEvent):
+        while True:
             event = loader.get_event()
-            if isinstance(event, yaml.DocumentStartEvent):
+            kind = type(event)
+            if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                self._node(event, loader)
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                self.stack.pop()
+            elif kind is yaml.AliasEvent:
+                raise self.fail(event.start_mark.line + 1,
+                                f"alias *{event.anchor}: a matrix has no aliases or anchors, write the value out")
+            elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise self.fail(event.start_mark.line + 1,
                                     "a second YAML document (---): a matrix is one document")
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                self.stack.pop()
-            elif isinstance(event, yaml.NodeEvent):
-                self._node(event, loader)
+            elif kind is yaml.StreamEndEvent:
+                return
 
     def _node(self, event: yaml.NodeEvent, loader: yaml.SafeLoader) -> None:
         line = event.start_mark.line + 1
-        if isinstance(event, yaml.AliasEvent):
-            raise self.fail(line, f"alias *{event.anchor}: a matrix has no aliases or anchors, write the value out")
         if event.anchor is not None:
             raise self.fail(line, f"anchor &{event.anchor}: a matrix has no aliases or anchors, write the value out")
         if event.tag is not None:
@@ -170,12 +175,12 @@ class _EventReader:
         self.values += 1
         if self.values > MAX_VALUES:
             raise self.fail(line, f"more than {MAX_VALUES:,} values: far beyond any matrix, is this the right file?")
-        if isinstance(event, yaml.ScalarEvent):
+        if type(event) is yaml.ScalarEvent:
             self._place(self._scalar(event, loader, line), line)
             return
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(line, f"nesting deeper than {MAX_DEPTH} levels: a matrix is at most 4 levels deep")
-        value: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
+        value: Any = {} if type(event) is yaml.MappingStartEvent else []
         path = self._place(value, line)
         self.stack.append(_Frame(value, path))
 
@@ -183,6 +188,10 @@ class _EventReader:
         if len(event.value) > MAX_SCALAR:
             raise self.fail(line, f"a value of {len(event.value):,} characters; values are at most {MAX_SCALAR}: "
                                   "shorten it")
+        if not event.implicit[0]:
+            return event.value  # quoted: a string (most values are quoted versions)
+        if event.value in self.plain:
+            return self.plain[event.value]
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         if tag == _MERGE:
             raise self.fail(line, "merge key <<: a matrix has no merge keys or aliases, write the keys out")
@@ -190,9 +199,12 @@ class _EventReader:
         try:
             # SafeLoader's own scalar constructors: ints, floats, bools, nulls exactly as yaml.safe_load gives them.
             construct = loader.yaml_constructors.get(tag, yaml.SafeLoader.construct_yaml_str)
-            return construct(loader, node)
+            value = construct(loader, node)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             raise self.fail(line, f"cannot read {event.value!r} ({' '.join(str(exc).split())[:80]}): quote it") from None
+        if len(self.plain) < 4096:  # plain values repeat (runtime, true, devel): resolve each spelling once
+            self.plain[event.value] = value
+        return value
 
     def _place(self, value: Any, line: int) -> Path_:
         """Attach a value to the open mapping or sequence (or make it the document); return its path."""
