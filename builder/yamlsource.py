@@ -100,7 +100,7 @@ def _read_bytes(path: Path) -> bytes:
             # A FIFO would block and /dev/zero never ends: only regular files are read.
             raise ConfigError(f"{path} is not a regular file: pass --matrix a matrix.yaml")
         if info.st_size > MAX_BYTES:
-            raise ConfigError(f"{path} is {info.st_size:,} bytes; a matrix may be at most {MAX_BYTES:,}: "
+            raise ConfigError(f"{path}:1: the file is {info.st_size:,} bytes; a matrix may be at most {MAX_BYTES:,}: "
                               "is this the right file?")
         with path.open("rb") as stream:
             return stream.read(MAX_BYTES + 1)[:MAX_BYTES + 1]
@@ -171,7 +171,8 @@ class _EventReader:
         if event.anchor is not None:
             raise self.fail(line, f"anchor &{event.anchor}: a matrix has no aliases or anchors, write the value out")
         if event.tag is not None:
-            raise self.fail(line, f"explicit tag {event.tag}: a matrix holds plain values only, remove the tag")
+            tag = event.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self.fail(line, f"explicit tag {tag[:60]}: a matrix holds plain values only, remove the tag")
         self.values += 1
         if self.values > MAX_VALUES:
             raise self.fail(line, f"more than {MAX_VALUES:,} values: far beyond any matrix, is this the right file?")
