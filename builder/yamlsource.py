@@ -9,6 +9,7 @@ events in one pass, so memory and time grow with the file's size and nothing els
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from dataclasses import dataclass, field
@@ -93,23 +94,32 @@ def read_text(path: Path) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{path} is a folder, not a matrix file: pass --matrix {path / 'matrix.yaml'}")
-        if not stat.S_ISREG(info.st_mode):
-            # A FIFO would block and /dev/zero never ends: only regular files are read.
-            raise ConfigError(f"{path} is not a regular file: pass --matrix a matrix.yaml")
-        if info.st_size > MAX_BYTES:
-            raise ConfigError(f"{path}:1: the file is {info.st_size:,} bytes; a matrix may be at most {MAX_BYTES:,}: "
-                              "is this the right file?")
-        with path.open("rb") as stream:
-            return stream.read(MAX_BYTES + 1)[:MAX_BYTES + 1]
+        # Opened without blocking and checked on the open file: a FIFO would block and /dev/zero never ends,
+        # and a check by name could be raced by a swap; only a regular file is read, and never past the limit.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"{path}: no such file: pass --matrix FILE or run from the project root") from None
     except PermissionError:
         raise ConfigError(f"{path}: permission denied: make the file readable or pass another --matrix") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}: pass another --matrix") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path} is a folder, not a matrix file: pass --matrix {path / 'matrix.yaml'}")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file: pass --matrix a matrix.yaml")
+        if info.st_size > MAX_BYTES:
+            raise ConfigError(f"{path}:1: the file is {info.st_size:,} bytes; a matrix may be at most {MAX_BYTES:,}: "
+                              "is this the right file?")
+        data = os.read(fd, MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}: pass another --matrix") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:  # it grew after fstat
+        raise ConfigError(f"{path}:1: the file is over {MAX_BYTES:,} bytes: is this the right file?")
+    return data
 
 
 @dataclass
