@@ -31,7 +31,7 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
     # An unknown key is usually a misspelt known one: say that, not that the known one is missing.
     err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(err["loc"])
-    where = ".".join(str(p) for p in loc if p != "[key]")
+    where = ".".join(str(p) if len(str(p)) <= 40 else str(p)[:37] + "..." for p in loc if p != "[key]")
     kind = err["type"]
     field = next((p for p in reversed(loc) if isinstance(p, str) and p != "[key]" and p in MEANING), None)
     if loc and loc[-1] == "[key]" and len(loc) >= 3:

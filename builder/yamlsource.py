@@ -167,7 +167,7 @@ class _EventReader:
                 self.stack.pop()
             elif kind is yaml.AliasEvent:
                 raise self.fail(event.start_mark.line + 1,
-                                f"alias *{event.anchor}: a matrix has no aliases or anchors, write the value out")
+                                f"alias *{event.anchor[:40]}: a matrix has no aliases or anchors, write the value out")
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
@@ -179,7 +179,7 @@ class _EventReader:
     def _node(self, event: yaml.NodeEvent, loader: yaml.SafeLoader) -> None:
         line = event.start_mark.line + 1
         if event.anchor is not None:
-            raise self.fail(line, f"anchor &{event.anchor}: a matrix has no aliases or anchors, write the value out")
+            raise self.fail(line, f"anchor &{event.anchor[:40]}: a matrix has no aliases or anchors, write the value out")
         if event.tag is not None:
             tag = event.tag.replace("tag:yaml.org,2002:", "!!")
             raise self.fail(line, f"explicit tag {tag[:60]}: a matrix holds plain values only, remove the tag")
@@ -230,7 +230,7 @@ class _EventReader:
             if isinstance(value, (dict, list)):
                 raise self.fail(line, "a key must be a plain value, not a mapping or list")
             if value in frame.value:
-                raise self.fail(line, f"duplicate key {value!r}")
+                raise self.fail(line, f"duplicate key {repr(value)[:60]}")
             frame.key = value
             self.located.lines[frame.path + (value,)] = line
             return frame.path + (value,)

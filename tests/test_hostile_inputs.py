@@ -121,6 +121,8 @@ CASES = [
     Case("a list, not a mapping", "the matrix must be a mapping", {M: "- a\n- b\n"}, at=M),
     Case("empty file", "the matrix is empty", {M: ""}, at=M),
     Case("misspelt key", "unknown key 'timmm'", {M: small("  timm:", "  timmm:")}, at=M),
+    Case("a key of 500 characters", "unknown key 'kkkk", {M: small("  timm:", "  " + "k" * 500 + ": 1\n  timm:")}, at=M),
+    Case("an anchor name of 100,000 characters", "anchor &aaaa", {M: "x: &" + "a" * 100_000 + " 1\n"}, at=M),
     # paths that are not a readable matrix file
     Case("matrix is a folder", "is a folder, not a matrix file", args=("matrix", "--matrix", ".")),
     Case("no such matrix", "no such file", args=("matrix", "--matrix", "nope.yaml")),
