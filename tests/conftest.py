@@ -4,9 +4,7 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 from __future__ import annotations
 
 import pytest
-from helpers import ROOT
-
-SMALL_MATRIX = ROOT / "tests" / "fixtures" / "matrix-small.yaml"
+from helpers import SMALL_MATRIX
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import SMALL_MATRIX
 
-SMALL = (ROOT / "tests" / "fixtures" / "matrix-small.yaml").read_text(encoding="utf-8")
+SMALL = SMALL_MATRIX.read_text(encoding="utf-8")
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 WALL_S, RSS_MB = 2.0, 200
 
