@@ -119,14 +119,14 @@ class Selection:
             value = getattr(self, option)
             if value is not None and not value.strip():
                 raise ConfigError(f"--{option} is empty: give it a value, or leave the option out to select any")
-        if self.torch is not None and not re.match(TORCH_SELECTOR, self.torch):
+        if self.torch is not None and not re.fullmatch(TORCH_SELECTOR, self.torch):
             raise ConfigError(f"--torch {_shown(self.torch)} is not a torch version: use a minor like 2.6 "
                               "or a release like 2.6.0")
         if self.cuda is not None:
             object.__setattr__(self, "cuda", normalise_cuda(self.cuda))
         if self.flavor is not None and self.flavor not in FLAVORS:
             raise ConfigError(f"unknown flavor {_shown(self.flavor)}: flavors are {', '.join(FLAVORS)}")
-        if self.python is not None and self.python != "all" and not re.match(PYTHON, self.python):
+        if self.python is not None and self.python != "all" and not re.fullmatch(PYTHON, self.python):
             raise ConfigError(f"--python {_shown(self.python)} is not a Python version: use e.g. 3.12, or all")
         object.__setattr__(self, "variant", tuple(self.variant or ()))
         for pattern in self.variant:
@@ -152,7 +152,7 @@ def normalise_cuda(value: str) -> str:
     spelled = value.strip().lower()
     if spelled.startswith("cu") and spelled[2:].isascii() and spelled[2:].isdigit() and 3 <= len(spelled) - 2 <= 4:
         spelled = f"{spelled[2:-1]}.{spelled[-1]}"  # the index's spelling: the last digit is the minor version
-    if spelled != "cpu" and not re.match(CUDA, spelled):
+    if spelled != "cpu" and not re.fullmatch(CUDA, spelled):
         raise ConfigError(f"--cuda {_shown(value)} is not a CUDA version: use e.g. 12.4 (or cu124), or cpu")
     return spelled
 

@@ -98,6 +98,7 @@ def test_unknown_values_say_what_exists(matrix, selection, words):
     ({"variant": ("",)}, "--variant '' is not a variant id"),
     ({"variant": ("x" * 300,)}, "is not a variant id"),
     ({"torch": "2.6.x"}, "--torch '2.6.x' is not a torch version"),
+    ({"torch": "2.6\n"}, "is not a torch version"),
     ({"torch": "9" * 5000}, "is not a torch version"),
     ({"torch": "٢.٦"}, "is not a torch version"),  # Unicode digits are not version digits
     ({"cuda": "cu12"}, "--cuda 'cu12' is not a CUDA version: use e.g. 12.4 (or cu124), or cpu"),
