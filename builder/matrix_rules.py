@@ -68,6 +68,7 @@ def check(m: MatrixFile, located: Located) -> None:
                                                 "keep one of them")
         tags[tag] = cuda
     seen: dict[Version, tuple[str, int]] = {}
+    minors: dict[tuple[int, int], str] = {}
     specifiers = _requires_python(m, located)
     for i, release in enumerate(m.releases):
         at = ("releases", i)
@@ -77,6 +78,12 @@ def check(m: MatrixFile, located: Located) -> None:
             same = "duplicate torch release" if first == release.torch else f"torch {release.torch} is the same release as"
             raise located.error(at + ("torch",), f"{same} {first} (line {line}): list each release once")
         seen[version] = (release.torch, located.line(at + ("torch",)))
+        minor = (version.major, version.minor)
+        if minor in minors:
+            raise located.error(at + ("torch",), f"torch {release.torch} and {minors[minor]} are both "
+                                                 f"{minor[0]}.{minor[1]}: the floating tags would name two images, "
+                                                 "keep the newest patch of each minor")
+        minors[minor] = release.torch
         _no_twice(located, at + ("pythons",), release.pythons, "Python")
         _no_twice(located, at + ("extra_pythons",), release.extra_pythons, "Python")
         _check_release(m, release, at, located)

@@ -61,6 +61,8 @@ CASES = [
     ("duplicate release", GOOD + RELEASE, '- torch: "2.6.0"', "duplicate torch release 2.6.0 (line 18)"),
     ("same release spelt twice", GOOD + RELEASE.replace('"2.6.0"', '"2.6.0.0"'), '"2.6.0.0"',
      "torch 2.6.0.0 is the same release as 2.6.0 (line 18)"),
+    ("two patches of one minor", GOOD + RELEASE.replace('"2.6.0"', '"2.6.1"'), '"2.6.1"',
+     "torch 2.6.1 and 2.6.0 are both 2.6: the floating tags would name two images"),
     ("cuda without min driver", sub('      "12.4": {cudnn', '      "12.1": {cudnn: "9.1.0.70"}\n      "12.4": {cudnn'),
      '"12.1": {cudnn', "CUDA 12.1 has no min_driver"),
     ("missing min_driver", sub('    min_driver: "525.60.13"\n', ""), '="12.4":', "CUDA 12.4 has no min_driver"),
