@@ -106,6 +106,11 @@ CASES = [
          {M: small("cpu_index:", '  "1.24": {min_driver: "1.0", index: "https://x.org/cu124", nvcc: x}\ncpu_index:')},
          at=M),
     Case("a date for a version", "expected a string", {M: small('torch: "2.6.0"', "torch: 2026-01-01")}, at=M),
+    Case("an impossible date", "cannot read '2026-13-45'", {M: small('torch: "2.6.0"', "torch: 2026-13-45")}, at=M),
+    Case("a YAML version from the future", "YAML syntax error", {M: "%YAML 9.9\n---\n" + SMALL}, at=M),
+    Case("two patches of one minor", "torch 2.6.1 and 2.6.0 are both 2.6",
+         {M: SMALL + SMALL[SMALL.index('  - torch: "2.6.0"'):SMALL.index('  - torch: "2.15.0"')].replace(
+             '"2.6.0"', '"2.6.1"')}, at=M),
     # what would make two variants with one id
     Case("flavor twice", "flavor runtime is listed twice", {M: small("[runtime, devel]", "[runtime, runtime, devel]")},
          at=M),
