@@ -237,12 +237,13 @@ def docker_login(registry_host: str, config_file: str, env: dict[str, str]) -> t
     return (user, password) if user and password else None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NOISE = re.compile(r"^(\x1b\[[0-9;]*m)*$|^Removing intermediate container|^ ---> |^The command '.*' returned")
 
 
 def _failed(step: str, last, log: IO[str]) -> str:
     """The step's number and the last lines that say why (not the classic builder's own chatter)."""
-    said = [line for line in last if not _NOISE.match(line.strip())]
+    said = [clean for line in last if not _NOISE.match(clean := _ANSI.sub("", line).strip())]
     tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
     short_step = step if len(step) <= 80 else step[:77] + "..."
     return f"build failed at {short_step}: {tail} (full log: {getattr(log, 'name', '?')})"
