@@ -34,6 +34,7 @@ MAX_DEPTH = 16
 _NOT_TEXT = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
 _NO_KEY = object()
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the generated matrix loads 10x faster
 
@@ -203,7 +204,12 @@ class _EventReader:
             return event.value  # quoted: a string (most values are quoted versions)
         if event.value in self.plain:
             return self.plain[event.value]
+        value = event.value
+        if value.isdigit() and value.isascii() and (value[0] != "0" or value == "0"):
+            return int(value)  # what YAML 1.1 makes of it (a leading 0 is octal there: left to the resolver)
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        if tag == _STR:
+            return value
         if tag == _MERGE:
             raise self.fail(line, "merge key <<: a matrix has no merge keys or aliases, write the keys out")
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)

@@ -96,6 +96,8 @@ CASES = [
     Case("UTF-16 without BOM", "NUL byte", {M: SMALL.encode("utf-16-le")}, at=M),
     Case("binary file", "NUL byte", {M: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))}, at=M),
     Case("huge file", "a matrix may be at most 4,194,304", {M: "# " + "x" * 5_000_000 + "\n"}, at=M),
+    Case("more values than any matrix", "more than 300,000 values",
+         {M: "".join(f"- {1_000_000 + i}\n" for i in range(310_000))}, at=M),
     # values
     Case("number of 5,000 digits", "a value of 5,004 characters",
          {M: small('torch: "2.6.0"', "torch: " + "9" * 5004)}, at=M),
