@@ -56,11 +56,17 @@ class Matrix:
         )
 
     def builds(self, release: Release) -> list[tuple[str, str]]:
-        """(cuda, flavor) pairs this release is built as; CPU builds come in runtime only."""
-        pairs = [(cuda, flavor) for cuda in sorted(release.cuda, key=Version) for flavor in self.file.defaults.flavors]
+        """(cuda, flavor) pairs this release is built as; CPU builds come in runtime only, and devel only where
+        the CUDA version has an nvcc wheel."""
+        pairs = [(cuda, flavor) for cuda in sorted(release.cuda, key=Version) for flavor in self.file.defaults.flavors
+                 if flavor != "devel" or self.has_devel(cuda)]
         if release.cpu:
             pairs.append(("cpu", "runtime"))
         return pairs
+
+    def has_devel(self, cuda: str) -> bool:
+        info = self.file.cuda.get(cuda)
+        return bool(info and info.nvcc)
 
     def expand(self) -> list[Variant]:
         """Every variant the matrix builds: each (torch, CUDA, flavor) at its default Python, plus extras."""
@@ -217,6 +223,11 @@ def _why_empty(matrix: Matrix, sel: Selection, cuda: str | None) -> str:
         examples = ", ".join(v.id for v in matrix.expand()[:2])
         return (f"no variant matches {' '.join(sel.variant)} (with the other options): ids look like {examples}; "
                 "list them with `imgbuild matrix`")
+    if cuda and sel.flavor == "devel" and cuda in matrix.file.cuda and not matrix.has_devel(cuda):
+        with_devel = sorted((c for c in matrix.file.cuda if matrix.has_devel(c)), key=Version)
+        return (f"CUDA {cuda} has no devel flavor: NVIDIA's PyPI wheels carry nvcc only for CUDA "
+                f"{', '.join(with_devel) or 'none of the matrix'}: use e.g. --cuda {with_devel[-1] if with_devel else cuda}"
+                " --flavor devel, or the runtime flavor")
     if cuda:
         known = sorted({c for r in matrix.releases for c in r.cuda}, key=Version)
         return f"no release in the matrix has a {_cuda_name(cuda)} build; CUDA builds are {', '.join(known)} and cpu"

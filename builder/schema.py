@@ -51,7 +51,7 @@ class Defaults(_Strict):
 class CudaVersion(_Strict):
     min_driver: StrictStr = Field(pattern=VERSION)
     index: StrictStr = Field(pattern=URL)
-    nvcc: StrictStr = Field(pattern=PACKAGE)
+    nvcc: StrictStr | None = Field(default=None, pattern=PACKAGE)  # none: this CUDA has no devel flavor
 
 
 class CudaBuild(_Strict):
