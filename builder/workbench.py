@@ -1,13 +1,14 @@
-"""The workbench every image carries (matrix.yaml `workbench:`): what a Variant gets from it, what the
-matrix must satisfy for it, and the labels that tell the smoke suite what to find in the image."""
+"""The workbench every image carries (matrix.yaml `workbench:`): what a Variant gets from it and the labels that
+tell the smoke suite what to find in the image. (Its Python tools' Requires-Python is checked with every other
+pin's, in matrix_rules.py.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING
 
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+import yaml
 
 from .schema import Workbench
 
@@ -19,24 +20,22 @@ if TYPE_CHECKING:  # matrix.py imports this module
 LABEL_OS, LABEL_PYTHON = "io.imgbuild.workbench.os", "io.imgbuild.workbench.python"
 
 
-def workbench_fields(workbench: Workbench) -> dict[str, tuple[str, ...]]:
+@functools.cache
+def packaged_workbench() -> Workbench:
+    """imgbuild's own workbench (the packaged matrix's), for a matrix that declares none."""
+    from .paths import DEFAULT_MATRIX
+
+    return Workbench.model_validate(yaml.safe_load(DEFAULT_MATRIX.read_text(encoding="utf-8"))["workbench"])
+
+
+def workbench_fields(workbench: Workbench | None) -> dict[str, tuple[str, ...]]:
     """The Variant fields the workbench fills: sorted, so renders are byte-identical."""
+    workbench = workbench or packaged_workbench()
     return {
         "system_packages": tuple(sorted(workbench.system)),
         "tool_packages": tuple(sorted(set(workbench.tools) - set(workbench.system))),
-        "python_tools": tuple(f"{name}=={tool.version}" for name, tool in sorted(workbench.python.items())),
+        "python_tools": tuple(f"{name}=={version}" for name, version in sorted(workbench.python.items())),
     }
-
-
-def check_workbench(matrix: Matrix, located: Located) -> None:
-    """Every Python the matrix builds satisfies every tool's Requires-Python: a build never finds out late."""
-    for name, tool in matrix.file.workbench.python.items():
-        allowed = SpecifierSet(tool.requires_python)
-        for variant in matrix.expand():
-            if Version(variant.python) not in allowed:
-                raise located.error(("workbench", "python", name, "requires_python"),
-                                    f"{name} {tool.version} needs Python {tool.requires_python}, but the matrix builds "
-                                    f"{variant.id}: pin a {name} that supports Python {variant.python}")
 
 
 def workbench_labels(variant: Variant) -> dict[str, str]:

@@ -60,8 +60,9 @@ def test_the_workbench_comes_from_the_matrix(matrix):
 
 def test_a_python_tool_that_no_built_python_can_install_is_refused(tmp_path):
     path = tmp_path / "matrix.yaml"
-    path.write_text((ROOT / "matrix.yaml").read_text().replace('requires_python: ">=3.9"', 'requires_python: ">=3.13"'))
-    with pytest.raises(ConfigError, match=r"tensorboard 2.21.0 needs Python >=3.13, but the matrix builds .*py3.1[12]"):
+    path.write_text((ROOT / "matrix.yaml").read_text().replace('tensorboard==2.21.0: ">=3.9"',
+                                                               'tensorboard==2.21.0: ">=3.13"'))
+    with pytest.raises(ConfigError, match=r"lists Python 3.(9|10|11|12), but tensorboard==2.21.0 needs Python >=3.13"):
         load_matrix(path)
 
 
@@ -176,3 +177,11 @@ def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_pat
                               teams=True)
     assert "tensorboard==2.21.0" in requirements(base) and "einops==0.8.2" not in requirements(base)
     assert requirements(team) == requirements(base) + ["einops==0.8.2"]
+
+
+def test_a_matrix_without_a_workbench_gets_imgbuilds_own(tmp_path):
+    text = (ROOT / "matrix.yaml").read_text()
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text[:text.index("# The workbench every image carries")] + "images: []\n")
+    [v] = select(load_matrix(path), Selection(torch="2.14", cuda="13.0", flavor="runtime", python="3.11"))
+    assert "tmux" in v.tool_packages and "tini" in v.system_packages and "tensorboard==2.21.0" in v.python_tools
