@@ -79,7 +79,7 @@ def main() -> None:
     site += ["--wheelhouse", args.wheelhouse] if args.wheelhouse else []
     matrix = yaml.safe_load((ROOT / "matrix.yaml").read_text())
     tools = sorted(set(matrix["workbench"]["tools"]) - set(matrix["workbench"]["system"]))
-    python_tools = [f"{name}=={t['version']}" for name, t in sorted(matrix["workbench"]["python"].items())]
+    python_tools = [f"{name}=={version}" for name, version in sorted(matrix["workbench"]["python"].items())]
 
     ref = f"imgbuild/pytorch:{TAG}"
     run("imgbuild", "build", *VARIANT, *site)
