@@ -16,6 +16,8 @@ from typing import Literal
 from . import tags
 from .engine import Engine
 from .errors import BuildError, ConfigError
+from .inputs import inputs_labels
+from .lock import lock_index
 from .progress import Reporter
 from .render import BuildContext, render
 from .variant import Variant
@@ -31,7 +33,7 @@ class BuildOptions:
     network: str = "host"  # loopback wheelhouse, and machines whose daemon has no bridge
     no_cache: bool = False
     work_dir: Path = Path(".imgbuild")
-    date: dt.date = field(default_factory=dt.date.today)
+    date: dt.date = field(default_factory=tags.build_date)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def torch_index(variant: Variant, options: BuildOptions) -> str:
         return ""
     if options.wheelhouse and torch_wheel(options.wheelhouse, variant):
         return ""  # torch comes from the wheelhouse; PyPI has the rest, no need to reach the PyTorch index
-    return variant.index
+    return lock_index(variant)  # "" when the lock was resolved against PyPI alone
 
 
 def prepare(variant: Variant, options: BuildOptions) -> BuildContext:
@@ -90,8 +92,8 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     logs = options.work_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = (logs / f"{variant.id}.build.log").resolve()
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    labels = tags.build_labels(variant, created, revision(), source())
+    created = tags.build_time()
+    labels = tags.build_labels(variant, created, revision(), source()) | inputs_labels(ctx.path, engine, ctx.base_image)
     args = {"TORCH_INDEX_URL": torch_index(variant, options)}
     start = time.monotonic()
     reporter.info(f"building {variant.id} (log: {log_path})")

@@ -122,10 +122,12 @@ def render_cmd(
     python: PythonOpt = None, variant: VariantOpt = None,
     force: Annotated[bool, typer.Option("--force", help="write into a folder that holds other files")] = False,
     base_image: Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")] = None,
+    unlocked: Annotated[bool, typer.Option("--unlocked", help="also render variants without a lock (for linting; "
+                                           "those contexts cannot be built)")] = False,
 ) -> None:
-    """Write one build context (Dockerfile and files) per selected variant into OUT/<variant id>/."""
+    """Write one build context (Dockerfile, files, lock) per selected variant into OUT/<variant id>/."""
     _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
-    contexts = render_all(variants, out, force=force, base_image=base_image)
+    contexts = render_all(variants, out, force=force, base_image=base_image, unlocked=unlocked)
     print(f"rendered {len(contexts)} build contexts into {out}")
 
 
@@ -221,6 +223,7 @@ def _register_late_commands() -> None:
     app.command("release")(release_cmd)
     app.command("catalog")(catalog_cmd)
     app.command("doctor")(doctor_cmd)
+    __import__(f"{__package__}.cli_lock", fromlist=["register"]).register(app)  # lock, diff, plan, nightly-summary
 
 
 _register_late_commands()

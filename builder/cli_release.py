@@ -85,13 +85,18 @@ def release_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
     base_image: BaseImageOpt = None, ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None,
     index: IndexOpt = "pytorch", network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="build even when the inputs did not change")] = False,
+    max_age: Annotated[int, typer.Option("--max-age", min=0, help="rebuild unchanged images older than DAYS "
+                                         "(OS security updates)", metavar="DAYS")] = 7,
 ) -> None:
-    """Render, build, test and push each variant; one failure does not stop the others."""
+    """Render, build, test and push each variant whose inputs changed (retag the others); one failure does not
+    stop the others."""
     from .build import build
     from .engine import Engine
     from .progress import Reporter
     from .publish import push_image, record_tested
     from .release import release_entry, write_release
+    from .skip import after_push, check, unchanged_entry
     from .smoke import run_smoke, write_junit
 
     _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
@@ -101,8 +106,14 @@ def release_cmd(
     entries, outcomes = [], []
     out.mkdir(parents=True, exist_ok=True)
     for v in variants:
-        image = report = pushed = None
+        image = report = pushed = decision = None
         try:
+            decision = check(v, engine, options, target[0], target[2], max_age=max_age, rebuild=rebuild)
+            reporter.info(f"{v.id}: {decision.reason}")
+            if decision.unchanged:  # nothing to build, test or upload: today's tags name the same manifest
+                entries.append(unchanged_entry(v, decision, target[0], target[2], options.date))
+                outcomes.append((v.id, "unchanged", entries[-1]["unchanged_since"] or ""))
+                continue
             image = build(v, engine, options, reporter)
             shutil.copyfile(image.log, out / image.log.name)
             report = run_smoke(engine, image.ref, gpu)
@@ -117,13 +128,15 @@ def release_cmd(
             reporter.info(f"{v.id}: {error}")
         if image is not None:
             entries.append(release_entry(image, report, pushed, target[0], error=error))
+            if decision is not None:
+                after_push(decision, entries[-1], target[2])
         else:  # the build itself failed: record it, so the catalog says what is missing and why
             entries.append({"variant": v.id, "repository": f"{target[0].host}/{target[0].repository(v.image)}",
                             "tags": [], "digest": None, "status": "failed", "error": error})
         outcomes.append((v.id, entries[-1]["status"], entries[-1].get("error") or ""))
     manifest, catalog = write_release(entries, out)
     _print_outcomes(outcomes, manifest, catalog)
-    failed = sum(status != "ok" for _, status, _ in outcomes)
+    failed = sum(status == "failed" for _, status, _ in outcomes)
     if failed:
         raise PublishError(f"{failed} of {len(outcomes)} variants failed: see the table above and {manifest}")
 
@@ -145,7 +158,8 @@ def _print_outcomes(outcomes, manifest: Path, catalog: Path) -> None:
     for column in ("variant", "outcome", "detail"):
         table.add_column(column, overflow="fold")
     for variant_id, status, detail in outcomes:
-        table.add_row(variant_id, "[green]ok[/]" if status == "ok" else "[red]failed[/]", detail[:300])
+        shown = {"ok": "[green]built[/]", "unchanged": "[cyan]unchanged[/]"}.get(status, "[red]failed[/]")
+        table.add_row(variant_id, shown, detail[:300])
     console = Console(highlight=False)
     console.print(table)
     console.print(f"wrote {manifest} and {catalog}", markup=False)

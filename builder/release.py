@@ -44,6 +44,7 @@ def release_entry(image: Image, report: SmokeReport | None, push, registry: Regi
         "push": None if push is None else {
             "layers_pushed": push.layers_pushed, "layers_existing": push.layers_existing,
             "bytes_pushed": push.bytes_pushed, "seconds": round(push.seconds, 1)},
+        "inputs_digest": (push.labels or {}).get("io.imgbuild.inputs.digest") if push else None,
         "status": "failed" if error else "ok",
         "error": error,
     }
@@ -90,7 +91,7 @@ def render_catalog(entries: list[dict], generated: str) -> str:
     ]
     for e in ok:
         labels, repo = e.get("labels") or {}, e["repository"]
-        lines += [f"## {e['variant']}", "", _facts(e, labels), "",
+        lines += [f"## {e['variant']}", "", _facts(e, labels), "", *_change_line(e),
                   "| tag | moves? | pull |", "| --- | --- | --- |"]
         for tag in e["tags"]:
             kind = "no (dated, immutable)" if tags.is_dated(tag) else "yes"
@@ -104,6 +105,13 @@ def render_catalog(entries: list[dict], generated: str) -> str:
         lines += [f"- {e.get('variant')}: {e.get('error') or 'no digest'}" for e in failed]
         lines.append("")
     return "\n".join(lines)
+
+
+def _change_line(entry: dict) -> list[str]:
+    from .diff import catalog_line
+
+    line = catalog_line(entry)
+    return [line, ""] if line else []
 
 
 def _facts(entry: dict, labels: dict) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
 
 from .errors import ConfigError
+from .lock import Lock, load_lock, lock_command, lock_index, lock_path, read_lock
 from .paths import TEMPLATES
 from .tags import variant_labels
 from .variant import Variant
@@ -52,7 +53,7 @@ def _template() -> jinja2.Template:
     ).get_template("Dockerfile.j2")
 
 
-def template_data(variant: Variant, base_image: str | None = None) -> dict[str, object]:
+def template_data(variant: Variant, base_image: str | None = None, lock: Lock | None = None) -> dict[str, object]:
     """Everything the Dockerfile template may use: plain, sorted data."""
     devel = variant.flavor == "devel" and not variant.is_cpu
     image_env = {
@@ -75,8 +76,10 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
-        "labels": sorted({**variant_labels(variant),
+        "labels": sorted({**variant_labels(variant), **lock_labels(lock),
                           "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
+        "lock_index": lock_index(variant),
+        "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
     }
 
 
@@ -91,25 +94,28 @@ def devel_requirements(variant: Variant) -> list[str]:
     return reqs + [f"ninja=={NINJA_VERSION}"]
 
 
-def render_dockerfile(variant: Variant, base_image: str | None = None) -> str:
-    return _template().render(template_data(variant, base_image))
+def render_dockerfile(variant: Variant, base_image: str | None = None, lock: Lock | None = None) -> str:
+    return _template().render(template_data(variant, base_image, lock))
 
 
-def render(variant: Variant, out: Path, base_image: str | None = None) -> BuildContext:
-    """Write one build context to out/<variant id>/ and return it."""
+def render(variant: Variant, out: Path, base_image: str | None = None, *, unlocked: bool = False) -> BuildContext:
+    """Write one build context to out/<variant id>/ and return it. The variant's lock must be there and
+    current; `unlocked` (linting only) writes a lock that no build can install instead."""
+    lock = None if unlocked and not lock_path(variant).is_file() else load_lock(variant)
     path = out / variant.id
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / "Dockerfile").write_text(render_dockerfile(variant, base_image), encoding="utf-8")
+    (path / "Dockerfile").write_text(render_dockerfile(variant, base_image, lock), encoding="utf-8")
     _copy_tree(path / "files")
+    _write_lock(path / "lock", variant, lock)
     (path / "ca-certificates").mkdir()
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
     return BuildContext(variant=variant, path=path, base_image=base_image or variant.base_image)
 
 
 def render_all(variants: list[Variant], out: Path, *, force: bool = False,
-               base_image: str | None = None) -> list[BuildContext]:
+               base_image: str | None = None, unlocked: bool = False) -> list[BuildContext]:
     """Render every variant into `out`, which must be empty or hold only earlier renders unless forced."""
     ids = {v.id for v in variants}
     if out.exists() and not out.is_dir():
@@ -120,7 +126,42 @@ def render_all(variants: list[Variant], out: Path, *, force: bool = False,
             raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
                               f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
     out.mkdir(parents=True, exist_ok=True)
-    return [render(v, out, base_image) for v in variants]
+    return [render(v, out, base_image, unlocked=unlocked) for v in variants]
+
+
+# --- the lock in the context -----------------------------------------------------------------------------
+
+def lock_labels(lock: Lock | None) -> dict[str, str]:
+    """The lock's digest and its pins (no hashes): `imgbuild diff` reads them from the registry's config."""
+    if lock is None:
+        return {"io.imgbuild.lock.digest": "none"}
+    pins = " ".join(f"{p.name}=={p.version}" for p in lock.pins)
+    return {"io.imgbuild.lock.digest": lock.digest, "io.imgbuild.packages": pins}
+
+
+def lock_parts(variant: Variant, lock: Lock | None) -> tuple[list, list]:
+    """(shared, extra) pins. A devel image installs first the pins its runtime sibling's lock has at the same
+    version, as the same file, so the pair shares that (torch) layer; then the devel extras."""
+    pins = list(lock.pins) if lock else []
+    if variant.flavor != "devel" or not pins:
+        return pins, []
+    sibling = lock_path(replace(variant, flavor="runtime"))
+    runtime = set(read_lock(sibling).pins) if sibling.is_file() else set(pins)
+    return [p for p in pins if p in runtime], [p for p in pins if p not in runtime]
+
+
+def _write_lock(target: Path, variant: Variant, lock: Lock | None) -> None:
+    target.mkdir()
+    shared, extra = lock_parts(variant, lock)
+    if lock is None:  # `render --unlocked`: a requirement no index has, so a build of this context stops here
+        note = f"# {variant.id} has no lock: run `{lock_command(variant)}`\n"
+        (target / "requirements.lock").write_text(note, encoding="utf-8")
+        (target / "requirements.txt").write_text(note + "imgbuild-variant-not-locked==0 --hash=sha256:" + "0" * 64
+                                                 + "\n", encoding="utf-8")
+    else:
+        (target / "requirements.lock").write_text(lock.text, encoding="utf-8")
+        (target / "requirements.txt").write_text("".join(p.requirement() + "\n" for p in shared), encoding="utf-8")
+    (target / "extra.txt").write_text("".join(p.requirement() + "\n" for p in extra), encoding="utf-8")
 
 
 @functools.cache
