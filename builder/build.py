@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -17,7 +18,7 @@ from . import tags
 from .engine import Engine
 from .errors import BuildError, ConfigError
 from .inputs import inputs_labels
-from .lock import lock_index
+from .lock import lock_index, lock_path
 from .progress import Reporter
 from .render import BuildContext, render
 from .variant import Variant
@@ -102,8 +103,11 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
         if find_links:
             args |= {"PIP_FIND_LINKS": find_links, "PIP_TRUSTED_HOST": find_links.split("/")[2]}
         with reporter.task(f"build {variant.id}") as update:
-            image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network,
-                                    nocache=options.no_cache, log=log, on_step=update)
+            try:
+                image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network,
+                                        nocache=options.no_cache, log=log, on_step=update)
+            except BuildError as exc:
+                raise (hash_mismatch(variant, log_path) or exc) from None
     refs = tuple(f"{tags.local_repository(variant)}:{tag}" for tag in tags.tags(variant, options.date))
     for ref in refs:
         engine.tag(image_id, ref)
@@ -113,6 +117,21 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     seconds = time.monotonic() - start
     reporter.info(f"built {variant.id} in {seconds:.0f}s: {refs[1]} ({info.size / 1e9:.2f} GB)")
     return Image(variant=variant, id=image_id, refs=refs, size=info.size, seconds=seconds, log=log_path)
+
+
+_MISMATCH = re.compile(r"^\s+(\S+==\S+) from .*\n\s+Expected sha256", re.MULTILINE)
+
+
+def hash_mismatch(variant: Variant, log_path: Path) -> BuildError | None:
+    """pip's hash check failed: name the package and the lock instead of pip's twenty lines."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    if "DO NOT MATCH THE HASHES" not in text:
+        return None
+    match = _MISMATCH.search(text)
+    what = match[1] if match else "a package"
+    return BuildError(f"{what} does not match its hash in {lock_path(variant)}: the lock or the package source "
+                      f"was altered; review the lock (`git diff locks/`) and re-resolve with "
+                      f"`imgbuild lock --variant {variant.id}` (log: {log_path})")
 
 
 def revision() -> str:
