@@ -56,6 +56,6 @@ def test_render_command_writes_contexts(tmp_path):
 def test_render_of_an_unlocked_variant_names_the_lock_command_unless_unlocked(tmp_path):
     args = ["render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "out")]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "imgbuild lock --variant 2.6.0-cpu-py3.12-" in str(result.exception)
+    assert result.exception.exit_code == 2 and "imgbuild lock --variant 2.6.0-cpu-py3.12-" in str(result.exception)
     assert runner.invoke(app, [*args, "--unlocked"]).exit_code == 0
     assert (tmp_path / "out" / "2.6.0-cpu-py3.12-runtime" / "Dockerfile").is_file()

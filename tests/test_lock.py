@@ -11,7 +11,7 @@ from imgbuild import tags
 from imgbuild.diff import compare, side_from_labels
 from imgbuild.errors import ConfigError
 from imgbuild.inputs import INPUTS_LABEL, inputs_digest
-from imgbuild.lock import lock_inputs, load_lock, parse_pins, read_lock
+from imgbuild.lock import load_lock, lock_inputs, parse_pins, read_lock
 from imgbuild.matrix import Selection, select
 from imgbuild.render import render
 from imgbuild.skip import Previous, decide
