@@ -18,7 +18,7 @@ from .diff import CREATED_LABEL, compare, side_from_labels
 from .engine import Engine
 from .errors import ImgbuildError, PublishError
 from .inputs import INPUTS_LABEL, base_digest, inputs_digest
-from .registry import RegistryClient, RegistryRef
+from .registry import RegistryClient, RegistryError, RegistryRef
 from .variant import Variant
 
 TESTED_SUFFIX = ".tested"
@@ -100,7 +100,10 @@ def check(variant: Variant, engine: Engine, options: BuildOptions, registry: Reg
     """Render the variant and compare its inputs with its moving tag in the registry (no build, no pull)."""
     ctx = prepare(variant, options)
     digest = inputs_digest(ctx.path, base_digest(engine, ctx.base_image))
-    previous = read_previous(client, registry.repository(variant.image), tags.release_tag(variant))
+    try:
+        previous = read_previous(client, registry.repository(variant.image), tags.release_tag(variant))
+    except RegistryError as exc:  # build anyway: the push says plainly what is wrong with the registry
+        return Decision(False, f"cannot read the registry ({exc})", digest, None)
     return decide(previous, digest, options.date, max_age=max_age, rebuild=rebuild)
 
 
