@@ -107,6 +107,7 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
                 image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network,
                                         nocache=options.no_cache, log=log, on_step=update)
             except BuildError as exc:
+                log.flush()
                 raise (hash_mismatch(variant, log_path) or exc) from None
     refs = tuple(f"{tags.local_repository(variant)}:{tag}" for tag in tags.tags(variant, options.date))
     for ref in refs:
