@@ -4,6 +4,7 @@ pushed by skopeo: a retag moves no blob, the tested marker is read back, and wha
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 
 import pytest
@@ -82,3 +83,26 @@ def test_a_dated_tag_that_names_another_image_is_never_overwritten(auth_registry
     with pytest.raises(PublishError, match="dated tags are immutable"):
         retag(client, read_previous(client, repository, RELEASE), [RELEASE, dated])
     assert skopeo_digest(auth_registry, repository, dated) == other
+
+
+def test_diff_reads_two_tags_from_the_registry(auth_registry, tmp_path):
+    from helpers import imgbuild
+
+    name = f"diff-{secrets.token_hex(3)}/pytorch"
+    old = {"io.imgbuild.packages": "numpy==2.0 six==1.16 torch==2.6.0", INPUTS_LABEL: "sha256:a",
+           "org.opencontainers.image.base.digest": "sha256:base1"}
+    new = {"io.imgbuild.packages": "numpy==1.9 torch==2.6.1 tqdm==4.0", INPUTS_LABEL: "sha256:b",
+           "org.opencontainers.image.base.digest": "sha256:base1"}
+    push_image(auth_registry, tmp_path, name, "2.6.0-cpu-2026-11-22", old, docker_format=True)
+    push_image(auth_registry, tmp_path, name, "2.6.0-cpu-2026-11-23", new, docker_format=True)
+    env = {"IMGBUILD_REGISTRY_USER": auth_registry.user, "IMGBUILD_REGISTRY_PASSWORD": auth_registry.password}
+    refs = [f"{auth_registry.host}/{name}:2.6.0-cpu-2026-11-22", f"{auth_registry.host}/{name}:2.6.0-cpu-2026-11-23"]
+    as_json = imgbuild("diff", *refs, "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    diff = json.loads(as_json.stdout)
+    assert diff["upgraded"] == {"torch": ["2.6.0", "2.6.1"]} and diff["downgraded"] == {"numpy": ["2.0", "1.9"]}
+    assert diff["added"] == {"tqdm": "4.0"} and diff["removed"] == {"six": "1.16"} and diff["base"] is None
+    table = imgbuild("diff", *refs, env=env)
+    assert table.returncode == 0 and "upgraded" in table.stdout and "2.6.1" in table.stdout
+    missing = imgbuild("diff", refs[0], f"{auth_registry.host}/{name}:nope", env=env)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
