@@ -216,6 +216,7 @@ def wheelhouse_cmd(
 
 def _register_late_commands() -> None:
     """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
+    from .cli_local import base_cmd, registry_app
     from .cli_release import catalog_cmd, push_cmd, release_cmd
     from .doctor import doctor_cmd
 
@@ -223,6 +224,8 @@ def _register_late_commands() -> None:
     app.command("release")(release_cmd)
     app.command("catalog")(catalog_cmd)
     app.command("doctor")(doctor_cmd)
+    app.add_typer(registry_app, name="registry")
+    app.command("base")(base_cmd)
     __import__(f"{__package__}.cli_lock", fromlist=["register"]).register(app)  # lock, diff, plan, nightly-summary
 
 

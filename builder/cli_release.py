@@ -30,7 +30,8 @@ from .options import (
 )
 
 WORK = Path(".imgbuild")
-RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to")]
+RegistryOpt = Annotated[Optional[str], typer.Option(
+    "--registry", help="HOST[:PORT]/NAMESPACE to push to [default: the local registry, started when needed]")]
 AllowUntestedOpt = Annotated[bool, typer.Option("--allow-untested", help="push without a passing imgbuild test")]
 
 
@@ -38,10 +39,32 @@ def _registry(value: str | None):
     from .registry import RegistryClient, credentials_for, parse_registry
 
     if not value:
-        raise ConfigError("--registry is required: e.g. --registry ghcr.io/ORG or --registry 127.0.0.1:5000/team")
+        value = _local_registry().target
+    elif not value.strip():
+        raise ConfigError("--registry is empty: give HOST[:PORT]/NAMESPACE, or leave it out for the local registry")
     ref = parse_registry(value)
     creds = credentials_for(ref.host)
     return ref, creds, RegistryClient(ref.host, creds)
+
+
+def _local_registry():
+    from .engine import Engine
+    from .localregistry import ensure_running
+
+    registry = ensure_running(lambda: Engine(timeout=60))
+    print(f"publishing to the local registry {registry.target} (imgbuild registry status)")
+    return registry
+
+
+def _print_pinned(host_repo_tag_digest: list[tuple[str, str]]) -> None:
+    """What a team pins: the dated tag and the digest, and how to run it."""
+    if not host_repo_tag_digest:
+        return
+    print("\npinned:")
+    for ref, digest in host_repo_tag_digest:
+        print(f"  {ref}@{digest}")
+    ref, digest = host_repo_tag_digest[0]
+    print(f"run it:\n  docker run --gpus all --shm-size 8g -p 8888:8888 {ref.rsplit(':', 1)[0]}@{digest}")
 
 
 def _local_tags(engine, ref: str) -> list[str]:
@@ -61,6 +84,7 @@ def push_cmd(
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
     from .engine import Engine
+    from .preflight import check_registry
     from .progress import Reporter
     from .publish import push_image
 
@@ -71,11 +95,15 @@ def push_cmd(
         _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
         refs = [tags.local_ref(v) for v in variants]
     engine, reporter = Engine(), Reporter()
+    check_registry(ref_registry, client)
+    pinned = []
     for ref in refs:
         result = push_image(engine, ref, _local_tags(engine, ref), ref_registry, creds, client=client,
                             reporter=reporter, allow_untested=allow_untested, work_dir=WORK)
         for pushed in result.refs:
             print(f"{pushed}@{result.digest}")
+        pinned.append((result.refs[0], result.digest))
+    _print_pinned(pinned)
 
 
 def release_cmd(
@@ -91,8 +119,9 @@ def release_cmd(
 ) -> None:
     """Render, build, test and push each variant whose inputs changed (retag the others); one failure does not
     stop the others."""
-    from .build import build
+    from .build import build, check_options
     from .engine import Engine
+    from .preflight import before_release
     from .progress import Reporter
     from .publish import push_image, record_tested
     from .release import release_entry, write_release
@@ -100,10 +129,13 @@ def release_cmd(
     from .smoke import run_smoke, write_junit
 
     _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
-    target = _registry(registry)
     options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir=WORK)
+    for v in variants:
+        check_options(v, options)
+    target = _registry(registry)
     engine, reporter = Engine(), Reporter()
-    entries, outcomes = [], []
+    before_release(engine, target[0], target[2], [options.base_image or v.base_image for v in variants])
+    entries, outcomes, pinned = [], [], []
     out.mkdir(parents=True, exist_ok=True)
     for v in variants:
         image = report = pushed = decision = None
@@ -113,6 +145,7 @@ def release_cmd(
             if decision.unchanged:  # nothing to build, test or upload: today's tags name the same manifest
                 entries.append(unchanged_entry(v, decision, target[0], target[2], options.date))
                 outcomes.append((v.id, "unchanged", entries[-1]["unchanged_since"] or ""))
+                pinned.append((f"{entries[-1]['repository']}:{entries[-1]['dated_tag']}", entries[-1]["digest"]))
                 continue
             image = build(v, engine, options, reporter)
             shutil.copyfile(image.log, out / image.log.name)
@@ -122,6 +155,8 @@ def release_cmd(
             if report.passed:
                 pushed = push_image(engine, image.ref, [r.rsplit(":", 1)[1] for r in image.refs], target[0],
                                     target[1], client=target[2], reporter=reporter, work_dir=WORK)
+            if pushed is not None:
+                pinned.append((pushed.refs[0], pushed.digest))
             error = None
         except ImgbuildError as exc:
             error = str(exc)
@@ -136,6 +171,7 @@ def release_cmd(
         outcomes.append((v.id, entries[-1]["status"], entries[-1].get("error") or ""))
     manifest, catalog = write_release(entries, out)
     _print_outcomes(outcomes, manifest, catalog)
+    _print_pinned(pinned)
     failed = sum(status == "failed" for _, status, _ in outcomes)
     if failed:
         raise PublishError(f"{failed} of {len(outcomes)} variants failed: see the table above and {manifest}")

@@ -60,6 +60,8 @@ def run_checks(engine_factory: Callable[[], object], matrix: Matrix | None, env:
     checks.append(_driver(driver, matrix))
     if info is not None:
         checks.append(_disk(info))
+        if matrix is not None:
+            checks.append(_base_image(engine, matrix.file.defaults.base_image))
     checks.append(_registry(registry, env))
     return checks
 
@@ -114,6 +116,18 @@ def _disk(info: dict) -> Check:
         return Check("disk space", True, detail)
     return Check("disk space", False, f"{detail}; a build needs about {BUILD_SPACE // 10**9} GB",
                  "free space (`docker system prune`, `docker builder prune`) or move Docker's data-root")
+
+
+def _base_image(engine, ref: str) -> Check:
+    """The matrix's base is here or pullable; where Docker Hub is out of reach, `imgbuild base` makes one."""
+    from .preflight import check_base_images
+
+    try:
+        pulled = check_base_images(engine, [ref])
+    except ImgbuildError:  # a warning: builds still work with --base-image
+        return Check("base image", None, f"the matrix's {ref} is not here and cannot be pulled",
+                     "make one from this host's apt sources with `imgbuild base` and pass the --base-image it prints")
+    return Check("base image", True, f"{ref}: {'pulled' if pulled else 'present'}")
 
 
 def _registry(value: str | None, env: Mapping[str, str]) -> Check:

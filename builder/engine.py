@@ -117,6 +117,15 @@ class Engine:
                          size=int(attrs.get("Size") or 0), env=tuple(config.get("Env") or ()),
                          user=str(config.get("User") or ""))
 
+    def import_tarball(self, tarball: Path, ref: str, labels: dict[str, str]) -> None:
+        """A root filesystem tarball as the image REF (`docker import`), with labels."""
+        repository, _, tag = ref.rpartition(":")
+        changes = [f"LABEL {key}={value}" for key, value in labels.items()]
+        try:
+            self._client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise DaemonError(f"cannot import {tarball} as {ref}: {_short(exc)}") from None
+
     def prune_dangling(self) -> None:
         self._client.images.prune(filters={"dangling": True})
 
@@ -132,7 +141,11 @@ class Engine:
         repository, tag = ref, None
         if "@" not in ref and ":" in ref.rsplit("/", 1)[-1]:
             repository, tag = ref.rsplit(":", 1)
-        self._client.api.pull(repository, tag=tag, auth_config=auth)
+        try:
+            self._client.api.pull(repository, tag=tag, auth_config=auth)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            cause = getattr(exc, "explanation", None) or _short(exc)
+            raise DaemonError(f"cannot pull {ref}: {str(cause).splitlines()[0][:300]}") from None
 
     # --- containers ---------------------------------------------------------------------------
     def start(self, image: str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
@@ -148,6 +161,24 @@ class Engine:
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not start a container of {image}: {_short(exc)}") from None
         return Container(raw)
+
+    def run_service(self, name: str, image: str, *, environment: dict[str, str], volumes: dict[str, dict]) -> None:
+        """(Re)start a long-lived named container on the host network that comes back with the daemon."""
+        self.stop_service(name)
+        try:
+            self._client.containers.run(image, detach=True, name=name, environment=environment, volumes=volumes,
+                                        network_mode="host", restart_policy={"Name": "unless-stopped"},
+                                        labels={"io.imgbuild.managed": "true"})
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not start {name} from {image}: {_short(exc)}") from None
+
+    def stop_service(self, name: str) -> None:
+        try:
+            self._client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not stop {name}: {_short(exc)}") from None
 
     def runtimes(self) -> list[str]:
         return sorted((self.info().get("Runtimes") or {}).keys())
@@ -183,9 +214,39 @@ class Container:
             pass
 
 
+def docker_login(registry_host: str, config_file: str, env: dict[str, str]) -> tuple[str, str] | None:
+    """What `docker login` left for this registry: an auths entry, or a credsStore / credHelpers helper
+    (`docker-credential-NAME get`, as on desktops and CI runners). docker-py reads the config and runs the helper."""
+    import warnings
+
+    import docker.auth
+
+    try:
+        with warnings.catch_warnings():  # a missing helper binary warns, then fails: the failure says it in one line
+            warnings.simplefilter("ignore")
+            config = docker.auth.load_config(config_path=config_file, credstore_env=env)
+            entry = config.resolve_authconfig(registry_host) or {}
+    except docker.errors.DockerException as exc:
+        raise DaemonError(f"cannot read Docker's login for {registry_host} ({_short(exc)}): "
+                          f"run `docker login {registry_host}` again") from None
+    user = entry.get("username") or entry.get("Username")
+    password = entry.get("password") or entry.get("Password")
+    if entry.get("IdentityToken") and not password:
+        raise DaemonError(f"Docker's login for {registry_host} is an identity token, which imgbuild cannot use: "
+                          "set IMGBUILD_REGISTRY_USER and IMGBUILD_REGISTRY_PASSWORD")
+    return (user, password) if user and password else None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = re.compile(r"^(\x1b\[[0-9;]*m)*$|^Removing intermediate container|^ ---> |^The command '.*' returned")
+
+
 def _failed(step: str, last, log: IO[str]) -> str:
-    tail = " | ".join(list(last)[-3:])
-    return f"build failed at {step}: {tail} (full log: {getattr(log, 'name', '?')})"
+    """The step's number and the last lines that say why (not the classic builder's own chatter)."""
+    said = [clean for line in last if not _NOISE.match(clean := _ANSI.sub("", line).strip())]
+    tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
+    short_step = step if len(step) <= 80 else step[:77] + "..."
+    return f"build failed at {short_step}: {tail} (full log: {getattr(log, 'name', '?')})"
 
 
 def _short(exc: BaseException) -> str:

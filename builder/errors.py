@@ -48,4 +48,4 @@ class PublishError(ImgbuildError):
 class OutputError(ImgbuildError):
     """A file or folder imgbuild must write cannot be written."""
 
-    exit_code = 7
+    exit_code = 8

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import re
@@ -59,35 +58,23 @@ class Credentials:
 def credentials_for(
     registry_host: str, env: Mapping[str, str] = os.environ, docker_config_path: str | Path | None = None
 ) -> Credentials | None:
-    """Credentials from the environment first (CI), else from `docker login`'s config file, else None."""
+    """Credentials from the environment first (CI), else what `docker login` left (config file or credential
+    helper), else None."""
     user, password = env.get("IMGBUILD_REGISTRY_USER"), env.get("IMGBUILD_REGISTRY_PASSWORD")
     if user and password:
         return Credentials(user, password)
     if user or password:
         raise RegistryError("only one of IMGBUILD_REGISTRY_USER / _PASSWORD is set: set both or neither")
-    path = Path(
-        docker_config_path or Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
-    )
+    from .engine import docker_login
+    from .errors import DaemonError
+
+    path = Path(docker_config_path or Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json")
+    host = "index.docker.io" if registry_host in _DOCKER_HUB else registry_host
     try:
-        auths = json.loads(path.read_text()).get("auths") or {}
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RegistryError(f"cannot read Docker config {path} ({exc}): fix or remove it") from None
-    for key, entry in auths.items():
-        # docker login writes "host"; older clients "https://host/v1/"; Docker Hub is "index.docker.io".
-        name = (urlparse(key).netloc if "://" in key else key.split("/")[0]).lower()
-        if not isinstance(entry, dict) or not _same_host(name, registry_host.lower()):
-            continue
-        if entry.get("username") and entry.get("password"):
-            return Credentials(entry["username"], entry["password"])
-        try:
-            user, _, password = base64.b64decode(entry.get("auth") or "").decode().partition(":")
-        except ValueError:
-            raise RegistryError(f"bad auth entry for {key} in {path}: run docker login {key}") from None
-        if user and password:
-            return Credentials(user, password)
-    return None  # a credsStore/credHelpers login keeps the secret outside the file: not supported
+        found = docker_login(host, str(path), dict(env)) if path.is_file() else None
+    except DaemonError as exc:
+        raise RegistryError(str(exc)) from None
+    return Credentials(*found) if found else None
 
 
 def _same_host(a: str, b: str) -> bool:

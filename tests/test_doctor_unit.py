@@ -20,6 +20,21 @@ class FakeEngine:
     def info(self) -> dict:
         return {"ServerVersion": "27.0", "DockerRootDir": self._root, "Runtimes": dict.fromkeys(self._runtimes, {})}
 
+    def image(self, ref: str):
+        return object()  # every base image is present
+
+
+class HublessEngine(FakeEngine):
+    """A daemon that has no base image and cannot reach Docker Hub."""
+
+    def image(self, ref: str):
+        return None
+
+    def pull(self, ref: str) -> None:
+        from imgbuild.errors import DaemonError
+
+        raise DaemonError(f"cannot pull {ref}: no such host")
+
 
 def checks_with(monkeypatch: pytest.MonkeyPatch, matrix, driver: str | None, runtimes: list[str], root: str):
     monkeypatch.setattr(doctor, "host_driver", lambda: driver)
@@ -83,3 +98,10 @@ def test_warnings_exit_zero_and_failures_exit_one() -> None:
     assert print_checks([Check("a", True, "fine"), Check("b", None, "meh", "do x")], console) == 0
     assert print_checks([Check("a", True, "fine"), Check("c", False, "broken", "do y")], console) == 1
     assert "failed: c" in console.file.getvalue()
+
+
+def test_a_base_that_cannot_be_pulled_names_imgbuild_base(monkeypatch, matrix, tmp_path):
+    monkeypatch.setattr(doctor, "host_driver", lambda: None)
+    checks = {c.name: c for c in run_checks(lambda: HublessEngine([], str(tmp_path)), matrix, {})}
+    base = checks["base image"]
+    assert base.ok is None and "cannot be pulled" in base.detail and "imgbuild base" in base.fix
