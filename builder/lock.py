@@ -177,11 +177,7 @@ def resolve(variant: Variant, out_dir: Path, *, find_links: Path | None = None, 
     finally:
         source.unlink(missing_ok=True)
     if result.returncode != 0:
-        why = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        cause = next((line for line in why if line.startswith(("cause:", "error:", "Because"))), why[-1] if why
-                     else "uv failed")
-        hint = "pip install uv" if "No module named uv" in result.stderr else "check the matrix's pins"
-        raise ConfigError(f"cannot lock {variant.id}: {cause[:400]}: {hint}")
+        raise ConfigError(f"cannot lock {variant.id}: {_uv_failure(result.stderr, inputs)}")
     body = result.stdout.replace(f"-r {source}", "-r requirements").replace(f"-r {source.name}", "-r requirements")
     header = [f"# imgbuild lock of {variant.id}: do not edit; refresh with `{lock_command(variant)}`",
               f"{INPUTS_LINE}{json.dumps(inputs.as_dict(), sort_keys=True)}",
@@ -191,3 +187,18 @@ def resolve(variant: Variant, out_dir: Path, *, find_links: Path | None = None, 
     tmp.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
     tmp.replace(path)
     return read_lock(path, variant.id)
+
+
+def _uv_failure(stderr: str, inputs: LockInputs) -> str:
+    """uv's reason in one line, and the fix that fits it."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fetch = next((line for line in lines if "Failed to fetch" in line), None)
+    if fetch:
+        url = fetch.split("Failed to fetch:", 1)[-1].strip()
+        return (f"an index is not reachable ({url}): check the network or the proxy, or resolve from a "
+                "wheelhouse with --find-links DIR --offline")
+    if "No module named uv" in stderr:
+        return "uv is not installed: pip install uv"
+    cause = next((line for line in lines if line.startswith(("cause:", "Because"))), lines[-1] if lines else "")
+    cause = cause.removeprefix("cause:").strip().rstrip(".")[:400] or "uv failed"
+    return f"{cause}: check the matrix's pins (Python {inputs.python}) or the --find-links folder"

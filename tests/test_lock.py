@@ -117,3 +117,13 @@ def test_source_date_epoch_sets_the_build_date():
     assert tags.build_date({"SOURCE_DATE_EPOCH": "1795046400"}) == dt.date(2026, 11, 19)
     with pytest.raises(ConfigError, match="SOURCE_DATE_EPOCH"):
         tags.build_time({"SOURCE_DATE_EPOCH": "tomorrow"})
+
+
+def test_a_failed_resolution_is_one_line_with_a_fix(variant):
+    from imgbuild.lock import _uv_failure
+
+    unreachable = "error: Request failed\n  cause: Failed to fetch: https://download.pytorch.org/whl/cu126/timm/\n"
+    assert "not reachable (https://download.pytorch.org/whl/cu126/timm/)" in _uv_failure(unreachable, lock_inputs(variant))
+    conflict = "  × No solution found\n  cause: Because torch was not found, unsatisfiable.\n"
+    line = _uv_failure(conflict, lock_inputs(variant))
+    assert line.startswith("Because torch was not found") and "\n" not in line and "check the matrix's pins" in line
