@@ -127,3 +127,20 @@ def test_a_failed_resolution_is_one_line_with_a_fix(variant):
     conflict = "  × No solution found\n  cause: Because torch was not found, unsatisfiable.\n"
     line = _uv_failure(conflict, lock_inputs(variant))
     assert line.startswith("Because torch was not found") and "\n" not in line and "check the matrix's pins" in line
+
+
+def test_the_nightly_summary_counts_built_unchanged_and_bytes(tmp_path):
+    from imgbuild.cli import app
+    from typer.testing import CliRunner
+
+    images = [{"variant": "a", "repository": "r/a", "status": "ok", "digest": "sha256:1", "push": {"bytes_pushed": 3e9},
+               "changes": {"summary": "torch 2.6.0 → 2.6.1"}},
+              {"variant": "b", "repository": "r/b", "status": "ok", "digest": "sha256:2", "unchanged_since": "2026-11-19",
+               "push": {"bytes_pushed": 0}},
+              {"variant": "c", "repository": "r/c", "status": "failed", "digest": None, "error": "boom"}]
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "release.json").write_text(json.dumps({"generated": "2026-11-20T02:17:00", "images": images}))
+    result = CliRunner().invoke(app, ["nightly-summary", "--in", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "**1 built, 1 unchanged (retagged), 1 failed; 3.00 GB of layers pushed**" in result.output
+    assert "| b | unchanged | `sha256:2` | since 2026-11-19 |" in result.output and "torch 2.6.0 → 2.6.1" in result.output
