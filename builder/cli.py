@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -76,7 +75,7 @@ def _console() -> Console:
 
 def variant_record(v: Variant) -> dict[str, object]:
     """A variant as JSON: its fields plus the tags it would get today."""
-    return {**v.summary(), "tags": tags.tags(v, dt.date.today()), "index": v.index}
+    return {**v.summary(), "tags": tags.tags(v, tags.build_date()), "index": v.index}
 
 
 def github_entry(v: Variant) -> dict[str, object]:
