@@ -8,9 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from . import localregistry
+from .progress import Reporter
 
 registry_app = typer.Typer(no_args_is_help=True, help="The local registry (127.0.0.1) that push and release use "
                                                       "when no --registry is given.")
+
+
+def _out(ctx: typer.Context) -> Reporter:
+    return ctx.ensure_object(Reporter)
 
 
 def _engine():
@@ -28,33 +33,36 @@ def _describe(reg: localregistry.LocalRegistry, up: bool) -> str:
 
 @registry_app.command("start")
 def start_cmd(
+    ctx: typer.Context,
     port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535,
                                                 help=f"port on 127.0.0.1 [default: {localregistry.DEFAULT_PORT}]")] = None,
 ) -> None:
     """Start the local registry (a no-op when it already runs); its storage survives stop and restart."""
     reg = localregistry.ensure_running(_engine, port)
-    print(_describe(reg, True))
+    _out(ctx).result(_describe(reg, True))
 
 
 @registry_app.command("stop")
-def stop_cmd() -> None:
+def stop_cmd(ctx: typer.Context) -> None:
     """Stop the local registry; its images stay in its data folder for the next start."""
     reg = localregistry.stop(_engine)
-    print("local registry: none was started" if reg is None else f"local registry stopped; data kept in {reg.data}")
+    _out(ctx).result("local registry: none was started" if reg is None
+                     else f"local registry stopped; data kept in {reg.data}")
 
 
 @registry_app.command("status")
-def status_cmd() -> None:
+def status_cmd(ctx: typer.Context) -> None:
     """Say whether the local registry runs, how, where it listens and where its data lives."""
     reg, up = localregistry.status()
     if reg is None:
-        print(f"local registry: never started (data folder {localregistry.data_dir()}): imgbuild registry start")
+        _out(ctx).result(f"local registry: never started (data folder {localregistry.data_dir()}): imgbuild registry start")
         raise typer.Exit(1)
-    print(_describe(reg, up))
+    _out(ctx).result(_describe(reg, up))
     raise typer.Exit(0 if up else 1)
 
 
 def base_cmd(
+    ctx: typer.Context,
     tag: Annotated[Optional[str], typer.Option("--tag", help="image to make [default: local/DISTRO:SUITE]")] = None,
     suite: Annotated[Optional[str], typer.Option("--suite", help="release to bootstrap [default: the host's]")] = None,
     mirror: Annotated[Optional[str], typer.Option("--mirror", help="apt mirror URL [default: the host's]")] = None,
@@ -71,14 +79,14 @@ def base_cmd(
     source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)
     if suite and not tag:
         tag = f"local/{source.distro}:{suite}"
-    engine = _engine()
-    ref, made = make_base(engine, source, tag or source.image, force=force, log=print)
+    engine, out = _engine(), _out(ctx)
+    ref, made = make_base(engine, source, tag or source.image, force=force, log=out.result)
     python = engine.image(ref).labels.get(PYTHON_LABEL)
-    print(f"base image {ref}: {'made from ' + source.mirror if made else 'present'}"
+    out.result(f"base image {ref}: {'made from ' + source.mirror if made else 'present'}"
           + (f"; its python3 is {python}: pass --python {python} where the matrix's default Python differs"
              if python else ""))
     default = load_matrix(matrix_path(None)).file.defaults.base_image
     if not default.startswith(f"{source.distro}:"):
-        print(f"note: the matrix builds on {default}; this host's apt sources give {source.distro} {source.suite}, "
+        out.result(f"note: the matrix builds on {default}; this host's apt sources give {source.distro} {source.suite}, "
               "so images built on it carry that distribution and its python3")
-    print(f"use it: imgbuild build --base-image {ref} ...   (or release, render)")
+    out.result(f"use it: imgbuild build --base-image {ref} ...   (or release, render)")

@@ -116,11 +116,11 @@ def read_side(ref: str) -> Side:
     return side_from_labels(ref, (config.get("config") or {}).get("Labels") or {})
 
 
-def catalog_line(entry: dict) -> str | None:
-    """What TAGS.md says about a release entry's change since the previous date, if it knows."""
-    if entry.get("unchanged_since"):
-        return f"Unchanged since {entry['unchanged_since']}: the dated tag names the same digest (no rebuild)."
-    changes = entry.get("changes")
+def catalog_line(entry) -> str | None:
+    """What TAGS.md says about a release.ReleaseEntry's change since the previous date, if it knows."""
+    if entry.unchanged_since:
+        return f"Unchanged since {entry.unchanged_since}: the dated tag names the same digest (no rebuild)."
+    changes = entry.changes
     if changes:
         return f"Changed since {changes.get('since') or 'the previous build'}: {changes.get('summary')}."
     return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import os
 import re
 import time
@@ -12,13 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin, urlparse, urlsplit
 
 import requests
 
-from .errors import ImgbuildError
+from .errors import RegistryError
+from .reference import ImageRef
 
-log = logging.getLogger(__name__)
+__all__ = ["Credentials", "RegistryClient", "RegistryError", "RegistryRef", "RegistryTarget", "credentials_for",
+           "parse_registry"]
+
 
 # Index types first: a multi-platform tag must report the index digest, the one `docker pull` pins.
 MANIFEST_TYPES = (
@@ -38,12 +40,6 @@ _WHY = {
     "resolve": "host name not found",
     "timed out": "timed out",
 }
-
-
-class RegistryError(ImgbuildError):
-    """Unreachable registry, refused credentials, bad --registry value: one line, the cause then the fix."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True)
@@ -83,14 +79,19 @@ def _same_host(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class RegistryRef:
+    """Where images go: HOST[:PORT] and a NAMESPACE in it (`--registry 127.0.0.1:5000/team`)."""
+
     host: str
     namespace: str
 
     def repository(self, image_name: str) -> str:
         return f"{self.namespace}/{image_name}"
 
-    def image_ref(self, image_name: str, tag: str) -> str:
-        return f"{self.host}/{self.repository(image_name)}:{tag}"
+    def image_ref(self, image_name: str, tag: str) -> ImageRef:
+        return ImageRef(repository=self.repository(image_name), tag=tag, registry=self.host)
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.namespace}"
 
 
 def parse_registry(value: str) -> RegistryRef:
@@ -105,8 +106,39 @@ def parse_registry(value: str) -> RegistryRef:
 
 
 def is_loopback(host: str) -> bool:
-    name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
-    return name in ("localhost", "[::1]") or name.startswith("127.")
+    name = urlsplit(f"//{host}").hostname or ""  # drops a :PORT and an IPv6 address's brackets
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """One push target, resolved once: the parsed --registry, its credentials and a client for its API."""
+
+    ref: RegistryRef
+    credentials: Credentials | None
+    client: RegistryClient
+
+    @classmethod
+    def open(cls, value: str, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
+        """Parse HOST[:PORT]/NAMESPACE, find its credentials, make its client (one RegistryError on a fault)."""
+        ref = parse_registry(value)
+        credentials = credentials_for(ref.host, env)
+        return cls(ref, credentials, RegistryClient(ref.host, credentials, **client_options))
+
+    @property
+    def host(self) -> str:
+        return self.ref.host
+
+    def docker_auth(self) -> dict[str, str] | None:
+        """The credentials as the engine's push takes them."""
+        if self.credentials is None:
+            return None
+        return {"username": self.credentials.username, "password": self.credentials.password}
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password masked: registries and daemons sometimes echo it in errors."""
+        secret = self.credentials.password if self.credentials else None
+        return text.replace(secret, "***") if secret else text
 
 
 class RegistryClient:
@@ -274,7 +306,6 @@ class RegistryClient:
                     raise RegistryError(
                         f"registry {where} is not reachable ({why}): start it or check --registry"
                     ) from None
-            log.debug("registry %s: retrying %s %s", where, method, urlparse(url).path)
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .lock import Lock, load_lock, lock_command, lock_index, lock_path, read_lock
 from .paths import TEMPLATES
 from .tags import variant_labels
@@ -35,7 +35,6 @@ OS_PACKAGES = ("ca-certificates", "curl", "g++", "gcc", "git", "less", "libc6-de
 class BuildContext:
     variant: Variant
     path: Path
-    base_image: str
 
     @property
     def dockerfile(self) -> Path:
@@ -53,7 +52,7 @@ def _template() -> jinja2.Template:
     ).get_template("Dockerfile.j2")
 
 
-def template_data(variant: Variant, base_image: str | None = None, lock: Lock | None = None) -> dict[str, object]:
+def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, object]:
     """Everything the Dockerfile template may use: plain, sorted data."""
     devel = variant.flavor == "devel" and not variant.is_cpu
     image_env = {
@@ -65,7 +64,7 @@ def template_data(variant: Variant, base_image: str | None = None, lock: Lock | 
     }
     return {
         "variant": variant,
-        "base_image": base_image or variant.base_image,
+        "base_image": variant.base_image,
         "os_packages": sorted(OS_PACKAGES),
         "uv_version": UV_VERSION,
         "pip_version": PIP_VERSION,
@@ -76,8 +75,7 @@ def template_data(variant: Variant, base_image: str | None = None, lock: Lock | 
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
-        "labels": sorted({**variant_labels(variant), **lock_labels(lock),
-                          "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
+        "labels": sorted({**variant_labels(variant), **lock_labels(lock)}.items()),
         "lock_index": lock_index(variant),
         "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
     }
@@ -94,11 +92,12 @@ def devel_requirements(variant: Variant) -> list[str]:
     return reqs + [f"ninja=={NINJA_VERSION}"]
 
 
-def render_dockerfile(variant: Variant, base_image: str | None = None, lock: Lock | None = None) -> str:
-    return _template().render(template_data(variant, base_image, lock))
+def render_dockerfile(variant: Variant, lock: Lock | None = None) -> str:
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags)."""
+    return _template().render(template_data(variant, lock))
 
 
-def render(variant: Variant, out: Path, base_image: str | None = None, *, unlocked: bool = False) -> BuildContext:
+def render(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
     """Write one build context to out/<variant id>/ and return it. The variant's lock must be there and
     current; `unlocked` (linting only) writes a lock that no build can install instead."""
     lock = None if unlocked and not lock_path(variant).is_file() else load_lock(variant)
@@ -106,27 +105,34 @@ def render(variant: Variant, out: Path, base_image: str | None = None, *, unlock
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / "Dockerfile").write_text(render_dockerfile(variant, base_image, lock), encoding="utf-8")
+    (path / "Dockerfile").write_text(render_dockerfile(variant, lock), encoding="utf-8")
     _copy_tree(path / "files")
     _write_lock(path / "lock", variant, lock)
     (path / "ca-certificates").mkdir()
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
-    return BuildContext(variant=variant, path=path, base_image=base_image or variant.base_image)
+    return BuildContext(variant=variant, path=path)
 
 
-def render_all(variants: list[Variant], out: Path, *, force: bool = False,
-               base_image: str | None = None, unlocked: bool = False) -> list[BuildContext]:
-    """Render every variant into `out`, which must be empty or hold only earlier renders unless forced."""
+def render_all(variants: list[Variant], out: Path, *, force: bool = False, unlocked: bool = False) -> list[BuildContext]:
+    """Render every variant into `out`, which must be empty or hold only earlier renders unless forced.
+
+    A folder that cannot be written (in /proc, under a file, read-only, disk full) is one OutputError line."""
     ids = {v.id for v in variants}
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file: pass --out a folder")
-    if out.exists() and not force:
-        strangers = sorted(p.name for p in out.iterdir() if p.name not in ids)
-        if strangers:
-            raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
-                              f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
-    out.mkdir(parents=True, exist_ok=True)
-    return [render(v, out, base_image, unlocked=unlocked) for v in variants]
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out} is a file: pass --out a folder")
+        if out.exists() and not force:
+            strangers = sorted(p.name for p in out.iterdir() if p.name not in ids)
+            if strangers:
+                raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
+                                  f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
+        out.mkdir(parents=True, exist_ok=True)
+        return [render(v, out, unlocked=unlocked) for v in variants]
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        raise OutputError(f"cannot write build contexts into {out}{where}: {exc.strerror or exc}: "
+                          "pass --out a folder you can write") from None
+
 
 
 # --- the lock in the context -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import tags
 from .build import BuildOptions, prepare
@@ -19,6 +19,7 @@ from .engine import Engine
 from .errors import ImgbuildError, PublishError
 from .inputs import INPUTS_LABEL, base_digest, inputs_digest
 from .registry import RegistryClient, RegistryError, RegistryRef
+from .release import PushSummary, ReleaseEntry
 from .variant import Variant
 
 TESTED_SUFFIX = ".tested"
@@ -99,7 +100,7 @@ def check(variant: Variant, engine: Engine, options: BuildOptions, registry: Reg
           *, max_age: int, rebuild: bool) -> Decision:
     """Render the variant and compare its inputs with its moving tag in the registry (no build, no pull)."""
     ctx = prepare(variant, options)
-    digest = inputs_digest(ctx.path, base_digest(engine, ctx.base_image))
+    digest = inputs_digest(ctx.path, base_digest(engine, variant.base_image))
     try:
         previous = read_previous(client, registry.repository(variant.image), tags.release_tag(variant))
     except RegistryError as exc:  # build anyway: the push says plainly what is wrong with the registry
@@ -132,38 +133,36 @@ def mark_tested(client: RegistryClient, repository: str, digest: str) -> None:
 
 
 def unchanged_entry(variant: Variant, decision: Decision, registry: RegistryRef, client: RegistryClient,
-                    date: dt.date) -> dict:
+                    date: dt.date) -> ReleaseEntry:
     """Retag the unchanged image with today's tags; its release.json record."""
     previous = decision.previous
     assert previous is not None and decision.unchanged
     written = retag(client, previous, tags.tags(variant, date))
     created = previous.created
-    return {
-        "variant": variant.id, "image": variant.image, "repository": f"{registry.host}/{previous.repository}",
-        "tags": written, "dated_tag": next((t for t in written if tags.is_dated(t)), None),
-        "digest": previous.digest, "image_id": None, "labels": previous.labels, "smoke": None,
-        "build_seconds": 0.0, "size": previous.size,
-        "push": {"layers_pushed": 0, "layers_existing": 0, "bytes_pushed": 0, "seconds": 0.0},
-        "inputs_digest": decision.inputs_digest,
-        "unchanged_since": created.date().isoformat() if created else None,
-        "status": "ok", "error": None,
-    }
+    return ReleaseEntry(
+        variant=variant.id, image=variant.image, repository=f"{registry.host}/{previous.repository}", status="ok",
+        tags=tuple(written), dated_tag=next((t for t in written if tags.is_dated(t)), None), digest=previous.digest,
+        labels=previous.labels, build_seconds=0.0, size=previous.size,
+        push=PushSummary(layers_pushed=0, layers_existing=0, bytes_pushed=0, seconds=0.0),
+        inputs_digest=decision.inputs_digest, unchanged_since=created.date().isoformat() if created else None)
 
 
-def after_push(decision: Decision, entry: dict, client: RegistryClient) -> None:
+def after_push(decision: Decision, entry: ReleaseEntry, client: RegistryClient) -> ReleaseEntry:
     """Mark a pushed, tested image in the registry and note in its record what changed since the last one."""
-    if not entry.get("digest") or entry.get("status") != "ok":
-        return
+    if not entry.published or entry.digest is None:
+        return entry
+    marker = None
     try:
-        mark_tested(client, entry["repository"].split("/", 1)[1], entry["digest"])
+        mark_tested(client, entry.repository.split("/", 1)[1], entry.digest)
     except ImgbuildError as exc:  # published all the same; tomorrow's run just cannot skip it
-        entry["tested_marker"] = f"not written: {exc}"
-    entry["inputs_digest"] = decision.inputs_digest
-    entry["rebuilt_because"] = decision.reason
+        marker = f"not written: {exc}"
+    changes = None
     if decision.previous is not None:
         old = side_from_labels(decision.previous.digest, decision.previous.labels)
-        diff = compare(old, side_from_labels(entry["digest"], entry.get("labels") or {}))
+        diff = compare(old, side_from_labels(entry.digest, dict(entry.labels)))
         created = decision.previous.created
-        entry["changes"] = {"since": created.date().isoformat() if created else None,
-                            "previous_digest": decision.previous.digest, "summary": diff.summary(),
-                            "diff": json.loads(diff.to_json())}
+        changes = {"since": created.date().isoformat() if created else None,
+                   "previous_digest": decision.previous.digest, "summary": diff.summary(),
+                   "diff": json.loads(diff.to_json())}
+    return replace(entry, inputs_digest=decision.inputs_digest, rebuilt_because=decision.reason, changes=changes,
+                   tested_marker=marker)

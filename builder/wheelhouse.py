@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from .errors import ConfigError
+from .errors import ConfigError, writing
 from .variant import Variant
 
 
@@ -62,7 +62,8 @@ def serve(wheelhouse: Path) -> Iterator[str]:
             break
         except OSError:
             continue
-    assert server is not None
+    if server is None:
+        raise ConfigError(f"cannot serve --wheelhouse {wheelhouse} on 127.0.0.1: no free port; free one and re-run")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -77,7 +78,8 @@ def download(variant: Variant, out: Path, *, index: str | None) -> None:
     from .lock import load_lock, lock_index, lock_path
 
     load_lock(variant)  # missing or stale: stop with the command that fixes it
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--dest", str(out),
                "-r", str(lock_path(variant))]
     if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}":

@@ -133,10 +133,13 @@ def test_the_nightly_summary_counts_built_unchanged_and_bytes(tmp_path):
     from imgbuild.cli import app
     from typer.testing import CliRunner
 
-    images = [{"variant": "a", "repository": "r/a", "status": "ok", "digest": "sha256:1", "push": {"bytes_pushed": 3e9},
+    def push(size):
+        return {"bytes_pushed": size, "layers_pushed": 1, "layers_existing": 0, "seconds": 1.0}
+
+    images = [{"variant": "a", "repository": "r/a", "status": "ok", "digest": "sha256:1", "push": push(3_000_000_000),
                "changes": {"summary": "torch 2.6.0 → 2.6.1"}},
               {"variant": "b", "repository": "r/b", "status": "ok", "digest": "sha256:2", "unchanged_since": "2026-11-19",
-               "push": {"bytes_pushed": 0}},
+               "push": push(0)},
               {"variant": "c", "repository": "r/c", "status": "failed", "digest": None, "error": "boom"}]
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "release.json").write_text(json.dumps({"generated": "2026-11-20T02:17:00", "images": images}))

@@ -69,7 +69,7 @@ def test_parse_registry() -> None:
     ref = parse_registry("127.0.0.1:5000/team")
     assert (ref.host, ref.namespace) == ("127.0.0.1:5000", "team")
     assert ref.repository("torch") == "team/torch"
-    assert ref.image_ref("torch", "2.6.0-cpu") == "127.0.0.1:5000/team/torch:2.6.0-cpu"
+    assert str(ref.image_ref("torch", "2.6.0-cpu")) == "127.0.0.1:5000/team/torch:2.6.0-cpu"
     assert parse_registry("ghcr.io/org/sub").namespace == "org/sub"
     assert parse_registry("localhost/team").host == "localhost"
 
