@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -17,10 +18,13 @@ from . import tags
 from .choices import Index, Network
 from .engine import Engine, ImageInfo
 from .errors import BuildError, ConfigError, writing
+from .inputs import inputs_labels
+from .lock import lock_path
 from .paths import WORK_DIR
 from .progress import Reporter
 from .reference import ImageRef
 from .render import BuildContext, render
+from .team import base_of
 from .variant import Variant
 from .wheelhouse import serve, torch_wheel
 
@@ -35,7 +39,7 @@ class BuildOptions:
     network: Network = Network.host  # loopback wheelhouse, and machines whose daemon has no bridge
     no_cache: bool = False
     work_dir: Path = WORK_DIR
-    date: dt.date = field(default_factory=dt.date.today)
+    date: dt.date = field(default_factory=tags.build_date)
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,9 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
     variant, name = ctx.variant, name or ctx.variant.name
     logs = options.work_dir / "logs"
     log_path = (logs / f"{name}.build.log").resolve()
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    labels = tags.build_labels(variant, created, revision(), source())
+    created = tags.build_time()
+    base = tags.local_ref(base_of(variant)) if variant.team else variant.base_image  # a team's image: its FROM
+    labels = tags.build_labels(variant, created, revision(), source()) | inputs_labels(ctx.path, engine, base)
     start = time.monotonic()
     reporter.info(f"building {name} (log: {log_path})")
     with writing(log_path):
@@ -132,8 +137,12 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
         if find_links:
             args |= {"PIP_FIND_LINKS": find_links, "PIP_TRUSTED_HOST": find_links.split("/")[2]}
         with reporter.task(f"build {name}") as update:
-            image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
-                                    nocache=options.no_cache, log=log, on_step=update)
+            try:
+                image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
+                                        nocache=options.no_cache, log=log, on_step=update)
+            except BuildError as exc:
+                log.flush()
+                raise (hash_mismatch(variant, log_path) or exc) from None
     local = ImageRef(tags.local_repository(variant))
     refs = tuple(local.with_tag(tag) for tag in tags.tags(variant, options.date))
     for ref in refs:
@@ -146,6 +155,21 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
                   size=info.size, variant=variant, seconds=seconds, log=log_path)
     reporter.info(f"built {name} in {seconds:.0f}s: {image.ref} ({info.size / 1e9:.2f} GB)")
     return image
+
+
+_MISMATCH = re.compile(r"^\s+(\S+==\S+) from .*\n\s+Expected sha256", re.MULTILINE)
+
+
+def hash_mismatch(variant: Variant, log_path: Path) -> BuildError | None:
+    """pip's hash check failed: name the package and the lock instead of pip's twenty lines."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    if "DO NOT MATCH THE HASHES" not in text:
+        return None
+    match = _MISMATCH.search(text)
+    what = match[1] if match else "a package"
+    return BuildError(f"{what} does not match its hash in {lock_path(variant)}: the lock or the package source "
+                      f"was altered; review the lock (`git diff locks/`) and re-resolve with "
+                      f"`imgbuild lock --variant {variant.id}` (log: {log_path})")
 
 
 def revision() -> str:

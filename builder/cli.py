@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -68,7 +67,7 @@ def init_cmd(
 
 def variant_record(v: Variant) -> dict[str, object]:
     """A variant as JSON: its fields plus the tags it would get today."""
-    return {**v.summary(), "tags": tags.tags(v, dt.date.today()), "index": v.index}
+    return {**v.summary(), "tags": tags.tags(v, tags.build_date()), "index": v.index}
 
 
 def github_entry(v: Variant) -> dict[str, object]:
@@ -115,14 +114,16 @@ def render_cmd(
     select: SelectionOptions,
     force: Annotated[bool, typer.Option("--force", help="write into a folder that holds other files")] = False,
     base_image: Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")] = None,
+    unlocked: Annotated[bool, typer.Option("--unlocked", help="also render variants without a lock (for linting; "
+                                           "those contexts cannot be built)")] = False,
 ) -> None:
-    """Write one build context (Dockerfile and files) per selected variant into OUT/<variant id>/."""
+    """Write one build context (Dockerfile, files, lock) per selected variant into OUT/<variant id>/."""
     from .render import render_all
 
     site = BuildFlags(base_image=base_image)
     variants = [site.apply(v) for v in select.variants()]
     with writing(out):
-        contexts = render_all(variants, out, force=force)
+        contexts = render_all(variants, out, force=force, unlocked=unlocked)
     reporter_of(ctx).result(f"rendered {len(contexts)} build contexts into {out}")
 
 
@@ -213,6 +214,7 @@ def _register_late_commands() -> None:
     app.command("doctor")(doctor_cmd)
     app.add_typer(registry_app, name="registry")
     app.command("base")(base_cmd)
+    __import__(f"{__package__}.cli_lock", fromlist=["register"]).register(app)  # lock, diff, plan, nightly-summary
 
 
 _register_late_commands()

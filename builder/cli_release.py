@@ -94,14 +94,18 @@ def release_cmd(
     registry: RegistryOpt = None, select: SelectionOptions, gpu: GpuOpt = GpuMode.auto,
     out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
     site: BuildFlags,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="build even when the inputs did not change")] = False,
+    max_age: Annotated[int, typer.Option("--max-age", min=0, help="rebuild unchanged images older than DAYS "
+                                         "(OS security updates)", metavar="DAYS")] = 7,
 ) -> None:
-    """Render, build, test and push each variant's image and its team images; one failure does not stop the
-    others."""
+    """Render, build, test and push each variant's image and its team images whose inputs changed (retag the
+    others); one failure does not stop the others."""
     from .build import build, check_options
     from .engine import Engine
     from .preflight import before_release
     from .publish import push_image, record_tested
     from .release import release_entry, write_release
+    from .skip import after_push, check, unchanged_entry
     from .smoke import run_smoke, write_junit
 
     reporter = _reporter(ctx)
@@ -116,8 +120,17 @@ def release_cmd(
         out.mkdir(parents=True, exist_ok=True)
     entries, pinned = [], []
     for v in variants:
-        image = report = pushed = error = None
+        image = report = pushed = error = decision = None
         try:
+            # A team's image is always built: its FROM is the variant's local image, which the inputs digest of
+            # its own context cannot see (the rebuild is a few layers on a cached base).
+            decision = None if v.team else check(v, engine, options, target.ref, target.client, max_age=max_age,
+                                                 rebuild=rebuild)
+            if decision is not None:
+                reporter.info(f"{v.id}: {decision.reason}")
+            if decision is not None and decision.unchanged:  # nothing to build, test or upload: same manifest
+                entries.append(unchanged_entry(v, decision, target.ref, target.client, options.date))
+                continue
             image = build(v, engine, options, reporter)
             if image.log:
                 with writing(out / image.log.name):
@@ -132,6 +145,8 @@ def release_cmd(
             error = str(exc)
             reporter.info(f"{v.name}: {error}")
         entries.append(release_entry(v, target.ref, image=image, report=report, push=pushed, error=error))
+        if decision is not None:
+            entries[-1] = after_push(decision, entries[-1], target.client)
     manifest, catalog = write_release(entries, out)
     _print_outcomes(reporter, entries, manifest, catalog)
     _print_pinned(reporter, pinned)
@@ -164,7 +179,8 @@ def _print_outcomes(reporter: Reporter, entries, manifest: Path, catalog: Path) 
     for column in ("variant", "outcome", "detail"):
         table.add_column(column, overflow="fold")
     for entry in entries:
-        ok = entry.status == "ok"
-        table.add_row(entry.variant, "[green]ok[/]" if ok else "[red]failed[/]", (entry.error or "")[:300])
+        shown = ("[red]failed[/]" if entry.status != "ok" else
+                 f"[cyan]unchanged since {entry.unchanged_since}[/]" if entry.unchanged_since else "[green]built[/]")
+        table.add_row(entry.variant, shown, (entry.error or "")[:300])
     reporter.table(table)
     reporter.result(f"wrote {manifest} and {catalog}")

@@ -16,5 +16,6 @@ def _shipped(name: str) -> Path:
 TEMPLATES = _shipped("templates")
 SMOKETESTS = _shipped("smoketests")
 DEFAULT_MATRIX = PACKAGE / "matrix.yaml"
+LOCKS = _shipped("locks")  # the locks resolved for the default matrix
 # The work folder (build logs, tested records, release files) is relative to where imgbuild runs.
 WORK_DIR = Path(".imgbuild")

@@ -193,6 +193,24 @@ class RegistryClient:
             raise RegistryError(f"{self.host}/{repository}:{ref} does not exist: push it or check the tag")
         return self._json(resp, path)
 
+    def manifest_bytes(self, repository: str, ref: str) -> tuple[bytes, str] | None:
+        """The manifest exactly as stored (its bytes define the digest) and its media type; None if absent."""
+        resp = self._get(f"/v2/{repository}/manifests/{ref}", repository, accept=MANIFEST_TYPES)
+        return None if resp is None else (resp.content, resp.headers.get("Content-Type", MANIFEST_TYPES[-1]))
+
+    def put_manifest(self, repository: str, tag: str, body: bytes, media_type: str) -> str:
+        """Write `body` under `tag` (a retag when the bytes are an existing manifest: no blob moves); its digest."""
+        path, scope = f"/v2/{repository}/manifests/{tag}", f"{repository}:pull,push"
+        url = urljoin(self.base, path)
+        for attempt in range(2):  # as _get: the second pass carries the auth the first 401 asked for
+            headers = {"Content-Type": media_type, **self._auth_header(scope)}
+            resp = self._send("PUT", url, data=body, headers=headers)
+            if resp.status_code != 401 or attempt or not self._learn_auth(resp, scope):
+                break
+        if resp.status_code not in (200, 201):
+            raise self._refused(resp, repository) if resp.status_code == 401 else self._unexpected(resp, path)
+        return resp.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
     def config(self, repository: str, ref: str) -> dict[str, Any]:
         """The image config (labels: config["config"]["Labels"]) of a single-platform image."""
         manifest = self.manifest(repository, ref)
@@ -255,7 +273,8 @@ class RegistryClient:
         # The ping needs no scope; requests leaves out a None parameter.
         params = {
             "service": self._bearer.get("service"),
-            "scope": f"repository:{scope}:pull" if scope else None,
+            # A scope is a repository (read) or "repository:pull,push" (a write asks for both).
+            "scope": f"repository:{scope if ':' in scope else scope + ':pull'}" if scope else None,
         }
         creds = self.credentials and (self.credentials.username, self.credentials.password)
         resp = self._send("GET", realm, params=params, auth=creds)

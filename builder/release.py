@@ -82,6 +82,11 @@ class ReleaseEntry:
     build_seconds: float | None = None
     size: int | None = None
     push: PushSummary | None = None
+    inputs_digest: str | None = None  # io.imgbuild.inputs.digest: what went into the image
+    unchanged_since: str | None = None  # not rebuilt: the date of the build these tags name
+    rebuilt_because: str | None = None
+    changes: Mapping[str, Any] | None = None  # since the previous build: {"since", "summary", "diff", ...}
+    tested_marker: str | None = None  # why the registry-side "tested" marker could not be written
     team: TeamSummary | None = None  # a team's image; None for the variant's own
 
     @property
@@ -112,7 +117,9 @@ class ReleaseEntry:
                    dated_tag=data.get("dated_tag"), digest=data.get("digest"), image_id=data.get("image_id"),
                    labels=dict(data.get("labels") or {}), smoke=SmokeSummary(**smoke) if smoke else None,
                    build_seconds=data.get("build_seconds"), size=data.get("size"),
-                   push=PushSummary(**push) if push else None,
+                   push=PushSummary(**push) if push else None, inputs_digest=data.get("inputs_digest"),
+                   unchanged_since=data.get("unchanged_since"), rebuilt_because=data.get("rebuilt_because"),
+                   changes=data.get("changes"), tested_marker=data.get("tested_marker"),
                    team=TeamSummary(base=str(team["base"]), pip=tuple(team.get("pip") or ()),
                                     apt=tuple(team.get("apt") or ())) if team else None)
 
@@ -136,7 +143,9 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
         labels=dict(push.labels) if push and push.labels else tags.variant_labels(variant),
         smoke=SmokeSummary.of(report) if report else None,
         build_seconds=round(image.seconds, 1) if image else None, size=image.size if image else None,
-        push=PushSummary.of(push) if push else None, team=TeamSummary.of(variant))
+        push=PushSummary.of(push) if push else None,
+        inputs_digest=(push.labels or {}).get("io.imgbuild.inputs.digest") if push else None,
+        team=TeamSummary.of(variant))
 
 
 def write_release(entries: list[ReleaseEntry], out_dir: Path) -> tuple[Path, Path]:
@@ -183,7 +192,7 @@ def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
     ]
     for e in ok:
         repo = e.repository
-        lines += [f"## {e.name}", "", _facts(e), "", *_team_line(e),
+        lines += [f"## {e.name}", "", _facts(e), "", *_team_line(e), *_change_line(e),
                   "| tag | moves? | pull |", "| --- | --- | --- |"]
         for tag in e.tags:
             kind = "no (dated, immutable)" if tags.is_dated(tag) else "yes"
@@ -204,6 +213,13 @@ def _team_line(entry: ReleaseEntry) -> list[str]:
         return []
     adds = [*entry.team.pip, *(f"apt {p}" for p in entry.team.apt)]
     return [f"On `{entry.team.base}`, plus: {', '.join(f'`{a}`' for a in adds) or 'nothing'}.", ""]
+
+
+def _change_line(entry: ReleaseEntry) -> list[str]:
+    from .diff import catalog_line
+
+    line = catalog_line(entry)
+    return [line, ""] if line else []
 
 
 def _facts(entry: ReleaseEntry) -> str:

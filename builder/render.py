@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
 
 from .errors import ConfigError, OutputError
+from .lock import Lock, load_lock, lock_command, lock_index, lock_path, read_lock
 from .paths import TEMPLATES
 from .tags import variant_labels
 from .variant import Variant
@@ -53,7 +54,7 @@ def _template(name: str = "Dockerfile.j2") -> jinja2.Template:
     ).get_template(name)
 
 
-def template_data(variant: Variant) -> dict[str, object]:
+def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, object]:
     """Everything the Dockerfile template may use: plain, sorted data."""
     devel = variant.flavor == "devel" and not variant.is_cpu
     image_env = {
@@ -80,7 +81,9 @@ def template_data(variant: Variant) -> dict[str, object]:
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
-        "labels": sorted({**variant_labels(variant), **workbench_labels(variant)}.items()),
+        "labels": sorted({**variant_labels(variant), **workbench_labels(variant), **lock_labels(lock)}.items()),
+        "lock_index": lock_index(variant),
+        "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
     }
 
 
@@ -100,29 +103,33 @@ def render_template(name: str, data: dict[str, object]) -> str:
     return _template(name).render(data)
 
 
-def render_dockerfile(variant: Variant) -> str:
+def render_dockerfile(variant: Variant, lock: Lock | None = None) -> str:
     """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags)."""
-    return _template().render(template_data(variant))
+    return _template().render(template_data(variant, lock))
 
 
-def render(variant: Variant, out: Path) -> BuildContext:
-    """Write one build context to out/<variant id>/ (a team's image: out/<team>-<variant id>/) and return it."""
+def render(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
+    """Write one build context to out/<variant id>/ (a team's image: out/<team>-<variant id>/) and return it.
+    The variant's lock must be there and current; `unlocked` (linting only) writes a lock that no build can
+    install instead."""
     if variant.team:
         from .team import render_team
 
         return render_team(variant, out)
+    lock = None if unlocked and not lock_path(variant).is_file() else load_lock(variant)
     path = out / variant.id
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / "Dockerfile").write_text(render_dockerfile(variant), encoding="utf-8")
+    (path / "Dockerfile").write_text(render_dockerfile(variant, lock), encoding="utf-8")
     _copy_tree(path / "files")
+    _write_lock(path / "lock", variant, lock)
     (path / "ca-certificates").mkdir()
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
     return BuildContext(variant=variant, path=path)
 
 
-def render_all(variants: list[Variant], out: Path, *, force: bool = False) -> list[BuildContext]:
+def render_all(variants: list[Variant], out: Path, *, force: bool = False, unlocked: bool = False) -> list[BuildContext]:
     """Render every variant into `out`, which must be empty or hold only earlier renders unless forced.
 
     A folder that cannot be written (in /proc, under a file, read-only, disk full) is one OutputError line."""
@@ -136,11 +143,47 @@ def render_all(variants: list[Variant], out: Path, *, force: bool = False) -> li
                 raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
                                   f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
         out.mkdir(parents=True, exist_ok=True)
-        return [render(v, out) for v in variants]
+        return [render(v, out, unlocked=unlocked) for v in variants]
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
         raise OutputError(f"cannot write build contexts into {out}{where}: {exc.strerror or exc}: "
                           "pass --out a folder you can write") from None
+
+
+
+# --- the lock in the context -----------------------------------------------------------------------------
+
+def lock_labels(lock: Lock | None) -> dict[str, str]:
+    """The lock's digest and its pins (no hashes): `imgbuild diff` reads them from the registry's config."""
+    if lock is None:
+        return {"io.imgbuild.lock.digest": "none"}
+    pins = " ".join(f"{p.name}=={p.version}" for p in lock.pins)
+    return {"io.imgbuild.lock.digest": lock.digest, "io.imgbuild.packages": pins}
+
+
+def lock_parts(variant: Variant, lock: Lock | None) -> tuple[list, list]:
+    """(shared, extra) pins. A devel image installs first the pins its runtime sibling's lock has at the same
+    version, as the same file, so the pair shares that (torch) layer; then the devel extras."""
+    pins = list(lock.pins) if lock else []
+    if variant.flavor != "devel" or not pins:
+        return pins, []
+    sibling = lock_path(replace(variant, flavor="runtime"))
+    runtime = set(read_lock(sibling).pins) if sibling.is_file() else set(pins)
+    return [p for p in pins if p in runtime], [p for p in pins if p not in runtime]
+
+
+def _write_lock(target: Path, variant: Variant, lock: Lock | None) -> None:
+    target.mkdir()
+    shared, extra = lock_parts(variant, lock)
+    if lock is None:  # `render --unlocked`: a requirement no index has, so a build of this context stops here
+        note = f"# {variant.id} has no lock: run `{lock_command(variant)}`\n"
+        (target / "requirements.lock").write_text(note, encoding="utf-8")
+        (target / "requirements.txt").write_text(note + "imgbuild-variant-not-locked==0 --hash=sha256:" + "0" * 64
+                                                 + "\n", encoding="utf-8")
+    else:
+        (target / "requirements.lock").write_text(lock.text, encoding="utf-8")
+        (target / "requirements.txt").write_text("".join(p.requirement() + "\n" for p in shared), encoding="utf-8")
+    (target / "extra.txt").write_text("".join(p.requirement() + "\n" for p in extra), encoding="utf-8")
 
 
 @functools.cache

@@ -16,7 +16,6 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from .errors import ConfigError, writing
-from .render import devel_requirements
 from .variant import Variant
 
 
@@ -74,29 +73,27 @@ def serve(wheelhouse: Path) -> Iterator[str]:
         server.server_close()
 
 
-def requirements(variant: Variant) -> list[str]:
-    """What a build of this variant installs with pip: what `imgbuild wheelhouse` downloads."""
-    reqs = [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}", f"timm=={variant.timm}",
-            f"jupyterlab=={variant.jupyterlab}", *variant.python_tools]
-    if variant.flavor == "devel" and variant.nvcc_package:
-        reqs += devel_requirements(variant)
-    if variant.team:  # a team's extras, resolved together with the variant's pins
-        reqs += list(variant.team.pip)
-    return reqs
-
-
 def download(variant: Variant, out: Path, *, index: str | None) -> None:
-    """pip download the variant's wheels (for its Python, manylinux x86_64) into `out`."""
+    """pip download exactly the variant's lock (every file checked against its hash) into `out`."""
+    from .lock import load_lock, lock_index, lock_path
+
+    load_lock(variant)  # missing or stale: stop with the command that fixes it
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--dest", str(out)]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--dest", str(out),
+               "-r", str(lock_path(variant))]
     if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}":
         command += ["--only-binary=:all:", "--python-version", variant.python,
                     "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
-    if index:
-        command += ["--extra-index-url", index]
-    result = subprocess.run(command + requirements(variant), capture_output=True, text=True)
-    if result.returncode != 0:
-        last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or ["pip failed"]
-        raise ConfigError(f"pip download for {variant.id} failed: {last[0]}")
-
+    if index or lock_index(variant):
+        command += ["--extra-index-url", index or lock_index(variant)]
+    # The workbench's Python tools and a team's extras are not in the lock yet: downloaded with their dependencies.
+    unlocked = [*variant.python_tools, *(variant.team.pip if variant.team else ())]
+    extra = [c for c in command if c not in ("--no-deps", "--require-hashes", "-r", str(lock_path(variant)))]
+    for step in (command, extra + unlocked if unlocked else None):
+        if step is None:
+            continue
+        result = subprocess.run(step, capture_output=True, text=True)
+        if result.returncode != 0:
+            last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or ["pip failed"]
+            raise ConfigError(f"pip download for {variant.name} failed: {last[0]}")

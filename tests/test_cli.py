@@ -54,6 +54,15 @@ def test_build_selection_defaults_to_one_image():
 
 
 def test_render_command_writes_contexts(tmp_path):
-    result = runner.invoke(app, ["render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0
+    result = runner.invoke(app, ["render", "--torch", "2.14", "--cuda", "13.0", "--python", "3.11",
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "2.14.1-cu130-py3.11-runtime" / "lock" / "requirements.lock").is_file()
+
+
+def test_render_of_an_unlocked_variant_names_the_lock_command_unless_unlocked(tmp_path):
+    args = ["render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, args)
+    assert result.exception.exit_code == 2 and "imgbuild lock --variant 2.6.0-cpu-py3.12-" in str(result.exception)
+    assert runner.invoke(app, [*args, "--unlocked"]).exit_code == 0
     assert (tmp_path / "out" / "2.6.0-cpu-py3.12-runtime" / "Dockerfile").is_file()

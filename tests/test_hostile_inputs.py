@@ -71,7 +71,7 @@ def read_only_out(folder: Path) -> None:
     (folder / "ro").chmod(0o555)
 
 
-RENDER = ("render", "--torch", "2.6", "--cuda", "cpu", "--out")
+RENDER = ("render", "--unlocked", "--torch", "2.6", "--cuda", "cpu", "--out")
 M = "matrix.yaml"
 CASES = [
     # YAML that attacks the parser

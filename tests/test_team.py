@@ -53,8 +53,8 @@ def test_the_workbench_comes_from_the_matrix(matrix):
     for package in ("vim", "nano", "tmux", "htop", "cmake", "ninja-build", "openssh-server", "tini"):
         assert f"      {package} \\\n" in text, package
     assert '"tensorboard==2.21.0"' in text and '"ipywidgets==8.1.9"' in text
-    # the tools and the Python tools sit below torch, so every variant on this base and Python shares them
-    assert text.index("tmux") < text.index("torch==") and text.index("tensorboard==") < text.index("torch==")
+    # the OS tools sit below the locked Python set (torch), so every variant on this base shares them
+    assert text.index("tmux") < text.index("lock/requirements.txt") < text.index('"tensorboard==2.21.0"')
     assert json.loads(workbench_labels(v)["io.imgbuild.workbench.python"]) == ["ipywidgets==8.1.9", "tensorboard==2.21.0"]
 
 
@@ -170,13 +170,19 @@ def test_the_readme_example_loads(tmp_path):
     assert team.pip and team.apt
 
 
-def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_path):
-    from imgbuild.wheelhouse import requirements
+def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_path, monkeypatch):
+    """The lock, then what is not in it yet (the workbench's Python tools, a team's extras) with dependencies."""
+    import imgbuild.wheelhouse as wheelhouse
 
+    commands = []
+    monkeypatch.setattr(wheelhouse.subprocess, "run", lambda c, **kw: commands.append(c) or
+                        subprocess.CompletedProcess(c, 0, "", ""))
     _, [base, team] = resolve(matrix_with(tmp_path, TEAM), "2.14", "13.0", None, "3.11", None, one_flavor=True,
                               teams=True)
-    assert "tensorboard==2.21.0" in requirements(base) and "einops==0.8.2" not in requirements(base)
-    assert requirements(team) == requirements(base) + ["einops==0.8.2"]
+    wheelhouse.download(team, tmp_path / "wh", index=None)
+    assert "--require-hashes" in commands[0] and "-r" in commands[0]
+    assert commands[1][-3:] == ["ipywidgets==8.1.9", "tensorboard==2.21.0", "einops==0.8.2"]
+    assert "--no-deps" not in commands[1] and "--require-hashes" not in commands[1]
 
 
 def test_a_matrix_without_a_workbench_gets_imgbuilds_own(tmp_path):

