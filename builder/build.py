@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from . import tags
+from . import attest, tags
 from .engine import Engine
 from .errors import BuildError, ConfigError
 from .progress import Reporter
@@ -91,7 +91,8 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     logs.mkdir(parents=True, exist_ok=True)
     log_path = (logs / f"{variant.id}.build.log").resolve()
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    labels = tags.build_labels(variant, created, revision(), source())
+    facts = attest.BuildFacts(source(), revision(), ctx.base_image, content_options(variant, options), created)
+    labels = tags.build_labels(variant, created, facts.revision, facts.source)
     args = {"TORCH_INDEX_URL": torch_index(variant, options)}
     start = time.monotonic()
     reporter.info(f"building {variant.id} (log: {log_path})")
@@ -102,6 +103,7 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
         with reporter.task(f"build {variant.id}") as update:
             image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network,
                                     nocache=options.no_cache, log=log, on_step=update)
+        image_id = attest.seal(engine, image_id, variant, facts, options.work_dir, log, reporter)
     refs = tuple(f"{tags.local_repository(variant)}:{tag}" for tag in tags.tags(variant, options.date))
     for ref in refs:
         engine.tag(image_id, ref)
@@ -111,6 +113,14 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     seconds = time.monotonic() - start
     reporter.info(f"built {variant.id} in {seconds:.0f}s: {refs[1]} ({info.size / 1e9:.2f} GB)")
     return Image(variant=variant, id=image_id, refs=refs, size=info.size, seconds=seconds, log=log_path)
+
+
+def content_options(variant: Variant, options: BuildOptions) -> dict[str, object]:
+    """The build options that change what the image holds, for its provenance (no paths of this machine)."""
+    wheel = torch_wheel(options.wheelhouse, variant) if options.wheelhouse else None
+    return {"index": options.index, "torchIndexUrl": torch_index(variant, options) or "https://pypi.org/simple",
+            "torchWheel": wheel.name if wheel else None, "noCache": options.no_cache,
+            "caCertificates": sorted("sha256:" + hashlib.sha256(c.read_bytes()).hexdigest() for c in options.ca_certs)}
 
 
 def revision() -> str:

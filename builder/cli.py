@@ -214,6 +214,7 @@ def wheelhouse_cmd(
 
 def _register_late_commands() -> None:
     """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
+    from . import cli_artifacts
     from .cli_release import catalog_cmd, push_cmd, release_cmd
     from .doctor import doctor_cmd
 
@@ -221,6 +222,8 @@ def _register_late_commands() -> None:
     app.command("release")(release_cmd)
     app.command("catalog")(catalog_cmd)
     app.command("doctor")(doctor_cmd)
+    app.command("sbom")(cli_artifacts.sbom_cmd)
+    app.command("digests")(cli_artifacts.digests_cmd)
 
 
 _register_late_commands()

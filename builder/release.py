@@ -34,6 +34,7 @@ def release_entry(image: Image, report: SmokeReport | None, push, registry: Regi
         "tags": tag_names,
         "dated_tag": next((t for t in tag_names if tags.is_dated(t)), None),
         "digest": push.digest if push else None,
+        "artifacts": dict(push.artifacts) if push else {},  # sbom / provenance -> the referrer's digest
         "image_id": image.id,
         "labels": dict(push.labels) if push and push.labels else tags.variant_labels(v),
         "smoke": None if report is None else {

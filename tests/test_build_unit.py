@@ -1,32 +1,42 @@
 """The build stage against a fake engine: options reach the engine; tags only after success."""
 
 import datetime as dt
+import json
 
 import pytest
 from imgbuild import build as build_mod
 from imgbuild.build import BuildOptions, build, torch_index
-from imgbuild.engine import ImageInfo
+from imgbuild.engine import ImageInfo, RunResult
 from imgbuild.errors import BuildError, ConfigError
 from imgbuild.matrix import Selection, select
 from imgbuild.progress import Reporter
 
 
+INVENTORY = json.dumps({"python": [["torch", "2.14.1", ""]], "os": [["bash", "5.2.15-2+b7", "amd64", "bash"]],
+                        "distro": {"ID": "debian", "VERSION_ID": "12", "VERSION_CODENAME": "bookworm"},
+                        "lock": "torch==2.14.1\n", "lock_sha256": "0" * 64})
+
+
 class FakeEngine:
     def __init__(self, fail=False):
-        self.fail, self.calls, self.tagged = fail, [], []
+        self.fail, self.calls, self.tagged, self.contexts = fail, [], [], []
 
     def build(self, context, **kw):
         self.calls.append(kw)
+        self.contexts.append(context)
         kw["on_step"](1, 2, "FROM x")
         if self.fail:
             raise BuildError("build failed at Step 4/31: boom")
-        return "sha256:abc"
+        return "sha256:sealed" if len(self.calls) > 1 else "sha256:abc"
+
+    def run(self, image, command, entrypoint=None):
+        return RunResult(exit_code=0, output=INVENTORY)
 
     def tag(self, image_id, ref):
         self.tagged.append(ref)
 
     def image(self, ref):
-        return ImageInfo(id="sha256:abc", tags=(), digests=(), size=123)
+        return ImageInfo(id="sha256:sealed", tags=(), digests=(), size=123)
 
 
 @pytest.fixture
@@ -50,6 +60,18 @@ def test_every_tag_is_applied_after_success(variant, tmp_path):
     assert engine.tagged == [f"imgbuild/pytorch:{t}" for t in (
         "2.14.1-cuda13.0-cudnn9-runtime-2026-11-22", "2.14.1-cuda13.0-cudnn9-runtime", "2.14-cuda13.0-runtime")]
     assert image.refs == tuple(engine.tagged)
+
+
+def test_the_sbom_and_provenance_are_sealed_into_the_image_before_tagging(variant, tmp_path):
+    engine = FakeEngine()
+    image = build(variant, engine, options(tmp_path), Reporter())
+    sealed = engine.contexts[1]
+    assert (sealed / "Dockerfile").read_text().startswith("FROM sha256:abc\nCOPY sbom.cdx.json provenance.json")
+    sbom = json.loads((sealed / "sbom.cdx.json").read_text())
+    assert sbom["bomFormat"] == "CycloneDX" and {c["name"] for c in sbom["components"]} == {"torch", "bash"}
+    predicate = json.loads((sealed / "provenance.json").read_text())
+    assert predicate["buildDefinition"]["externalParameters"]["variant"]["id"] == variant.id
+    assert image.id == "sha256:sealed" and engine.calls[1]["labels"] == {}
 
 
 def test_a_failed_build_tags_nothing(variant, tmp_path):
