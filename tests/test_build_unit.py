@@ -11,7 +11,6 @@ from imgbuild.errors import BuildError, ConfigError
 from imgbuild.matrix import Selection, select
 from imgbuild.progress import Reporter
 
-
 INVENTORY = json.dumps({"python": [["torch", "2.14.1", ""]], "os": [["bash", "5.2.15-2+b7", "amd64", "bash"]],
                         "distro": {"ID": "debian", "VERSION_ID": "12", "VERSION_CODENAME": "bookworm"},
                         "lock": "torch==2.14.1\n", "lock_sha256": "0" * 64})
