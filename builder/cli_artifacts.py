@@ -56,7 +56,7 @@ def digests_cmd(
     images_only: Annotated[bool, typer.Option("--images-only", help="leave out the SBOM and provenance")] = False,
 ) -> None:
     """Print REPOSITORY@DIGEST for every published image of the releases and, unless --images-only, the SBOM and
-    provenance artifacts that refer to it: what the nightly signs, verifies and scans."""
+    provenance artifacts that refer to it: what the nightly signs, verifies and scans. Nothing published: no line."""
     from .release import merge_releases
 
     lines = []
@@ -66,6 +66,6 @@ def digests_cmd(
         lines.append(f"{entry['repository']}@{entry['digest']}")
         if not images_only:
             lines += [f"{entry['repository']}@{d}" for _, d in sorted((entry.get("artifacts") or {}).items())]
-    if not lines:
-        raise PublishError(f"no published image in the release files under {in_dir}: check the build jobs' logs")
+    if not lines:  # every build failed: nothing to sign or scan, and the catalog says why
+        print(f"imgbuild: no published image in the release files under {in_dir}", file=sys.stderr)
     print("\n".join(lines))
