@@ -56,7 +56,8 @@ def predicate(variant: Variant, *, source: str, revision: str, base_image: str, 
     return {
         "buildDefinition": {
             "buildType": BUILD_TYPE,
-            "externalParameters": {"variant": variant.summary(), "tag": release_tag(variant),
+            "externalParameters": {"variant": {**variant.summary(), "base_image": base_image},  # as built
+                                   "tag": release_tag(variant),
                                    "source": {"uri": source, "revision": revision}},
             "internalParameters": dict(sorted(options.items())),
             "resolvedDependencies": dependencies,
