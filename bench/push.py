@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # registry_server.py: runs the Debian registry binary on loopback
 
+from imgbuild.build import Image
 from imgbuild.engine import Engine
 from imgbuild.progress import Reporter
 from imgbuild.publish import PushResult, push_image
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef
+from imgbuild.reference import ImageRef
+from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
 from registry_server import RegistryServer
 from rich.console import Console
 
@@ -42,8 +44,11 @@ def build_tiny(base: str, ref: str, name: str, size_mb: int) -> None:
 def measure(engine: Engine, ref: str, tag: str, registry: RegistryRef, creds: Credentials,
             client: RegistryClient, work: Path) -> PushResult:
     dated = f"{tag}-{dt.date.today().isoformat()}"
-    return push_image(engine, ref, [dated, tag], registry, creds, client=client,
-                      reporter=Reporter(Console(file=io.StringIO())), allow_untested=True, work_dir=work)
+    local = ImageRef.parse(ref)
+    info = engine.image(local)
+    image = Image(id=info.id, ref=local, refs=(local.with_tag(dated), local.with_tag(tag)), labels=info.labels)
+    return push_image(engine, image, RegistryTarget(registry, creds, client), None,
+                      reporter=Reporter(Console(file=io.StringIO())), allow_untested=True)
 
 
 def main() -> None:
@@ -60,7 +65,7 @@ def main() -> None:
         local = f"imgbuild-bench-{secrets.token_hex(3)}/pytorch"
         refs = [f"{local}:first", f"{local}:second"]
         for ref in refs:
-            build_tiny(args.base, ref, ref.rsplit(":", 1)[1], args.size_mb)
+            build_tiny(args.base, ref, ImageRef.parse(ref).tag or "latest", args.size_mb)
             built.append(ref)
     missing = [ref for ref in refs if engine.image(ref) is None]
     if missing:

@@ -8,15 +8,18 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from . import attest, tags
-from .engine import Engine
-from .errors import BuildError, ConfigError
+from .choices import Index, Network
+from .engine import Engine, ImageInfo
+from .errors import BuildError, ConfigError, writing
+from .paths import WORK_DIR
 from .progress import Reporter
+from .reference import ImageRef
 from .render import BuildContext, render
 from .variant import Variant
 from .wheelhouse import serve, torch_wheel
@@ -24,62 +27,80 @@ from .wheelhouse import serve, torch_wheel
 
 @dataclass(frozen=True)
 class BuildOptions:
-    base_image: str | None = None
+    """How to build, resolved once from the command line (the base image is already in the Variant)."""
+
     ca_certs: tuple[Path, ...] = ()
     wheelhouse: Path | None = None
-    index: Literal["pytorch", "pypi"] = "pytorch"
-    network: str = "host"  # loopback wheelhouse, and machines whose daemon has no bridge
+    index: Index = Index.auto
+    network: Network = Network.host  # loopback wheelhouse, and machines whose daemon has no bridge
     no_cache: bool = False
-    work_dir: Path = Path(".imgbuild")
+    work_dir: Path = WORK_DIR
     date: dt.date = field(default_factory=dt.date.today)
 
 
 @dataclass(frozen=True)
 class Image:
-    variant: Variant
+    """A local image and every tag it carries: what a build returns and what `push` takes."""
+
     id: str
-    refs: tuple[str, ...]  # every local repo:tag it carries, the dated one first
-    size: int
-    seconds: float
-    log: Path
+    ref: ImageRef  # the name to use it by: the release tag after a build, the user's reference for `push IMAGE`
+    refs: tuple[ImageRef, ...]  # every tag of it in its repository, the dated one first
+    labels: Mapping[str, str] = field(default_factory=dict)
+    size: int = 0
+    variant: Variant | None = None  # known when imgbuild built it in this run
+    seconds: float = 0.0
+    log: Path | None = None
 
     @property
-    def ref(self) -> str:
-        """The release tag (moves on rebuild)."""
-        return tags.local_ref(self.variant)
+    def tags(self) -> tuple[str, ...]:
+        return tuple(r.tag for r in self.refs if r.tag)
+
+    @classmethod
+    def from_info(cls, ref: ImageRef, info: ImageInfo) -> Image:
+        """An image the engine has: every tag it carries in `ref`'s repository (the dated one first)."""
+        mine = [parsed for t in info.tags if (parsed := ImageRef.parse(t)).same_repository(ref)]
+        ordered = sorted(mine, key=lambda r: not tags.is_dated(r.tag or ""))
+        return cls(id=info.id, ref=ref, refs=tuple(ordered) or (ref,), labels=dict(info.labels), size=info.size)
 
 
 def check_options(variant: Variant, options: BuildOptions) -> None:
     """Refuse, before anything is built, what cannot work."""
-    if options.index == "pypi" and not variant.pypi_carries:
+    if options.index is Index.pypi and not variant.pypi_carries:
         raise ConfigError(f"--index pypi: PyPI's torch {variant.torch} is not the {variant.cuda_tag} build "
-                          f"{variant.id} needs; drop --index pypi to use {variant.index}")
+                          f"{variant.id} needs; use --index auto (or pytorch) to take it from {variant.index}")
     for cert in options.ca_certs:
         if not cert.is_file() or b"-----BEGIN CERTIFICATE-----" not in cert.read_bytes():
             raise ConfigError(f"--ca-cert {cert}: not a PEM certificate file: pass a .crt/.pem with BEGIN CERTIFICATE")
     if options.wheelhouse and not options.wheelhouse.is_dir():
         raise ConfigError(f"--wheelhouse {options.wheelhouse} is not a folder: fill one with `imgbuild wheelhouse`")
-    if options.wheelhouse and options.network != "host":
-        raise ConfigError(f"--wheelhouse is served on 127.0.0.1, which a build on --network {options.network} "
+    if options.wheelhouse and options.network is not Network.host:
+        raise ConfigError(f"--wheelhouse is served on 127.0.0.1, which a build on --network {options.network.value} "
                           "cannot reach: use --network host")
+
+
+def pip_index(variant: Variant, index: Index) -> str | None:
+    """The PyTorch index URL the variant's torch comes from, or None for PyPI (pip's own index)."""
+    if index is Index.pypi or (index is Index.auto and variant.pypi_carries):
+        return None
+    return variant.index
 
 
 def torch_index(variant: Variant, options: BuildOptions) -> str:
     """The PyTorch index URL for the build, or "" for pip's own (PyPI) index."""
-    if options.index == "pypi":
-        return ""
     if options.wheelhouse and torch_wheel(options.wheelhouse, variant):
         return ""  # torch comes from the wheelhouse; PyPI has the rest, no need to reach the PyTorch index
-    return variant.index
+    return pip_index(variant, options.index) or ""
 
 
 def prepare(variant: Variant, options: BuildOptions) -> BuildContext:
     """Render into the work folder and add the site's certificate authorities."""
-    ctx = render(variant, options.work_dir / "contexts", options.base_image)
-    for cert in options.ca_certs:
-        # update-ca-certificates reads only *.crt; the content hash keeps the layer cache stable.
-        name = hashlib.sha256(cert.read_bytes()).hexdigest()[:12] + ".crt"
-        shutil.copyfile(cert, ctx.path / "ca-certificates" / name)
+    contexts = options.work_dir / "contexts"
+    with writing(contexts):
+        ctx = render(variant, contexts)
+        for cert in options.ca_certs:
+            # update-ca-certificates reads only *.crt; the content hash keeps the layer cache stable.
+            name = hashlib.sha256(cert.read_bytes()).hexdigest()[:12] + ".crt"
+            shutil.copyfile(cert, ctx.path / "ca-certificates" / name)
     return ctx
 
 
@@ -88,37 +109,41 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     check_options(variant, options)
     ctx = prepare(variant, options)
     logs = options.work_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     log_path = (logs / f"{variant.id}.build.log").resolve()
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    facts = attest.BuildFacts(source(), revision(), ctx.base_image, content_options(variant, options), created)
+    facts = attest.BuildFacts(source(), revision(), variant.base_image, content_options(variant, options), created)
     labels = tags.build_labels(variant, created, facts.revision, facts.source)
     args = {"TORCH_INDEX_URL": torch_index(variant, options)}
     start = time.monotonic()
     reporter.info(f"building {variant.id} (log: {log_path})")
-    with open(log_path, "w", encoding="utf-8") as log, \
-            (serve(options.wheelhouse) if options.wheelhouse else nullcontext(None)) as find_links:
+    with writing(log_path):
+        logs.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed below; OSError named above)
+    with log, (serve(options.wheelhouse) if options.wheelhouse else nullcontext(None)) as find_links:
         if find_links:
             args |= {"PIP_FIND_LINKS": find_links, "PIP_TRUSTED_HOST": find_links.split("/")[2]}
         with reporter.task(f"build {variant.id}") as update:
-            image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network,
+            image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
                                     nocache=options.no_cache, log=log, on_step=update)
         image_id = attest.seal(engine, image_id, variant, facts, options.work_dir, log, reporter)
-    refs = tuple(f"{tags.local_repository(variant)}:{tag}" for tag in tags.tags(variant, options.date))
+    local = ImageRef(tags.local_repository(variant))
+    refs = tuple(local.with_tag(tag) for tag in tags.tags(variant, options.date))
     for ref in refs:
         engine.tag(image_id, ref)
     info = engine.image(image_id)
     if info is None:
         raise BuildError(f"image {image_id} vanished after the build of {variant.id}; see {log_path}")
     seconds = time.monotonic() - start
-    reporter.info(f"built {variant.id} in {seconds:.0f}s: {refs[1]} ({info.size / 1e9:.2f} GB)")
-    return Image(variant=variant, id=image_id, refs=refs, size=info.size, seconds=seconds, log=log_path)
+    image = Image(id=image_id, ref=local.with_tag(tags.release_tag(variant)), refs=refs, labels=dict(info.labels),
+                  size=info.size, variant=variant, seconds=seconds, log=log_path)
+    reporter.info(f"built {variant.id} in {seconds:.0f}s: {image.ref} ({info.size / 1e9:.2f} GB)")
+    return image
 
 
 def content_options(variant: Variant, options: BuildOptions) -> dict[str, object]:
     """The build options that change what the image holds, for its provenance (no paths of this machine)."""
     wheel = torch_wheel(options.wheelhouse, variant) if options.wheelhouse else None
-    return {"index": options.index, "torchIndexUrl": torch_index(variant, options) or "https://pypi.org/simple",
+    return {"index": options.index.value, "torchIndexUrl": torch_index(variant, options) or "https://pypi.org/simple",
             "torchWheel": wheel.name if wheel else None, "noCache": options.no_cache,
             "caCertificates": sorted("sha256:" + hashlib.sha256(c.read_bytes()).hexdigest() for c in options.ca_certs)}
 

@@ -10,32 +10,27 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from . import tags
-from .errors import ConfigError, ImgbuildError, SmokeError
-from .options import (
-    BaseImageOpt,
-    CaCertOpt,
-    CudaOpt,
-    FlavorOpt,
-    IndexOpt,
-    MatrixOpt,
-    NetworkOpt,
-    NoCacheOpt,
-    PythonOpt,
-    TorchOpt,
-    VariantOpt,
-    WheelhouseOpt,
-    build_options,
-    resolve,
-)
-from .render import render_all
+from .choices import GpuMode, Index
+from .errors import ConfigError, ImgbuildError, SmokeError, writing
+from .options import BuildFlags, CudaOpt, GpuOpt, IndexOpt, SelectionOptions, TorchOpt, cli_options, images_named
+from .progress import Reporter
 from .variant import Variant
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+try:  # typer vendors click from 0.2x on; older typer uses click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Build, smoke-test and publish PyTorch GPU images from one declared matrix.")
+
+
+def reporter_of(ctx: typer.Context) -> Reporter:
+    """The output channel main() built (a command run on its own, as in tests, gets a default one)."""
+    return ctx.ensure_object(Reporter)
 
 
 def _version(value: bool) -> None:
@@ -58,20 +53,14 @@ def _root(
 
 @app.command("init")
 def init_cmd(
-    torch: TorchOpt = None, cuda: CudaOpt = None,
+    ctx: typer.Context, torch: TorchOpt = None, cuda: CudaOpt = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml")] = False,
 ) -> None:
     """Write a starter matrix.yaml into this folder (the packaged one, or the releases --torch/--cuda name)."""
     from .starter import write_starter
 
     written = write_starter(Path("matrix.yaml"), torch=torch, cuda=cuda, force=force)
-    print(f"wrote {written}: edit it, then `imgbuild matrix` lists what it builds")
-
-
-def _console() -> Console:
-    """Tables stay readable in CI logs, where there is no terminal to take the width from."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=160)
+    reporter_of(ctx).result(f"wrote {written}: edit it, then `imgbuild matrix` lists what it builds")
 
 
 def variant_record(v: Variant) -> dict[str, object]:
@@ -92,19 +81,19 @@ def github_entry(v: Variant) -> dict[str, object]:
 
 
 @app.command("matrix")
+@cli_options
 def matrix_cmd(
-    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None,
+    ctx: typer.Context, select: SelectionOptions,
     as_json: Annotated[bool, typer.Option("--json", help="print {\"variants\": [...]}")] = False,
     github: Annotated[bool, typer.Option("--github", help="print a GitHub Actions strategy.matrix")] = False,
 ) -> None:
     """List the selected variants (all of them by default)."""
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    out, variants = reporter_of(ctx), select.variants()
     if github:
-        print(json.dumps({"include": [github_entry(v) for v in variants]}, separators=(",", ":")))
+        out.data(json.dumps({"include": [github_entry(v) for v in variants]}, separators=(",", ":")))
         return
     if as_json:
-        print(json.dumps({"variants": [variant_record(v) for v in variants]}, indent=2))
+        out.data(json.dumps({"variants": [variant_record(v) for v in variants]}, indent=2))
         return
     table = Table(title=f"{len(variants)} variants")
     for column in ("id", "torch", "torchvision", "cuda", "cudnn", "python", "flavor", "min driver", "tag"):
@@ -112,82 +101,73 @@ def matrix_cmd(
     for v in variants:
         table.add_row(v.id, v.torch, v.torchvision, v.cuda, v.cudnn or "-", v.python, v.flavor,
                       v.min_driver or "-", tags.release_tag(v))
-    _console().print(table)
+    out.table(table)
 
 
 @app.command("render")
+@cli_options
 def render_cmd(
+    ctx: typer.Context, *,
     out: Annotated[Path, typer.Option("--out", help="folder for the build contexts")],
-    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None,
+    select: SelectionOptions,
     force: Annotated[bool, typer.Option("--force", help="write into a folder that holds other files")] = False,
     base_image: Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")] = None,
 ) -> None:
     """Write one build context (Dockerfile and files) per selected variant into OUT/<variant id>/."""
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
-    contexts = render_all(variants, out, force=force, base_image=base_image)
-    print(f"rendered {len(contexts)} build contexts into {out}")
+    from .render import render_all
+
+    site = BuildFlags(base_image=base_image)
+    variants = [site.apply(v) for v in select.variants()]
+    with writing(out):
+        contexts = render_all(variants, out, force=force)
+    reporter_of(ctx).result(f"rendered {len(contexts)} build contexts into {out}")
 
 
 @app.command("build")
-def build_cmd(
-    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None, base_image: BaseImageOpt = None,
-    ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None, index: IndexOpt = "pytorch",
-    network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
-) -> None:
+@cli_options
+def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) -> None:
     """Render and build the selected variants (the runtime flavor unless --flavor or --variant says)."""
     from .build import build, check_options
     from .engine import Engine
-    from .progress import Reporter
 
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
-    options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache)
+    variants = [site.apply(v) for v in select.variants(one_flavor=True)]
+    options = site.options()
     for v in variants:
         check_options(v, options)
-    engine = Engine()
-    reporter = Reporter()
+    engine, out = Engine(), reporter_of(ctx)
     for v in variants:
-        image = build(v, engine, options, reporter)
-        print("\n".join(image.refs))
-
-
-GpuOpt = Annotated[str, typer.Option("--gpu", help="auto: the GPU tier where the host has a GPU; yes; no")]
-
-
-def _images_for(image: str | None, matrix, torch, cuda, flavor, python, variant) -> list[str]:
-    """An explicit IMAGE, or the local release tag of each selected variant."""
-    if image:
-        return [image]
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
-    return [tags.local_ref(v) for v in variants]
+        image = build(v, engine, options, out)
+        for ref in image.refs:
+            out.result(str(ref))
 
 
 @app.command("test")
+@cli_options
 def test_cmd(
+    ctx: typer.Context, *,
     image: Annotated[Optional[str], typer.Argument(help="image to test [default: the selection's images]")] = None,
-    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None, gpu: GpuOpt = "auto",
+    select: SelectionOptions,
+    gpu: GpuOpt = GpuMode.auto,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
     from .engine import Engine
     from .publish import record_tested
-    from .smoke import run_smoke, write_junit
+    from .smoke import run_smoke, write_json, write_junit
     from .summary import print_smoke
 
-    engine = Engine()
+    refs = images_named(image, select)
+    engine, out = Engine(), reporter_of(ctx)
     failed = 0
-    for ref in _images_for(image, matrix, torch, cuda, flavor, python, variant):
+    for ref in refs:
         report = run_smoke(engine, ref, gpu)
-        record_tested(report, Path(".imgbuild"))
-        print_smoke(report, _console())
+        record_tested(report)  # for a later `imgbuild push` run
+        print_smoke(report, out)
         if junit:
             write_junit(report, junit)
         if json_out:
-            json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(report.to_json())
+            write_json(report, json_out)
         failed += not report.passed
     if failed:
         raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above"
@@ -195,26 +175,31 @@ def test_cmd(
 
 
 @app.command("wheelhouse")
+@cli_options
 def wheelhouse_cmd(
+    ctx: typer.Context, *,
     out: Annotated[Path, typer.Option("--out", help="folder to fill with wheels")],
-    matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None, flavor: FlavorOpt = None,
-    python: PythonOpt = None, variant: VariantOpt = None, index: IndexOpt = "pypi",
+    select: SelectionOptions,
+    index: IndexOpt = Index.auto,
 ) -> None:
     """Download the selected variants' wheels into OUT, for `build --wheelhouse OUT` (offline sites)."""
+    from .build import pip_index
     from .wheelhouse import download
 
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
+    variants = select.variants()
+    for v in variants:  # every variant checked before the first (large) download
+        if index is Index.pypi and not v.pypi_carries:
+            raise ConfigError(f"--index pypi: PyPI does not carry the {v.cuda_tag} build of torch {v.torch} "
+                              f"({v.id}): use --index auto (or pytorch)")
     for v in variants:
-        if index == "pypi" and not v.pypi_carries:
-            raise ConfigError(f"PyPI does not carry the {v.cuda_tag} build of torch {v.torch} ({v.id}): "
-                              "pass --index pytorch")
-        download(v, out, index=v.index if index == "pytorch" else None)
-        print(f"{v.id}: wheels in {out}")
+        download(v, out, index=pip_index(v, index))
+        reporter_of(ctx).result(f"{v.id}: wheels in {out}")
 
 
 def _register_late_commands() -> None:
     """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
     from . import cli_artifacts
+    from .cli_local import base_cmd, registry_app
     from .cli_release import catalog_cmd, push_cmd, release_cmd
     from .doctor import doctor_cmd
 
@@ -222,6 +207,8 @@ def _register_late_commands() -> None:
     app.command("release")(release_cmd)
     app.command("catalog")(catalog_cmd)
     app.command("doctor")(doctor_cmd)
+    app.add_typer(registry_app, name="registry")
+    app.command("base")(base_cmd)
     app.command("sbom")(cli_artifacts.sbom_cmd)
     app.command("digests")(cli_artifacts.digests_cmd)
 
@@ -229,17 +216,45 @@ def _register_late_commands() -> None:
 _register_late_commands()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every failure ends in one `imgbuild: error:` line and its kind's exit code."""
+    out = Reporter()
     try:
-        app()
+        code = app(args=argv, prog_name="imgbuild", standalone_mode=False, obj=out)
+    except click_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help())
+        sys.exit(2)
+    except click_errors.UsageError as exc:  # an unknown option or value: before any work, one line
+        hint = f": see `{exc.ctx.command_path} --help`" if exc.ctx else ""
+        out.error(_one_line(exc.format_message()) + hint)
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        out.error(_one_line(exc.format_message()))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        out.error("interrupted")
+        sys.exit(130)
     except ImgbuildError as exc:
         if os.environ.get("IMGBUILD_DEBUG"):
             raise
-        print(f"imgbuild: error: {exc}", file=sys.stderr)
+        out.error(str(exc))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("imgbuild: interrupted", file=sys.stderr)
+        out.error("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("IMGBUILD_DEBUG"):
+            raise
+        out.error(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}: re-run with IMGBUILD_DEBUG=1 "
+                  "and report the traceback")
+        sys.exit(1)
+    if code == 130:  # typer turns Ctrl-C into exit 130
+        out.error("interrupted")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.replace("Value error, ", "").split()).rstrip(".")
 
 
 if __name__ == "__main__":

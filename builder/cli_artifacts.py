@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .errors import ConfigError, PublishError
+from .progress import Reporter
 
 _HOST = re.compile(r"^(localhost|[\w-]+(\.[\w-]+)+|[\w.-]+:\d{1,5}|\[[0-9a-fA-F:]+\](:\d{1,5})?)$")
 
@@ -29,6 +29,7 @@ def parse_image_ref(ref: str) -> tuple[str, str, str]:
 
 
 def sbom_cmd(
+    ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="a pushed image: HOST/NAMESPACE/IMAGE:TAG or ...@sha256:DIGEST")],
     show_provenance: Annotated[bool, typer.Option("--provenance", help="print the provenance statement instead")]
     = False,
@@ -48,10 +49,11 @@ def sbom_cmd(
     if not found:
         raise PublishError(f"no {what} refers to {host}/{repository}@{digest}: publish the image with "
                            "`imgbuild push` or `imgbuild release` (images imgbuild builds carry one)")
-    sys.stdout.write(fetch_artifact(client, repository, found[-1].digest).decode())
+    ctx.ensure_object(Reporter).data(fetch_artifact(client, repository, found[-1].digest).decode().rstrip("\n"))
 
 
 def digests_cmd(
+    ctx: typer.Context,
     in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json files (searched recursively)")],
     images_only: Annotated[bool, typer.Option("--images-only", help="leave out the SBOM and provenance")] = False,
 ) -> None:
@@ -61,11 +63,13 @@ def digests_cmd(
 
     lines = []
     for entry in merge_releases(in_dir):
-        if entry.get("status") != "ok" or not entry.get("digest"):
+        if not entry.published:
             continue
-        lines.append(f"{entry['repository']}@{entry['digest']}")
+        lines.append(f"{entry.repository}@{entry.digest}")
         if not images_only:
-            lines += [f"{entry['repository']}@{d}" for _, d in sorted((entry.get("artifacts") or {}).items())]
+            lines += [f"{entry.repository}@{digest}" for _, digest in sorted(entry.artifacts.items())]
+    out = ctx.ensure_object(Reporter)
     if not lines:  # every build failed: nothing to sign or scan, and the catalog says why
-        print(f"imgbuild: no published image in the release files under {in_dir}", file=sys.stderr)
-    print("\n".join(lines))
+        out.info(f"no published image in the release files under {in_dir}")
+    for line in lines:
+        out.result(line)

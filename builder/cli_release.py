@@ -4,148 +4,166 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from . import tags
-from .errors import ConfigError, ImgbuildError, PublishError
-from .options import (
-    BaseImageOpt,
-    CaCertOpt,
-    CudaOpt,
-    FlavorOpt,
-    IndexOpt,
-    MatrixOpt,
-    NetworkOpt,
-    NoCacheOpt,
-    PythonOpt,
-    TorchOpt,
-    VariantOpt,
-    WheelhouseOpt,
-    build_options,
-    resolve,
-)
+from .choices import GpuMode
+from .errors import ConfigError, ImgbuildError, PublishError, writing
+from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named
+from .paths import WORK_DIR
+from .progress import Reporter
 
-WORK = Path(".imgbuild")
-RegistryOpt = Annotated[Optional[str], typer.Option("--registry", help="HOST[:PORT]/NAMESPACE to push to")]
+if TYPE_CHECKING:
+    from .publish import PushResult
+
+RegistryOpt = Annotated[Optional[str], typer.Option(
+    "--registry", help="HOST[:PORT]/NAMESPACE to push to [default: the local registry, started when needed]")]
 AllowUntestedOpt = Annotated[bool, typer.Option("--allow-untested", help="push without a passing imgbuild test")]
 
 
-def _registry(value: str | None):
-    from .registry import RegistryClient, credentials_for, parse_registry
+def registry_target(value: str | None, reporter: Reporter):
+    """--registry resolved once into a RegistryTarget (reference, credentials, client); none: the local registry."""
+    from .registry import RegistryTarget
 
-    if not value:
-        raise ConfigError("--registry is required: e.g. --registry ghcr.io/ORG or --registry 127.0.0.1:5000/team")
-    ref = parse_registry(value)
-    creds = credentials_for(ref.host)
-    return ref, creds, RegistryClient(ref.host, creds)
-
-
-def _local_tags(engine, ref: str) -> list[str]:
-    """Every tag the image carries in its own repository (the dated one, the release tag, ...)."""
-    info = engine.image(ref)
-    if info is None:
-        raise PublishError(f"no local image {ref}: build it first (`imgbuild build ...`)")
-    repository = ref.split("@")[0].rsplit(":", 1)[0]
-    return [t.rsplit(":", 1)[1] for t in info.tags if t.rsplit(":", 1)[0] == repository]
+    if value is None:
+        value = _local_registry(reporter).target
+    elif not value.strip():
+        raise ConfigError("--registry is empty: give HOST[:PORT]/NAMESPACE, or leave it out for the local registry")
+    return RegistryTarget.open(value)
 
 
+def _local_registry(reporter: Reporter):
+    from .engine import Engine
+    from .localregistry import ensure_running
+
+    registry = ensure_running(lambda: Engine(timeout=60))
+    # stdout, beside the pinned refs it leads to: stderr stays for progress and the one error line
+    reporter.result(f"publishing to the local registry {registry.target} (imgbuild registry status)")
+    return registry
+
+
+def _print_pinned(reporter: Reporter, pinned: list[PushResult]) -> None:
+    """What a team pins: the dated tag and the digest, and how to run it."""
+    if not pinned:
+        return
+    reporter.result("\npinned:")
+    for result in pinned:
+        reporter.result(f"  {result.refs[0]}@{result.digest}")
+    first = pinned[0]
+    reporter.result("run it:\n  docker run --gpus all --shm-size 8g -p 8888:8888 "
+                    f"{first.refs[0].with_digest(first.digest)}")
+
+
+def _reporter(ctx: typer.Context) -> Reporter:
+    return ctx.ensure_object(Reporter)
+
+
+@cli_options
 def push_cmd(
+    ctx: typer.Context, *,
     image: Annotated[Optional[str], typer.Argument(help="image to push [default: the selection's images]")] = None,
-    registry: RegistryOpt = None, matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None,
-    flavor: FlavorOpt = None, python: PythonOpt = None, variant: VariantOpt = None,
-    allow_untested: AllowUntestedOpt = False,
+    registry: RegistryOpt = None, select: SelectionOptions, allow_untested: AllowUntestedOpt = False,
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
     from .engine import Engine
-    from .progress import Reporter
-    from .publish import push_image
+    from .preflight import check_registry
+    from .publish import local_image, push_image, tested_record
 
-    ref_registry, creds, client = _registry(registry)
-    if image:
-        refs = [image]
-    else:
-        _, variants = resolve(matrix, torch, cuda, flavor, python, variant, one_flavor=True)
-        refs = [tags.local_ref(v) for v in variants]
-    engine, reporter = Engine(), Reporter()
+    out = _reporter(ctx)
+    refs = images_named(image, select)
+    target = registry_target(registry, out)
+    engine = Engine()
+    check_registry(target.ref, target.client)
+    pinned = []
     for ref in refs:
-        result = push_image(engine, ref, _local_tags(engine, ref), ref_registry, creds, client=client,
-                            reporter=reporter, allow_untested=allow_untested, work_dir=WORK)
+        local = local_image(engine, ref)
+        # Another run tested it (`imgbuild test`): its persisted verdict is the gate here.
+        result = push_image(engine, local, target, tested_record(local.id), reporter=out,
+                            allow_untested=allow_untested)
         for pushed in result.refs:
-            print(f"{pushed}@{result.digest}")
+            out.result(f"{pushed}@{result.digest}")
+        pinned.append(result)
+    _print_pinned(out, pinned)
 
 
+@cli_options
 def release_cmd(
-    registry: RegistryOpt = None, matrix: MatrixOpt = None, torch: TorchOpt = None, cuda: CudaOpt = None,
-    flavor: FlavorOpt = None, python: PythonOpt = None, variant: VariantOpt = None,
-    gpu: Annotated[str, typer.Option("--gpu", help="auto, yes or no (the smoke suite's GPU tier)")] = "auto",
+    ctx: typer.Context, *,
+    registry: RegistryOpt = None, select: SelectionOptions, gpu: GpuOpt = GpuMode.auto,
     out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
-    base_image: BaseImageOpt = None, ca_cert: CaCertOpt = None, wheelhouse: WheelhouseOpt = None,
-    index: IndexOpt = "pytorch", network: NetworkOpt = "host", no_cache: NoCacheOpt = False,
+    site: BuildFlags,
 ) -> None:
     """Render, build, test and push each variant; one failure does not stop the others."""
-    from .build import build
+    from .build import build, check_options
     from .engine import Engine
-    from .progress import Reporter
+    from .preflight import before_release
     from .publish import push_image, record_tested
     from .release import release_entry, write_release
     from .smoke import run_smoke, write_junit
 
-    _, variants = resolve(matrix, torch, cuda, flavor, python, variant)
-    target = _registry(registry)
-    options = build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir=WORK)
-    engine, reporter = Engine(), Reporter()
-    entries, outcomes = [], []
-    out.mkdir(parents=True, exist_ok=True)
+    reporter = _reporter(ctx)
+    variants = [site.apply(v) for v in select.variants()]
+    options = site.options(WORK_DIR)
     for v in variants:
-        image = report = pushed = None
+        check_options(v, options)
+    target = registry_target(registry, reporter)
+    engine = Engine()
+    before_release(engine, target.ref, target.client, [v.base_image for v in variants])
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    entries, pinned = [], []
+    for v in variants:
+        image = report = pushed = error = None
         try:
             image = build(v, engine, options, reporter)
-            shutil.copyfile(image.log, out / image.log.name)
+            if image.log:
+                with writing(out / image.log.name):
+                    shutil.copyfile(image.log, out / image.log.name)
             report = run_smoke(engine, image.ref, gpu)
-            record_tested(report, WORK)
+            record_tested(report, WORK_DIR)  # for a later `imgbuild push` of the same image
             write_junit(report, out / f"{v.id}.junit.xml")
-            if report.passed:
-                pushed = push_image(engine, image.ref, [r.rsplit(":", 1)[1] for r in image.refs], target[0],
-                                    target[1], client=target[2], reporter=reporter, work_dir=WORK)
-            error = None
+            if report.passed:  # the report in hand is the gate: no write-then-read inside one run
+                pushed = push_image(engine, image, target, report, reporter=reporter)
+                pinned.append(pushed)
         except ImgbuildError as exc:
             error = str(exc)
             reporter.info(f"{v.id}: {error}")
-        if image is not None:
-            entries.append(release_entry(image, report, pushed, target[0], error=error))
-        else:  # the build itself failed: record it, so the catalog says what is missing and why
-            entries.append({"variant": v.id, "repository": f"{target[0].host}/{target[0].repository(v.image)}",
-                            "tags": [], "digest": None, "status": "failed", "error": error})
-        outcomes.append((v.id, entries[-1]["status"], entries[-1].get("error") or ""))
+        entries.append(release_entry(v, target.ref, image=image, report=report, push=pushed, error=error))
     manifest, catalog = write_release(entries, out)
-    _print_outcomes(outcomes, manifest, catalog)
-    failed = sum(status != "ok" for _, status, _ in outcomes)
+    _print_outcomes(reporter, entries, manifest, catalog)
+    _print_pinned(reporter, pinned)
+    failed = sum(e.status != "ok" for e in entries)
     if failed:
-        raise PublishError(f"{failed} of {len(outcomes)} variants failed: see the table above and {manifest}")
+        raise PublishError(f"{failed} of {len(entries)} variants failed: see the table above and {manifest}")
 
 
 def catalog_cmd(
+    ctx: typer.Context,
     in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json fragments")],
     out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
 ) -> None:
     """Merge the nightly's release fragments into one release.json and TAGS.md."""
-    from .release import merge_releases, write_release
+    from .release import RELEASE_FILE, merge_releases, write_release
 
+    if not in_dir.is_dir():
+        raise ConfigError(f"--in {in_dir} is not a folder: pass the folder the nightly's release fragments were "
+                          "downloaded into")
     entries = merge_releases(in_dir)
+    if not entries:
+        raise ConfigError(f"no {RELEASE_FILE} with any image under {in_dir}: pass the folder holding the "
+                          "fragments `imgbuild release` wrote")
     manifest, catalog = write_release(entries, out)
-    print(f"{len(entries)} images: {manifest}, {catalog}")
+    _reporter(ctx).result(f"{len(entries)} images: {manifest}, {catalog}")
 
 
-def _print_outcomes(outcomes, manifest: Path, catalog: Path) -> None:
+def _print_outcomes(reporter: Reporter, entries, manifest: Path, catalog: Path) -> None:
     table = Table(title="release")
     for column in ("variant", "outcome", "detail"):
         table.add_column(column, overflow="fold")
-    for variant_id, status, detail in outcomes:
-        table.add_row(variant_id, "[green]ok[/]" if status == "ok" else "[red]failed[/]", detail[:300])
-    console = Console(highlight=False)
-    console.print(table)
-    console.print(f"wrote {manifest} and {catalog}", markup=False)
+    for entry in entries:
+        ok = entry.status == "ok"
+        table.add_row(entry.variant, "[green]ok[/]" if ok else "[red]failed[/]", (entry.error or "")[:300])
+    reporter.table(table)
+    reporter.result(f"wrote {manifest} and {catalog}")

@@ -22,7 +22,8 @@ from .errors import ImgbuildError
 from .gpu import TOOLKIT_FIX, docker_has_nvidia, host_driver
 from .matrix import Matrix, load_matrix
 from .options import MatrixOpt, matrix_path
-from .registry import RegistryClient, credentials_for, parse_registry
+from .progress import Reporter
+from .registry import RegistryTarget
 
 BUILD_SPACE = 20 * 10**9  # a devel image, its layers and the build cache come to about 20 GB
 NO_GPU = "no NVIDIA driver: GPU variants can be built but not GPU-tested here"
@@ -60,6 +61,8 @@ def run_checks(engine_factory: Callable[[], object], matrix: Matrix | None, env:
     checks.append(_driver(driver, matrix))
     if info is not None:
         checks.append(_disk(info))
+        if matrix is not None:
+            checks.append(_base_image(engine, matrix.file.defaults.base_image))
     checks.append(_registry(registry, env))
     return checks
 
@@ -116,18 +119,29 @@ def _disk(info: dict) -> Check:
                  "free space (`docker system prune`, `docker builder prune`) or move Docker's data-root")
 
 
+def _base_image(engine, ref: str) -> Check:
+    """The matrix's base is here or pullable; where Docker Hub is out of reach, `imgbuild base` makes one."""
+    from .preflight import check_base_images
+
+    try:
+        pulled = check_base_images(engine, [ref])
+    except ImgbuildError:  # a warning: builds still work with --base-image
+        return Check("base image", None, f"the matrix's {ref} is not here and cannot be pulled",
+                     "make one from this host's apt sources with `imgbuild base` and pass the --base-image it prints")
+    return Check("base image", True, f"{ref}: {'pulled' if pulled else 'present'}")
+
+
 def _registry(value: str | None, env: Mapping[str, str]) -> Check:
     if not value:
         return Check("registry", None, "not checked", "pass --registry HOST/NAMESPACE to check the login")
     try:
-        ref = parse_registry(value)
-        credentials = credentials_for(ref.host, env)
-        RegistryClient(ref.host, credentials, retries=1, timeout=15).check_login()
+        target = RegistryTarget.open(value, env, retries=1, timeout=15)
+        target.client.check_login()
     except ImgbuildError as exc:
         detail, fix = split_message(str(exc))
         return Check("registry", False, detail, fix)
-    who = f"user {credentials.username!r}" if credentials else "no credentials (an open registry)"
-    return Check("registry", True, f"{ref.host}: logged in as {who}")
+    who = f"user {target.credentials.username!r}" if target.credentials else "no credentials (an open registry)"
+    return Check("registry", True, f"{target.host}: logged in as {who}")
 
 
 def split_message(message: str) -> tuple[str, str]:
@@ -163,6 +177,7 @@ def print_checks(checks: list[Check], console: Console) -> int:
 
 
 def doctor_cmd(
+    ctx: typer.Context,
     matrix: MatrixOpt = None,
     registry: Annotated[str | None, typer.Option(
         "--registry", help="HOST/NAMESPACE to check the credentials and login for")] = None,
@@ -177,4 +192,4 @@ def doctor_cmd(
     except ImgbuildError as exc:
         first = Check("matrix", False, *split_message(str(exc)))
     checks = [first] + run_checks(lambda: Engine(timeout=15), loaded, os.environ, registry)
-    raise typer.Exit(print_checks(checks, Console(highlight=False)))
+    raise typer.Exit(print_checks(checks, ctx.ensure_object(Reporter).out))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tarfile
@@ -15,11 +16,26 @@ import docker
 import docker.errors
 import requests
 
-from .errors import BuildError, DaemonError
+from .errors import BuildError, DaemonError, ImgbuildError
+from .reference import ImageRef
 
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 NO_DAEMON = ("cannot reach the Docker daemon{where}: start it (`sudo systemctl start docker`, or "
              "`sudo dockerd &`) or point DOCKER_HOST at one")
+
+
+def _daemon_errors(method):
+    """The boundary: a docker or HTTP error from the daemon becomes one DaemonError line, never a traceback."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except ImgbuildError:
+            raise
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise DaemonError(f"the Docker daemon failed a request ({method.__name__}: {_short(exc)}): "
+                              "check `docker info` and the daemon's log, then re-run") from None
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -52,13 +68,16 @@ class Engine:
             raise DaemonError(NO_DAEMON.format(where=where) + f" ({_short(exc)})") from None
 
     @property
+    @_daemon_errors
     def api_version(self) -> str:
         return str(self._client.version().get("ApiVersion", "?"))
 
+    @_daemon_errors
     def info(self) -> dict:
         return self._client.info()
 
     # --- images -------------------------------------------------------------------------------
+    @_daemon_errors
     def build(self, context: Path, *, buildargs: dict[str, str], labels: dict[str, str], network: str | None,
               nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None]) -> str:
         """Build without tagging (tags come only after success) and return the image id."""
@@ -92,25 +111,29 @@ class Engine:
             raise BuildError(_failed(step, [*last, "the engine returned no image id"], log))
         return image_id
 
-    def tag(self, image_id: str, ref: str) -> None:
-        repository, tag = ref.rsplit(":", 1)
-        self._client.api.tag(image_id, repository, tag, force=True)
+    @_daemon_errors
+    def tag(self, image_id: str, ref: ImageRef) -> None:
+        self._client.api.tag(image_id, ref.full_repository, ref.tag, force=True)
 
-    def untag(self, ref: str) -> None:
+    @_daemon_errors
+    def untag(self, ref: ImageRef | str) -> None:
         try:
-            self._client.api.remove_image(ref, noprune=True)
+            self._client.api.remove_image(str(ref), noprune=True)
         except docker.errors.NotFound:
             pass
 
-    def remove_image(self, ref: str, force: bool = False) -> None:
+    @_daemon_errors
+    def remove_image(self, ref: ImageRef | str, force: bool = False) -> None:
         try:
-            self._client.api.remove_image(ref, force=force)
+            self._client.api.remove_image(str(ref), force=force)
         except docker.errors.NotFound:
             pass
 
-    def image(self, ref: str) -> ImageInfo | None:
+    @_daemon_errors
+    def image(self, ref: ImageRef | str) -> ImageInfo | None:
+        """What the engine knows of a local image (by reference or id), or None when it has none."""
         try:
-            attrs = self._client.api.inspect_image(ref)
+            attrs = self._client.api.inspect_image(str(ref))
         except docker.errors.ImageNotFound:
             return None
         config = attrs.get("Config") or {}
@@ -119,6 +142,17 @@ class Engine:
                          size=int(attrs.get("Size") or 0), env=tuple(config.get("Env") or ()),
                          user=str(config.get("User") or ""))
 
+    def import_tarball(self, tarball: Path, ref: ImageRef | str, labels: dict[str, str]) -> None:
+        """A root filesystem tarball as the image REF (`docker import`), with labels."""
+        parsed = ImageRef.parse(ref) if isinstance(ref, str) else ref
+        changes = [f"LABEL {key}={value}" for key, value in labels.items()]
+        try:
+            self._client.api.import_image_from_file(str(tarball), repository=parsed.full_repository,
+                                                    tag=parsed.tag or "latest", changes=changes)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise DaemonError(f"cannot import {tarball} as {ref}: {_short(exc)}") from None
+
+    @_daemon_errors
     def run(self, image: str, command: list[str], *, entrypoint: list[str] | None = None) -> RunResult:
         """Run a command to completion in a fresh host-network container and remove it; stdout only on success,
         stderr on failure."""
@@ -131,6 +165,7 @@ class Engine:
             raise DaemonError(f"could not run a container of {image}: {_short(exc)}") from None
         return RunResult(exit_code=0, output=(out or b"").decode(errors="replace"))
 
+    @_daemon_errors
     def read_file(self, image: str, path: str) -> bytes | None:
         """One file of an image, read without running anything in it; None when the image has no such file."""
         try:
@@ -147,38 +182,67 @@ class Engine:
         finally:
             container.remove(force=True)
 
+    @_daemon_errors
     def prune_dangling(self) -> None:
         self._client.images.prune(filters={"dangling": True})
 
-    def push(self, ref: str, auth: dict[str, str] | None) -> Iterator[dict]:
-        repository, tag = ref.rsplit(":", 1)
+    def push(self, ref: ImageRef, auth: dict[str, str] | None) -> Iterator[dict]:
+        """docker push's progress messages; a failure is the last message ({"error": ...}), never raised."""
         try:
-            yield from self._client.api.push(repository, tag=tag, auth_config=auth, stream=True, decode=True)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            yield from self._client.api.push(ref.full_repository, tag=ref.tag, auth_config=auth, stream=True,
+                                             decode=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             yield {"error": _short(exc)}
 
-    def pull(self, ref: str, auth: dict[str, str] | None = None) -> None:
-        """Pull REPO:TAG or REPO@DIGEST (a registry's :PORT is not a tag)."""
-        repository, tag = ref, None
-        if "@" not in ref and ":" in ref.rsplit("/", 1)[-1]:
-            repository, tag = ref.rsplit(":", 1)
-        self._client.api.pull(repository, tag=tag, auth_config=auth)
+    def pull(self, ref: ImageRef | str, auth: dict[str, str] | None = None) -> None:
+        """Pull REPO:TAG or REPO@DIGEST."""
+        parsed = ImageRef.parse(ref) if isinstance(ref, str) else ref
+        try:
+            if parsed.digest:
+                self._client.api.pull(f"{parsed.full_repository}@{parsed.digest}", auth_config=auth)
+            else:
+                self._client.api.pull(parsed.full_repository, tag=parsed.tag or "latest", auth_config=auth)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            cause = getattr(exc, "explanation", None) or _short(exc)
+            raise DaemonError(f"cannot pull {ref}: {str(cause).splitlines()[0][:300]}") from None
 
     # --- containers ---------------------------------------------------------------------------
-    def start(self, image: str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
+    @_daemon_errors
+    def start(self, image: ImageRef | str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
               user: str | None = None, volumes: dict[str, dict] | None = None, entrypoint: list[str] | None = None,
               gpus: bool = False, labels: dict[str, str] | None = None, shm_size: str | None = None):
         """Start a detached container on the host network; the caller removes it (see `Container`)."""
         requests_ = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else None
         try:
             raw = self._client.containers.run(
-                image, command, detach=True, environment=environment, user=user, volumes=volumes,
+                str(image), command, detach=True, environment=environment, user=user, volumes=volumes,
                 entrypoint=entrypoint, network_mode="host", device_requests=requests_,
                 labels={"io.imgbuild.managed": "true", **(labels or {})}, shm_size=shm_size)
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not start a container of {image}: {_short(exc)}") from None
         return Container(raw)
 
+    @_daemon_errors
+    def run_service(self, name: str, image: str, *, environment: dict[str, str], volumes: dict[str, dict]) -> None:
+        """(Re)start a long-lived named container on the host network that comes back with the daemon."""
+        self.stop_service(name)
+        try:
+            self._client.containers.run(image, detach=True, name=name, environment=environment, volumes=volumes,
+                                        network_mode="host", restart_policy={"Name": "unless-stopped"},
+                                        labels={"io.imgbuild.managed": "true"})
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not start {name} from {image}: {_short(exc)}") from None
+
+    @_daemon_errors
+    def stop_service(self, name: str) -> None:
+        try:
+            self._client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not stop {name}: {_short(exc)}") from None
+
+    @_daemon_errors
     def runtimes(self) -> list[str]:
         return sorted((self.info().get("Runtimes") or {}).keys())
 
@@ -193,19 +257,23 @@ class Container:
     def id(self) -> str:
         return self._raw.id
 
+    @_daemon_errors
     def exec(self, command: list[str], *, user: str | None = None, environment: dict[str, str] | None = None,
              workdir: str | None = None) -> RunResult:
         code, output = self._raw.exec_run(command, user=user or "", environment=environment, workdir=workdir,
                                           demux=False)
         return RunResult(exit_code=int(code), output=(output or b"").decode(errors="replace"))
 
+    @_daemon_errors
     def put_archive(self, path: str, data: bytes) -> None:
         self._raw.put_archive(path, data)
 
+    @_daemon_errors
     def get_archive(self, path: str) -> bytes:
         stream, _ = self._raw.get_archive(path)
         return b"".join(stream)
 
+    @_daemon_errors
     def remove(self, force: bool = True) -> None:
         try:
             self._raw.remove(force=force, v=True)
@@ -213,9 +281,39 @@ class Container:
             pass
 
 
+def docker_login(registry_host: str, config_file: str, env: dict[str, str]) -> tuple[str, str] | None:
+    """What `docker login` left for this registry: an auths entry, or a credsStore / credHelpers helper
+    (`docker-credential-NAME get`, as on desktops and CI runners). docker-py reads the config and runs the helper."""
+    import warnings
+
+    import docker.auth
+
+    try:
+        with warnings.catch_warnings():  # a missing helper binary warns, then fails: the failure says it in one line
+            warnings.simplefilter("ignore")
+            config = docker.auth.load_config(config_path=config_file, credstore_env=env)
+            entry = config.resolve_authconfig(registry_host) or {}
+    except docker.errors.DockerException as exc:
+        raise DaemonError(f"cannot read Docker's login for {registry_host} ({_short(exc)}): "
+                          f"run `docker login {registry_host}` again") from None
+    user = entry.get("username") or entry.get("Username")
+    password = entry.get("password") or entry.get("Password")
+    if entry.get("IdentityToken") and not password:
+        raise DaemonError(f"Docker's login for {registry_host} is an identity token, which imgbuild cannot use: "
+                          "set IMGBUILD_REGISTRY_USER and IMGBUILD_REGISTRY_PASSWORD")
+    return (user, password) if user and password else None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = re.compile(r"^(\x1b\[[0-9;]*m)*$|^Removing intermediate container|^ ---> |^The command '.*' returned")
+
+
 def _failed(step: str, last, log: IO[str]) -> str:
-    tail = " | ".join(list(last)[-3:])
-    return f"build failed at {step}: {tail} (full log: {getattr(log, 'name', '?')})"
+    """The step's number and the last lines that say why (not the classic builder's own chatter)."""
+    said = [clean for line in last if not _NOISE.match(clean := _ANSI.sub("", line).strip())]
+    tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
+    short_step = step if len(step) <= 80 else step[:77] + "..."
+    return f"build failed at {short_step}: {tail} (full log: {getattr(log, 'name', '?')})"
 
 
 def _short(exc: BaseException) -> str:

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
+from .choices import GpuMode
 from .errors import SmokeError
 
 TOOLKIT_FIX = ("install the NVIDIA Container Toolkit and run `nvidia-ctk runtime configure --runtime=docker`, "
@@ -18,13 +19,18 @@ TOOLKIT_FIX = ("install the NVIDIA Container Toolkit and run `nvidia-ctk runtime
 def host_driver() -> str | None:
     """The NVIDIA kernel driver version on this host, or None when there is none."""
     proc = Path("/proc/driver/nvidia/version")
-    if proc.exists():
-        match = re.search(r"Kernel Module[^0-9]*([0-9][0-9.]+)", proc.read_text())
-        if match:
-            return match[1]
+    try:
+        match = re.search(r"Kernel Module[^0-9]*([0-9][0-9.]+)", proc.read_text()) if proc.exists() else None
+    except OSError:  # unreadable: ask nvidia-smi instead
+        match = None
+    if match:
+        return match[1]
     if shutil.which("nvidia-smi"):
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True)
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):  # a hung or broken driver reads as no driver
+            return None
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip().splitlines()[0]
     return None
@@ -42,7 +48,11 @@ def missing_link(runtimes: list[str], min_driver: str, cuda: str, driver: str | 
     if driver is None:
         return ("no NVIDIA driver on this host (no /proc/driver/nvidia/version, no nvidia-smi): "
                 "run on a machine with an NVIDIA GPU and its driver, or use --gpu no")
-    if min_driver not in ("", "none") and Version(driver) < Version(min_driver):
+    try:
+        too_old = min_driver not in ("", "none") and Version(driver) < Version(min_driver)
+    except InvalidVersion:
+        return f"cannot compare the host's NVIDIA driver {driver!r} with {min_driver!r}: check nvidia-smi"
+    if too_old:
         return (f"the host's NVIDIA driver {driver} is older than {min_driver}, the minimum for CUDA {cuda}: "
                 "upgrade the driver or test an image with an older CUDA")
     if not docker_has_nvidia(runtimes):
@@ -50,13 +60,11 @@ def missing_link(runtimes: list[str], min_driver: str, cuda: str, driver: str | 
     return None
 
 
-def decide(mode: str, engine, min_driver: str, cuda: str) -> bool:
+def decide(mode: GpuMode, engine, min_driver: str, cuda: str) -> bool:
     """--gpu auto|yes|no -> run the GPU tier? `yes` where it cannot run is an error with the diagnosis."""
-    if mode not in ("auto", "yes", "no"):
-        raise SmokeError(f"--gpu {mode}: use auto, yes or no")
-    if mode == "no":
+    if mode is GpuMode.no:
         return False
     why = missing_link(engine.runtimes(), min_driver, cuda, host_driver())
-    if why and mode == "yes":
+    if why and mode is GpuMode.yes:
         raise SmokeError(f"--gpu yes: the GPU tier cannot run: {why}")
     return why is None

@@ -1,17 +1,34 @@
-"""Command-line options shared by every command that acts on variants, resolved once into typed values."""
+"""Command-line options, resolved once at the edge into typed values (cibuildwheel's options.py is the model).
+
+Options that several commands share are declared once, as the fields of a frozen bundle (`SelectionOptions`,
+`BuildFlags`); a command names the bundle as one parameter and `@cli_options` spells its fields out as typer
+options, then hands the command one constructed bundle. Closed sets (`--gpu`, `--index`, `--network`) are Enums,
+so typer refuses an unknown value before any work starts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import os
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from .errors import ConfigError
+from . import tags
+from .choices import GpuMode, Index, Network
 from .matrix import Matrix, Selection, load_matrix, select
-from .paths import DEFAULT_MATRIX
+from .paths import DEFAULT_MATRIX, WORK_DIR
+from .reference import ImageRef
 from .variant import Variant
+
+if typing.TYPE_CHECKING:
+    from .build import BuildOptions
 
 MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", help="matrix file [default: ./matrix.yaml]")]
 TorchOpt = Annotated[Optional[str], typer.Option("--torch", help="torch minor (2.6) or release (2.6.0)")]
@@ -20,9 +37,17 @@ FlavorOpt = Annotated[Optional[str], typer.Option("--flavor", help="runtime or d
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Python version, or all [default: each build's default]")]
 VariantOpt = Annotated[Optional[list[str]],
                       typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
+BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
+CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
+WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
+IndexOpt = Annotated[Index, typer.Option(
+    "--index", help="auto: PyPI where it carries the variant's CUDA build, else the PyTorch index; pytorch; pypi")]
+NetworkOpt = Annotated[Network, typer.Option("--network", help="network for the build")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="build every layer anew")]
+GpuOpt = Annotated[GpuMode, typer.Option("--gpu", help="auto: the GPU tier where the host has a GPU; yes; no")]
 
 
-def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:
+def matrix_path(given: Path | None, env: Mapping[str, str] | None = None) -> Path:
     """--matrix, else $IMGBUILD_MATRIX, else ./matrix.yaml, else the project's own."""
     env = os.environ if env is None else env
     if given:
@@ -33,30 +58,92 @@ def matrix_path(given: Path | None, env: dict[str, str] | None = None) -> Path:
     return local if local.exists() else DEFAULT_MATRIX
 
 
-def resolve(matrix: Path | None, torch: str | None, cuda: str | None, flavor: str | None,
-            python: str | None, variant: list[str] | None, *, one_flavor: bool = False) -> tuple[Matrix, list[Variant]]:
-    """Load the matrix and select from it. `one_flavor`: with neither --flavor nor --variant, commands
-    that make images act on the runtime flavor, so `build --torch 2.6 --cuda 12.4` means one image."""
-    loaded = load_matrix(matrix_path(matrix))
-    if one_flavor and not flavor and not variant:
-        flavor = "runtime"
-    selection = Selection(torch=torch, cuda=cuda, flavor=flavor, python=python, variant=tuple(variant or ()))
-    return loaded, select(loaded, selection)
+@dataclass(frozen=True)
+class SelectionOptions:
+    """--matrix and the selection options every command that acts on variants takes."""
+
+    matrix: MatrixOpt = None
+    torch: TorchOpt = None
+    cuda: CudaOpt = None
+    flavor: FlavorOpt = None
+    python: PythonOpt = None
+    variant: VariantOpt = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variant", tuple(self.variant or ()))  # typer hands over a list
+
+    def selection(self, *, one_flavor: bool = False) -> Selection:
+        """`one_flavor`: with neither --flavor nor --variant, commands that make images act on the runtime
+        flavor, so `build --torch 2.6 --cuda 12.4` means one image."""
+        flavor = "runtime" if one_flavor and not self.flavor and not self.variant else self.flavor
+        return Selection(torch=self.torch, cuda=self.cuda, flavor=flavor, python=self.python,
+                         variant=tuple(self.variant or ()))
+
+    def load(self) -> Matrix:
+        return load_matrix(matrix_path(self.matrix))
+
+    def variants(self, *, one_flavor: bool = False) -> list[Variant]:
+        """The selected variants (a NothingSelected that says what exists when there are none)."""
+        return select(self.load(), self.selection(one_flavor=one_flavor))
 
 
-def build_options(base_image, ca_cert, wheelhouse, index, network, no_cache, work_dir: Path = Path(".imgbuild")):
-    """The build options of `build` and `release`, checked once."""
-    from .build import BuildOptions
+@dataclass(frozen=True)
+class BuildFlags:
+    """The build options of `build` and `release`: site needs (base image, CAs, wheels) and build settings."""
 
-    if index not in ("pytorch", "pypi"):
-        raise ConfigError(f"--index {index}: use pytorch (the variant's PyTorch index) or pypi")
-    return BuildOptions(base_image=base_image, ca_certs=tuple(ca_cert or ()), wheelhouse=wheelhouse,
-                        index=index, network=network, no_cache=no_cache, work_dir=work_dir)
+    base_image: BaseImageOpt = None
+    ca_cert: CaCertOpt = None
+    wheelhouse: WheelhouseOpt = None
+    index: IndexOpt = Index.auto
+    network: NetworkOpt = Network.host
+    no_cache: NoCacheOpt = False
+
+    def apply(self, variant: Variant) -> Variant:
+        """The variant as this site builds it: --base-image replaces the matrix's base, once, here."""
+        return dataclasses.replace(variant, base_image=self.base_image) if self.base_image else variant
+
+    def options(self, work_dir: Path = WORK_DIR) -> BuildOptions:
+        from .build import BuildOptions
+
+        return BuildOptions(ca_certs=tuple(self.ca_cert or ()), wheelhouse=self.wheelhouse, index=self.index,
+                            network=self.network, no_cache=self.no_cache, work_dir=work_dir)
 
 
-BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
-CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
-WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
-IndexOpt = Annotated[str, typer.Option("--index", help="pytorch (the variant's index) or pypi")]
-NetworkOpt = Annotated[str, typer.Option("--network", help="network for the build")]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="build every layer anew")]
+BUNDLES = (SelectionOptions, BuildFlags)
+
+
+def cli_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Spell out each bundle parameter of `command` as typer options; call it with the bundle constructed once."""
+    signature = inspect.signature(command, eval_str=True)
+    params: list[inspect.Parameter] = []
+    bundles: dict[str, tuple[type, list[str]]] = {}
+    for param in signature.parameters.values():
+        if param.annotation not in BUNDLES:
+            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            continue
+        hints = typing.get_type_hints(param.annotation, include_extras=True)
+        fields = dataclasses.fields(param.annotation)
+        bundles[param.name] = (param.annotation, [f.name for f in fields])
+        params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                     annotation=hints[f.name]) for f in fields]
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{command.__name__}: two options share a name in {names}")
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        for name, (bundle, fields) in bundles.items():
+            kwargs[name] = bundle(**{f: kwargs.pop(f) for f in fields})
+        return command(**kwargs)
+
+    del wrapper.__wrapped__  # typer must read the spelt-out signature, not the command's
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def images_named(image: str | None, select: SelectionOptions) -> list[ImageRef]:
+    """An explicit IMAGE argument, or the local release tag of each selected variant: parsed once, here."""
+    if image:
+        return [ImageRef.parse(image)]
+    return [ImageRef(tags.local_repository(v), tags.release_tag(v)) for v in select.variants(one_flavor=True)]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import logging
 import os
 import re
 import time
@@ -13,13 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin, urlparse, urlsplit
 
 import requests
 
-from .errors import ImgbuildError
+from .errors import RegistryError
+from .reference import ImageRef
 
-log = logging.getLogger(__name__)
+__all__ = ["Credentials", "RegistryClient", "RegistryError", "RegistryRef", "RegistryTarget", "credentials_for",
+           "parse_registry"]
+
 
 # Index types first: a multi-platform tag must report the index digest, the one `docker pull` pins.
 MANIFEST_TYPES = (
@@ -41,12 +42,6 @@ _WHY = {
 }
 
 
-class RegistryError(ImgbuildError):
-    """Unreachable registry, refused credentials, bad --registry value: one line, the cause then the fix."""
-
-    exit_code = 7
-
-
 @dataclass(frozen=True)
 class Credentials:
     username: str
@@ -59,35 +54,23 @@ class Credentials:
 def credentials_for(
     registry_host: str, env: Mapping[str, str] = os.environ, docker_config_path: str | Path | None = None
 ) -> Credentials | None:
-    """Credentials from the environment first (CI), else from `docker login`'s config file, else None."""
+    """Credentials from the environment first (CI), else what `docker login` left (config file or credential
+    helper), else None."""
     user, password = env.get("IMGBUILD_REGISTRY_USER"), env.get("IMGBUILD_REGISTRY_PASSWORD")
     if user and password:
         return Credentials(user, password)
     if user or password:
         raise RegistryError("only one of IMGBUILD_REGISTRY_USER / _PASSWORD is set: set both or neither")
-    path = Path(
-        docker_config_path or Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
-    )
+    from .engine import docker_login
+    from .errors import DaemonError
+
+    path = Path(docker_config_path or Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json")
+    host = "index.docker.io" if registry_host in _DOCKER_HUB else registry_host
     try:
-        auths = json.loads(path.read_text()).get("auths") or {}
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RegistryError(f"cannot read Docker config {path} ({exc}): fix or remove it") from None
-    for key, entry in auths.items():
-        # docker login writes "host"; older clients "https://host/v1/"; Docker Hub is "index.docker.io".
-        name = (urlparse(key).netloc if "://" in key else key.split("/")[0]).lower()
-        if not isinstance(entry, dict) or not _same_host(name, registry_host.lower()):
-            continue
-        if entry.get("username") and entry.get("password"):
-            return Credentials(entry["username"], entry["password"])
-        try:
-            user, _, password = base64.b64decode(entry.get("auth") or "").decode().partition(":")
-        except ValueError:
-            raise RegistryError(f"bad auth entry for {key} in {path}: run docker login {key}") from None
-        if user and password:
-            return Credentials(user, password)
-    return None  # a credsStore/credHelpers login keeps the secret outside the file: not supported
+        found = docker_login(host, str(path), dict(env)) if path.is_file() else None
+    except DaemonError as exc:
+        raise RegistryError(str(exc)) from None
+    return Credentials(*found) if found else None
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -96,14 +79,19 @@ def _same_host(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class RegistryRef:
+    """Where images go: HOST[:PORT] and a NAMESPACE in it (`--registry 127.0.0.1:5000/team`)."""
+
     host: str
     namespace: str
 
     def repository(self, image_name: str) -> str:
         return f"{self.namespace}/{image_name}"
 
-    def image_ref(self, image_name: str, tag: str) -> str:
-        return f"{self.host}/{self.repository(image_name)}:{tag}"
+    def image_ref(self, image_name: str, tag: str) -> ImageRef:
+        return ImageRef(repository=self.repository(image_name), tag=tag, registry=self.host)
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.namespace}"
 
 
 def parse_registry(value: str) -> RegistryRef:
@@ -118,8 +106,39 @@ def parse_registry(value: str) -> RegistryRef:
 
 
 def is_loopback(host: str) -> bool:
-    name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
-    return name in ("localhost", "[::1]") or name.startswith("127.")
+    name = urlsplit(f"//{host}").hostname or ""  # drops a :PORT and an IPv6 address's brackets
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """One push target, resolved once: the parsed --registry, its credentials and a client for its API."""
+
+    ref: RegistryRef
+    credentials: Credentials | None
+    client: RegistryClient
+
+    @classmethod
+    def open(cls, value: str, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
+        """Parse HOST[:PORT]/NAMESPACE, find its credentials, make its client (one RegistryError on a fault)."""
+        ref = parse_registry(value)
+        credentials = credentials_for(ref.host, env)
+        return cls(ref, credentials, RegistryClient(ref.host, credentials, **client_options))
+
+    @property
+    def host(self) -> str:
+        return self.ref.host
+
+    def docker_auth(self) -> dict[str, str] | None:
+        """The credentials as the engine's push takes them."""
+        if self.credentials is None:
+            return None
+        return {"username": self.credentials.username, "password": self.credentials.password}
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password masked: registries and daemons sometimes echo it in errors."""
+        secret = self.credentials.password if self.credentials else None
+        return text.replace(secret, "***") if secret else text
 
 
 class RegistryClient:
@@ -281,7 +300,6 @@ class RegistryClient:
                     raise RegistryError(
                         f"registry {where} is not reachable ({why}): start it or check --registry"
                     ) from None
-            log.debug("registry %s: retrying %s %s", where, method, urlparse(url).path)
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 

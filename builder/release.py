@@ -4,84 +4,149 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import tags
 from .build import Image
-from .errors import PublishError
+from .errors import PublishError, writing
+from .publish import PushResult
 from .registry import RegistryRef
 from .smoke import SmokeReport
+from .variant import Variant
 
 RELEASE_FILE, CATALOG_FILE = "release.json", "TAGS.md"
 
 
-def release_entry(image: Image, report: SmokeReport | None, push, registry: RegistryRef | None,
-                  error: str | None = None) -> dict:
-    """One image's record: tags, digest, labels, smoke summary, build figures and whether it all went well.
+@dataclass(frozen=True)
+class SmokeSummary:
+    passed: bool
+    counts: Mapping[str, int]
+    figures: Mapping[str, Any]
+    gpu_tier: bool
+    seconds: float
 
-    `push` is a publish.PushResult or None (not pushed); `error` names what failed, if the caller knows."""
-    v = image.variant
-    tag_names = [ref.rsplit(":", 1)[1] for ref in image.refs]
+    @classmethod
+    def of(cls, report: SmokeReport) -> SmokeSummary:
+        return cls(passed=report.passed, counts=report.counts(), figures=dict(report.figures),
+                   gpu_tier=report.gpu_tier, seconds=round(report.seconds, 1))
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    layers_pushed: int
+    layers_existing: int
+    bytes_pushed: int
+    seconds: float
+
+    @classmethod
+    def of(cls, push: PushResult) -> PushSummary:
+        return cls(layers_pushed=push.layers_pushed, layers_existing=push.layers_existing,
+                   bytes_pushed=push.bytes_pushed, seconds=round(push.seconds, 1))
+
+
+@dataclass(frozen=True)
+class ReleaseEntry:
+    """One variant's line of `release.json`: its tags and digest, or why it was not published."""
+
+    variant: str
+    repository: str  # HOST/NS/NAME it was pushed to (the local repository when there is no registry)
+    status: str  # ok | failed
+    error: str | None = None
+    image: str | None = None  # the repository's last component, e.g. "pytorch"
+    tags: tuple[str, ...] = ()
+    dated_tag: str | None = None
+    digest: str | None = None
+    artifacts: Mapping[str, str] = field(default_factory=dict)  # sbom / provenance -> the referrer's digest
+    image_id: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    smoke: SmokeSummary | None = None
+    build_seconds: float | None = None
+    size: int | None = None
+    push: PushSummary | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.status == "ok" and bool(self.digest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "tags": list(self.tags)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReleaseEntry:
+        """One entry as `to_json` wrote it (a TypeError/KeyError/ValueError when it is not one)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"an image entry is a {type(data).__name__}, not a mapping")
+        smoke, push = data.get("smoke"), data.get("push")
+        return cls(variant=str(data["variant"]), repository=str(data["repository"]), status=str(data["status"]),
+                   error=data.get("error"), image=data.get("image"), tags=tuple(data.get("tags") or ()),
+                   dated_tag=data.get("dated_tag"), digest=data.get("digest"),
+                   artifacts=dict(data.get("artifacts") or {}), image_id=data.get("image_id"),
+                   labels=dict(data.get("labels") or {}), smoke=SmokeSummary(**smoke) if smoke else None,
+                   build_seconds=data.get("build_seconds"), size=data.get("size"),
+                   push=PushSummary(**push) if push else None)
+
+
+def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Image | None = None,
+                  report: SmokeReport | None = None, push: PushResult | None = None,
+                  error: str | None = None) -> ReleaseEntry:
+    """One variant's record, whatever stage it reached: `image` None means its build failed (with `error`)."""
     if error is None and report is not None and not report.passed:
         error = f"smoke test failed ({report.counts()['failed']} cases)"
     if error is None and registry is not None and push is None:
         error = "not pushed"
-    repository = f"{registry.host}/{registry.repository(v.image)}" if registry else tags.local_repository(v)
-    return {
-        "variant": v.id,
-        "image": v.image,
-        "repository": repository,
-        "tags": tag_names,
-        "dated_tag": next((t for t in tag_names if tags.is_dated(t)), None),
-        "digest": push.digest if push else None,
-        "artifacts": dict(push.artifacts) if push else {},  # sbom / provenance -> the referrer's digest
-        "image_id": image.id,
-        "labels": dict(push.labels) if push and push.labels else tags.variant_labels(v),
-        "smoke": None if report is None else {
-            "passed": report.passed, "counts": report.counts(), "figures": report.figures,
-            "gpu_tier": report.gpu_tier, "seconds": round(report.seconds, 1)},
-        "build_seconds": round(image.seconds, 1),
-        "size": image.size,
-        "push": None if push is None else {
-            "layers_pushed": push.layers_pushed, "layers_existing": push.layers_existing,
-            "bytes_pushed": push.bytes_pushed, "seconds": round(push.seconds, 1)},
-        "status": "failed" if error else "ok",
-        "error": error,
-    }
+    if error is None and image is None:
+        error = "not built"
+    repository = f"{registry.host}/{registry.repository(variant.image)}" if registry else tags.local_repository(variant)
+    tag_names = image.tags if image else ()
+    return ReleaseEntry(
+        variant=variant.id, image=variant.image, repository=repository, status="failed" if error else "ok",
+        error=error, tags=tag_names, dated_tag=next((t for t in tag_names if tags.is_dated(t)), None),
+        digest=push.digest if push else None, artifacts=dict(push.artifacts) if push else {},
+        image_id=image.id if image else None,
+        labels=dict(push.labels) if push and push.labels else tags.variant_labels(variant),
+        smoke=SmokeSummary.of(report) if report else None,
+        build_seconds=round(image.seconds, 1) if image else None, size=image.size if image else None,
+        push=PushSummary.of(push) if push else None)
 
 
-def write_release(entries: list[dict], out_dir: Path) -> tuple[Path, Path]:
+def write_release(entries: list[ReleaseEntry], out_dir: Path) -> tuple[Path, Path]:
     """Write release.json and TAGS.md into `out_dir`; returns both paths."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     generated = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     manifest, catalog = out_dir / RELEASE_FILE, out_dir / CATALOG_FILE
-    manifest.write_text(json.dumps({"generated": generated, "images": entries}, indent=2) + "\n")
-    catalog.write_text(render_catalog(entries, generated))
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps({"generated": generated, "images": [e.to_json() for e in entries]},
+                                       indent=2) + "\n")
+        catalog.write_text(render_catalog(entries, generated))
     return manifest, catalog
 
 
-def merge_releases(in_dir: Path) -> list[dict]:
+def merge_releases(in_dir: Path) -> list[ReleaseEntry]:
     """Every image of every release.json under `in_dir` (one per nightly job), the newest record of each
     (repository, variant) kept, sorted by variant id."""
-    newest: dict[tuple[str, str], tuple[str, dict]] = {}
+    newest: dict[tuple[str, str], tuple[str, ReleaseEntry]] = {}
     for path in sorted(Path(in_dir).rglob(RELEASE_FILE)):
         try:
             data = json.loads(path.read_text())
-            generated, images = str(data.get("generated", "")), list(data["images"])
+            generated = str(data.get("generated", ""))
+            images = [ReleaseEntry.from_json(entry) for entry in data["images"]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PublishError(f"{path} is not a release manifest ({exc}): remove it or re-run its job") \
                 from None
         for entry in images:
-            key = (str(entry.get("repository")), str(entry.get("variant")))
+            key = (entry.repository, entry.variant)
             if key not in newest or generated >= newest[key][0]:
                 newest[key] = (generated, entry)
-    ordered = sorted(newest.values(), key=lambda g: (str(g[1].get("variant")), str(g[1].get("repository"))))
+    ordered = sorted(newest.values(), key=lambda g: (g[1].variant, g[1].repository))
     return [entry for _, entry in ordered]
 
 
-def render_catalog(entries: list[dict], generated: str) -> str:
-    ok = [e for e in entries if e.get("status") == "ok" and e.get("digest")]
+def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
+    ok = [e for e in entries if e.published]
     lines = [
         "# PyTorch images",
         "",
@@ -90,37 +155,36 @@ def render_catalog(entries: list[dict], generated: str) -> str:
         "",
     ]
     for e in ok:
-        labels, repo = e.get("labels") or {}, e["repository"]
-        lines += [f"## {e['variant']}", "", _facts(e, labels), "",
+        repo = e.repository
+        lines += [f"## {e.variant}", "", _facts(e), "",
                   "| tag | moves? | pull |", "| --- | --- | --- |"]
-        for tag in e["tags"]:
+        for tag in e.tags:
             kind = "no (dated, immutable)" if tags.is_dated(tag) else "yes"
             lines.append(f"| `{tag}` | {kind} | `docker pull {repo}:{tag}` |")
-        lines += [f"| digest | never | `docker pull {repo}@{e['digest']}` |", ""]
-        pin = e.get("dated_tag") or e["tags"][0]
-        lines += [f"Recommended: `FROM {repo}:{pin}` or `FROM {repo}@{e['digest']}`.", ""]
-    failed = [e for e in entries if e not in ok]
+        lines += [f"| digest | never | `docker pull {repo}@{e.digest}` |", ""]
+        pin = e.dated_tag or (e.tags[0] if e.tags else None)
+        lines += [f"Recommended: `FROM {repo}:{pin}` or `FROM {repo}@{e.digest}`.", ""]
+    failed = [e for e in entries if not e.published]
     if failed:
         lines += ["## Not published", ""]
-        lines += [f"- {e.get('variant')}: {e.get('error') or 'no digest'}" for e in failed]
+        lines += [f"- {e.variant}: {e.error or 'no digest'}" for e in failed]
         lines.append("")
     return "\n".join(lines)
 
 
-def _facts(entry: dict, labels: dict) -> str:
-    p = tags.LABEL_PREFIX
+def _facts(entry: ReleaseEntry) -> str:
+    p, labels = tags.LABEL_PREFIX, entry.labels
     cuda = labels.get(f"{p}.cuda", "?")
     parts = [f"PyTorch {labels.get(f'{p}.torch', '?')}",
              "CPU" if cuda == "cpu" else f"CUDA {cuda}, cuDNN {labels.get(f'{p}.cudnn', '?')}",
              f"Python {labels.get(f'{p}.python', '?')}", labels.get(f"{p}.flavor", "?")]
     if labels.get(f"{p}.min-driver", "none") != "none":
         parts.append(f"NVIDIA driver >= {labels[f'{p}.min-driver']}")
-    if entry.get("size"):
-        parts.append(f"{entry['size'] / 1e9:.2f} GB")
-    smoke = entry.get("smoke")
+    if entry.size:
+        parts.append(f"{entry.size / 1e9:.2f} GB")
+    smoke = entry.smoke
     if smoke:
-        counts = smoke.get("counts") or {}
-        parts.append(f"smoke test {'passed' if smoke.get('passed') else 'FAILED'} "
-                     f"({counts.get('passed', 0)} passed, {counts.get('skipped', 0)} skipped"
-                     f"{', GPU tier' if smoke.get('gpu_tier') else ''})")
-    return " · ".join(parts) + f"  \nDigest: `{entry['digest']}`"
+        parts.append(f"smoke test {'passed' if smoke.passed else 'FAILED'} "
+                     f"({smoke.counts.get('passed', 0)} passed, {smoke.counts.get('skipped', 0)} skipped"
+                     f"{', GPU tier' if smoke.gpu_tier else ''})")
+    return " · ".join(parts) + f"  \nDigest: `{entry.digest}`"

@@ -39,7 +39,6 @@ _ENV_PAIR = re.compile(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=")
 class BuildContext:
     variant: Variant
     path: Path
-    base_image: str
 
     @property
     def dockerfile(self) -> Path:
@@ -57,7 +56,7 @@ def _template() -> jinja2.Template:
     ).get_template("Dockerfile.j2")
 
 
-def template_data(variant: Variant, base_image: str | None = None) -> dict[str, object]:
+def template_data(variant: Variant) -> dict[str, object]:
     """Everything the Dockerfile template may use: plain, sorted data."""
     devel = variant.flavor == "devel" and not variant.is_cpu
     image_env = {
@@ -69,7 +68,7 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
     }
     return {
         "variant": variant,
-        "base_image": base_image or variant.base_image,
+        "base_image": variant.base_image,
         "os_packages": sorted(OS_PACKAGES),
         "uv_version": UV_VERSION,
         "pip_version": PIP_VERSION,
@@ -80,8 +79,7 @@ def template_data(variant: Variant, base_image: str | None = None) -> dict[str, 
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
         "image_env": sorted(image_env.items()),
-        "labels": sorted({**variant_labels(variant),
-                          "org.opencontainers.image.base.name": base_image or variant.base_image}.items()),
+        "labels": sorted(variant_labels(variant).items()),
     }
 
 
@@ -96,9 +94,10 @@ def devel_requirements(variant: Variant) -> list[str]:
     return reqs + [f"ninja=={NINJA_VERSION}"]
 
 
-def render_dockerfile(variant: Variant, base_image: str | None = None) -> str:
-    """Two passes: the first gives the ENV names, which the second hands to the step that writes session.env."""
-    data = template_data(variant, base_image)
+def render_dockerfile(variant: Variant) -> str:
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags).
+    Two passes: the first gives the ENV names, which the second hands to the step that writes session.env."""
+    data = template_data(variant)
     draft = _template().render({**data, "session_env": []})
     return _template().render({**data, "session_env": session_env(draft)})
 
@@ -115,21 +114,20 @@ def session_env(dockerfile: str) -> list[str]:
     return names
 
 
-def render(variant: Variant, out: Path, base_image: str | None = None) -> BuildContext:
+def render(variant: Variant, out: Path) -> BuildContext:
     """Write one build context to out/<variant id>/ and return it."""
     path = out / variant.id
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / "Dockerfile").write_text(render_dockerfile(variant, base_image), encoding="utf-8")
+    (path / "Dockerfile").write_text(render_dockerfile(variant), encoding="utf-8")
     _copy_tree(path / "files")
     (path / "ca-certificates").mkdir()
     (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
-    return BuildContext(variant=variant, path=path, base_image=base_image or variant.base_image)
+    return BuildContext(variant=variant, path=path)
 
 
-def render_all(variants: list[Variant], out: Path, *, force: bool = False,
-               base_image: str | None = None) -> list[BuildContext]:
+def render_all(variants: list[Variant], out: Path, *, force: bool = False) -> list[BuildContext]:
     """Render every variant into `out`, which must be empty or hold only earlier renders unless forced."""
     ids = {v.id for v in variants}
     if out.exists() and not out.is_dir():
@@ -140,7 +138,7 @@ def render_all(variants: list[Variant], out: Path, *, force: bool = False,
             raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
                               f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
     out.mkdir(parents=True, exist_ok=True)
-    return [render(v, out, base_image) for v in variants]
+    return [render(v, out) for v in variants]
 
 
 @functools.cache

@@ -18,9 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import gpu, probes
+from .choices import GpuMode
 from .engine import Engine
-from .errors import SmokeError
+from .errors import ImgbuildError, SmokeError, writing
 from .paths import SMOKETESTS
+from .reference import ImageRef
 
 INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's user)
 OUTSIDE = "/tmp/imgbuild-smoke-out"  # what the suite writes, made by the image's user
@@ -61,7 +63,8 @@ def expectations(labels: dict[str, str]) -> dict[str, str]:
     return {f"IMGBUILD_{k.upper().replace('-', '_')}": labels.get(f"io.imgbuild.{k}", "") for k in keys}
 
 
-def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: float = 900) -> SmokeReport:
+def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.auto,
+              timeout: float = 900) -> SmokeReport:
     """Start the image once (services on free ports), run the suite in it, probe it, always remove it."""
     info = engine.image(image_ref)
     if info is None:
@@ -100,11 +103,18 @@ def run_smoke(engine: Engine, image_ref: str, gpu_mode: str = "auto", timeout: f
                                        probe.message))
         finally:
             container.remove()
-    return SmokeReport(image=image_ref, image_id=info.id, variant=info.labels.get("io.imgbuild.variant", "?"),
+    return SmokeReport(image=str(image_ref), image_id=info.id, variant=info.labels.get("io.imgbuild.variant", "?"),
                        gpu_tier=use_gpu, cases=tuple(cases), figures=figures, seconds=time.monotonic() - start)
 
 
+def write_json(report: SmokeReport, path: Path) -> None:
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report.to_json())
+
+
 def write_junit(report: SmokeReport, path: Path) -> None:
+    """The report as JUnit XML (one testcase per case; failures and skips carry their message)."""
     counts = report.counts()
     suite = ET.Element("testsuite", name=f"imgbuild smoke {report.variant}", tests=str(len(report.cases)),
                        failures=str(counts["failed"]), skipped=str(counts["skipped"]), time=f"{report.seconds:.2f}")
@@ -114,8 +124,9 @@ def write_junit(report: SmokeReport, path: Path) -> None:
                                 time=f"{case.seconds:.2f}")
         if case.outcome in ("failed", "skipped"):
             ET.SubElement(element, "failure" if case.outcome == "failed" else "skipped", message=case.message[:500])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _suite_archive(python: str) -> bytes:
@@ -135,19 +146,25 @@ def _pytest_for(python: str) -> Path:
         return cache
     tmp = cache.with_suffix(".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tmp), "--only-binary=:all:",
-                             "--python-version", python, "--no-compile", "pytest"], capture_output=True, text=True)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tmp),
+                                 "--only-binary=:all:", "--python-version", python, "--no-compile", "pytest"],
+                                capture_output=True, text=True)
+    except OSError as exc:
+        raise SmokeError(f"could not run pip to fetch pytest for Python {python} ({exc}): "
+                         "install pip for this Python") from None
     if result.returncode != 0:
         raise SmokeError(f"could not fetch pytest for Python {python} to run the suite: "
                          f"{(result.stderr.strip().splitlines() or ['pip failed'])[-1]}")
-    tmp.rename(cache)
+    with writing(cache):
+        tmp.rename(cache)
     return cache
 
 
 def _read_junit(container, output: str) -> list[SmokeCase]:
     try:
         data = _extract(container.get_archive(f"{OUTSIDE}/junit.xml"))
-    except Exception:  # noqa: BLE001 (no junit file means pytest itself could not run)
+    except (ImgbuildError, tarfile.TarError):  # no junit file means pytest itself could not run
         tail = " | ".join(output.strip().splitlines()[-3:])
         return [SmokeCase("inside::suite", "failed", 0.0, f"the suite did not run: {tail}")]
     cases = []
@@ -168,7 +185,7 @@ def _read_junit(container, output: str) -> list[SmokeCase]:
 def _read_json(container, path: str) -> dict:
     try:
         return json.loads(_extract(container.get_archive(path)))
-    except Exception:  # noqa: BLE001 (figures are optional)
+    except (ImgbuildError, tarfile.TarError, ValueError):  # figures are optional
         return {}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from .errors import ConfigError
+from .errors import ConfigError, writing
 from .render import devel_requirements
 from .variant import Variant
 
@@ -63,7 +63,8 @@ def serve(wheelhouse: Path) -> Iterator[str]:
             break
         except OSError:
             continue
-    assert server is not None
+    if server is None:
+        raise ConfigError(f"cannot serve --wheelhouse {wheelhouse} on 127.0.0.1: no free port; free one and re-run")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -84,7 +85,8 @@ def requirements(variant: Variant) -> list[str]:
 
 def download(variant: Variant, out: Path, *, index: str | None) -> None:
     """pip download the variant's wheels (for its Python, manylinux x86_64) into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--dest", str(out)]
     if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}":
         command += ["--only-binary=:all:", "--python-version", variant.python,

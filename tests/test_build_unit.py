@@ -2,11 +2,13 @@
 
 import datetime as dt
 import json
+from unittest.mock import create_autospec
 
 import pytest
 from imgbuild import build as build_mod
-from imgbuild.build import BuildOptions, build, torch_index
-from imgbuild.engine import ImageInfo, RunResult
+from imgbuild.build import BuildOptions, build, check_options, torch_index
+from imgbuild.choices import Index, Network
+from imgbuild.engine import Engine, ImageInfo, RunResult
 from imgbuild.errors import BuildError, ConfigError
 from imgbuild.matrix import Selection, select
 from imgbuild.progress import Reporter
@@ -16,26 +18,24 @@ INVENTORY = json.dumps({"python": [["torch", "2.14.1", ""]], "os": [["bash", "5.
                         "lock": "torch==2.14.1\n", "lock_sha256": "0" * 64})
 
 
-class FakeEngine:
-    def __init__(self, fail=False):
-        self.fail, self.calls, self.tagged, self.contexts = fail, [], [], []
+def fake_engine(fail: bool = False) -> Engine:
+    """An Engine whose methods keep the real signatures (create_autospec), so the fake cannot drift."""
+    engine = create_autospec(Engine, instance=True)
 
-    def build(self, context, **kw):
-        self.calls.append(kw)
-        self.contexts.append(context)
+    def run_build(context, **kw):
         kw["on_step"](1, 2, "FROM x")
-        if self.fail:
+        if fail:
             raise BuildError("build failed at Step 4/31: boom")
-        return "sha256:sealed" if len(self.calls) > 1 else "sha256:abc"
+        return "sha256:sealed" if engine.build.call_count > 1 else "sha256:abc"  # the second build seals the SBOM
 
-    def run(self, image, command, entrypoint=None):
-        return RunResult(exit_code=0, output=INVENTORY)
+    engine.build.side_effect = run_build
+    engine.run.return_value = RunResult(exit_code=0, output=INVENTORY)
+    engine.image.return_value = ImageInfo(id="sha256:sealed", tags=(), digests=(), size=123)
+    return engine
 
-    def tag(self, image_id, ref):
-        self.tagged.append(ref)
 
-    def image(self, ref):
-        return ImageInfo(id="sha256:sealed", tags=(), digests=(), size=123)
+def tagged(engine) -> list[str]:
+    return [str(call.args[1]) for call in engine.tag.call_args_list]
 
 
 @pytest.fixture
@@ -48,36 +48,38 @@ def options(tmp_path, **kw):
 
 
 def test_no_cache_and_network_reach_the_engine(variant, tmp_path):
-    engine = FakeEngine()
-    build(variant, engine, options(tmp_path, no_cache=True, network="host"), Reporter())
-    assert engine.calls[0]["nocache"] is True and engine.calls[0]["network"] == "host"
+    engine = fake_engine()
+    build(variant, engine, options(tmp_path, no_cache=True, network=Network.host), Reporter())
+    main = engine.build.call_args_list[0].kwargs  # the second build only seals the SBOM in
+    assert main["nocache"] is True and main["network"] == "host"
 
 
 def test_every_tag_is_applied_after_success(variant, tmp_path):
-    engine = FakeEngine()
+    engine = fake_engine()
     image = build(variant, engine, options(tmp_path), Reporter())
-    assert engine.tagged == [f"imgbuild/pytorch:{t}" for t in (
+    assert tagged(engine) == [f"imgbuild/pytorch:{t}" for t in (
         "2.14.1-cuda13.0-cudnn9-runtime-2026-11-22", "2.14.1-cuda13.0-cudnn9-runtime", "2.14-cuda13.0-runtime")]
-    assert image.refs == tuple(engine.tagged)
+    assert tuple(map(str, image.refs)) == tuple(tagged(engine))
+    assert str(image.ref) == "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime" and image.variant == variant
 
 
 def test_the_sbom_and_provenance_are_sealed_into_the_image_before_tagging(variant, tmp_path):
-    engine = FakeEngine()
+    engine = fake_engine()
     image = build(variant, engine, options(tmp_path), Reporter())
-    sealed = engine.contexts[1]
+    sealed = engine.build.call_args_list[1].args[0]
     assert (sealed / "Dockerfile").read_text().startswith("FROM sha256:abc\nCOPY sbom.cdx.json provenance.json")
     sbom = json.loads((sealed / "sbom.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX" and {c["name"] for c in sbom["components"]} == {"torch", "bash"}
     predicate = json.loads((sealed / "provenance.json").read_text())
     assert predicate["buildDefinition"]["externalParameters"]["variant"]["id"] == variant.id
-    assert image.id == "sha256:sealed" and engine.calls[1]["labels"] == {}
+    assert image.id == "sha256:sealed" and engine.build.call_args_list[1].kwargs["labels"] == {}
 
 
 def test_a_failed_build_tags_nothing(variant, tmp_path):
-    engine = FakeEngine(fail=True)
+    engine = fake_engine(fail=True)
     with pytest.raises(BuildError):
         build(variant, engine, options(tmp_path), Reporter())
-    assert engine.tagged == []
+    engine.tag.assert_not_called()
 
 
 def test_ca_certs_land_in_the_context_as_crt(variant, tmp_path):
@@ -89,25 +91,27 @@ def test_ca_certs_land_in_the_context_as_crt(variant, tmp_path):
 
 
 def test_index_choice(variant, matrix, tmp_path):
-    assert torch_index(variant, options(tmp_path)) == "https://download.pytorch.org/whl/cu130"
-    assert torch_index(variant, options(tmp_path, index="pypi")) == ""
+    assert variant.pypi_carries  # torch 2.14.1 on PyPI is the CUDA 13.0 build
+    assert torch_index(variant, options(tmp_path)) == ""  # auto: PyPI carries this build
+    assert torch_index(variant, options(tmp_path, index=Index.pytorch)) == "https://download.pytorch.org/whl/cu130"
+    assert torch_index(variant, options(tmp_path, index=Index.pypi)) == ""
+    other = select(matrix, Selection(torch="2.14", cuda="12.6", flavor="runtime", python="3.11"))[0]
+    assert not other.pypi_carries
+    assert torch_index(other, options(tmp_path)) == other.index  # auto: the PyTorch index of its CUDA
     (tmp_path / "wh").mkdir()
     (tmp_path / "wh" / "torch-2.14.1-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"")
-    assert torch_index(variant, options(tmp_path, wheelhouse=tmp_path / "wh")) == ""
-    other = select(matrix, Selection(torch="2.14", cuda="12.6", flavor="runtime", python="3.11"))[0]
-    assert torch_index(other, options(tmp_path, wheelhouse=tmp_path / "wh")) == other.index
+    wheels = options(tmp_path, wheelhouse=tmp_path / "wh", index=Index.pytorch)
+    assert torch_index(variant, wheels) == ""  # the wheelhouse has this torch
+    assert torch_index(other, wheels) == other.index
 
 
 def test_index_pypi_refuses_a_build_pypi_does_not_carry(matrix, tmp_path):
-    from imgbuild.build import check_options
-
     other = select(matrix, Selection(torch="2.6", cuda="11.8", flavor="runtime"))[0]
     with pytest.raises(ConfigError, match="PyPI's torch 2.6.0 is not the cu118 build"):
-        check_options(other, options(tmp_path, index="pypi"))
+        check_options(other, options(tmp_path, index=Index.pypi))
+    check_options(other, options(tmp_path))  # auto takes it from the PyTorch index
 
 
 def test_a_wheelhouse_needs_the_host_network(variant, tmp_path):
-    from imgbuild.build import check_options
-
     with pytest.raises(ConfigError, match="use --network host"):
-        check_options(variant, options(tmp_path, wheelhouse=tmp_path, network="bridge"))
+        check_options(variant, options(tmp_path, wheelhouse=tmp_path, network=Network.bridge))

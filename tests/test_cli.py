@@ -40,9 +40,9 @@ def test_missing_combination_is_one_line_and_exit_2():
 
 
 def test_build_selection_defaults_to_one_image():
-    from imgbuild.options import resolve
+    from imgbuild.options import SelectionOptions
 
-    _, variants = resolve(None, "2.6", "12.4", None, None, None, one_flavor=True)
+    variants = SelectionOptions(torch="2.6", cuda="12.4").variants(one_flavor=True)
     assert [v.id for v in variants] == ["2.6.0-cu124-py3.12-runtime"]
 
 

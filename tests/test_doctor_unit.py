@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 import io
+from unittest.mock import create_autospec
 
 import pytest
 from imgbuild import doctor
 from imgbuild.doctor import Check, print_checks, run_checks, split_message
+from imgbuild.engine import Engine
 from imgbuild.errors import DaemonError
 from rich.console import Console
 
 
-class FakeEngine:
-    api_version = "1.45"
+def fake_engine(runtimes: list[str], root: str) -> Engine:
+    """An autospec of Engine: a method the real Engine lacks, or a changed signature, fails the test."""
+    engine = create_autospec(Engine, instance=True)
+    engine.api_version = "1.45"
+    engine.info.return_value = {"ServerVersion": "27.0", "DockerRootDir": root,
+                                "Runtimes": dict.fromkeys(runtimes, {})}
+    engine.image.return_value = object()  # every base image is present
+    return engine
 
-    def __init__(self, runtimes: list[str], root: str) -> None:
-        self._runtimes, self._root = runtimes, root
 
-    def info(self) -> dict:
-        return {"ServerVersion": "27.0", "DockerRootDir": self._root, "Runtimes": dict.fromkeys(self._runtimes, {})}
+def hubless_engine(runtimes: list[str], root: str) -> Engine:
+    """A daemon that has no base image and cannot reach Docker Hub."""
+    engine = fake_engine(runtimes, root)
+    engine.image.return_value = None
+
+    def no_hub(ref, auth=None):
+        raise DaemonError(f"cannot pull {ref}: no such host")
+    engine.pull.side_effect = no_hub
+    return engine
 
 
 def checks_with(monkeypatch: pytest.MonkeyPatch, matrix, driver: str | None, runtimes: list[str], root: str):
     monkeypatch.setattr(doctor, "host_driver", lambda: driver)
     monkeypatch.setattr(doctor, "docker_has_nvidia", lambda r: "nvidia" in r)
-    return {c.name: c for c in run_checks(lambda: FakeEngine(runtimes, root), matrix, {})}
+    return {c.name: c for c in run_checks(lambda: fake_engine(runtimes, root), matrix, {})}
 
 
 def test_an_old_driver_lists_the_cuda_versions_it_runs(monkeypatch, matrix, tmp_path) -> None:
@@ -83,3 +96,10 @@ def test_warnings_exit_zero_and_failures_exit_one() -> None:
     assert print_checks([Check("a", True, "fine"), Check("b", None, "meh", "do x")], console) == 0
     assert print_checks([Check("a", True, "fine"), Check("c", False, "broken", "do y")], console) == 1
     assert "failed: c" in console.file.getvalue()
+
+
+def test_a_base_that_cannot_be_pulled_names_imgbuild_base(monkeypatch, matrix, tmp_path):
+    monkeypatch.setattr(doctor, "host_driver", lambda: None)
+    checks = {c.name: c for c in run_checks(lambda: hubless_engine([], str(tmp_path)), matrix, {})}
+    base = checks["base image"]
+    assert base.ok is None and "cannot be pulled" in base.detail and "imgbuild base" in base.fix

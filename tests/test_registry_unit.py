@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,7 +51,7 @@ def test_docker_config_auth_entries(tmp_path: Path) -> None:
 
 def test_docker_config_dir_from_env(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(
-        json.dumps({"auths": {"ghcr.io": {"username": "u", "password": "p"}}})
+        json.dumps({"auths": {"ghcr.io": {"auth": base64.b64encode(b"u:p").decode()}}})
     )
     assert credentials_for("ghcr.io", {"DOCKER_CONFIG": str(tmp_path)}) == Credentials("u", "p")
 
@@ -68,7 +69,7 @@ def test_parse_registry() -> None:
     ref = parse_registry("127.0.0.1:5000/team")
     assert (ref.host, ref.namespace) == ("127.0.0.1:5000", "team")
     assert ref.repository("torch") == "team/torch"
-    assert ref.image_ref("torch", "2.6.0-cpu") == "127.0.0.1:5000/team/torch:2.6.0-cpu"
+    assert str(ref.image_ref("torch", "2.6.0-cpu")) == "127.0.0.1:5000/team/torch:2.6.0-cpu"
     assert parse_registry("ghcr.io/org/sub").namespace == "org/sub"
     assert parse_registry("localhost/team").host == "localhost"
 
@@ -198,3 +199,41 @@ def test_transient_errors_are_retried_then_reported(fake) -> None:
     routes["GET /v2/"] = lambda req: (502, {}, b"{}")
     with pytest.raises(RegistryError, match=f"registry {host} failed with 502 on /v2/: try again later"):
         RegistryClient(host, retries=2, backoff=0.001).check_login()
+
+
+def _helper(tmp_path: Path, monkeypatch, name: str, user: str, secret: str) -> None:
+    """A real credential helper on PATH (`docker-credential-NAME get`, the server on stdin, JSON out)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / f"docker-credential-{name}"
+    script.write_text(f"""#!/bin/sh
+read server
+[ "$1" = get ] || exit 1
+case "$server" in *127.0.0.1:5000*|*ghcr.io*) ;; *) echo "credentials not found in native keychain"; exit 1;; esac
+printf '{{"ServerURL":"%s","Username":"{user}","Secret":"{secret}"}}' "$server"
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_credentials_from_a_creds_store_helper(tmp_path: Path, monkeypatch) -> None:
+    _helper(tmp_path, monkeypatch, "imgbuildtest", "desk-user", "desk-secret")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {"ghcr.io": {}}, "credsStore": "imgbuildtest"}))
+    assert credentials_for("ghcr.io", {}, config) == Credentials("desk-user", "desk-secret")
+    assert credentials_for("quay.io", {}, config) is None  # the helper has no entry: not an error
+
+
+def test_credentials_from_a_per_registry_cred_helper(tmp_path: Path, monkeypatch) -> None:
+    _helper(tmp_path, monkeypatch, "ci", "ci-user", "ci-secret")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"credHelpers": {"127.0.0.1:5000": "ci"}}))
+    assert credentials_for("127.0.0.1:5000", {}, config) == Credentials("ci-user", "ci-secret")
+    assert credentials_for("ghcr.io", {}, config) is None  # no helper named for it, no auths entry
+
+
+def test_a_missing_helper_is_one_line_naming_docker_login(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"credsStore": "not-installed-anywhere"}))
+    with pytest.raises(RegistryError, match="docker login ghcr.io"):
+        credentials_for("ghcr.io", {}, config)

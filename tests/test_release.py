@@ -9,8 +9,10 @@ from imgbuild import tags
 from imgbuild.build import Image
 from imgbuild.errors import PublishError
 from imgbuild.matrix import Selection, select
-from imgbuild.publish import PushResult, merge_releases, release_entry, write_release
+from imgbuild.publish import PushResult
+from imgbuild.reference import ImageRef
 from imgbuild.registry import RegistryRef
+from imgbuild.release import ReleaseEntry, merge_releases, release_entry, write_release
 from imgbuild.smoke import SmokeCase, SmokeReport
 
 REGISTRY = RegistryRef("ghcr.io", "team")
@@ -19,9 +21,13 @@ DIGEST = "sha256:" + "ab" * 32
 
 def image_of(matrix, **kw) -> Image:
     [v] = select(matrix, Selection(**kw))
-    refs = tuple(f"{tags.local_repository(v)}:{t}" for t in tags.tags(v, dt.date(2026, 11, 22)))
-    return Image(variant=v, id="sha256:" + "cd" * 32, refs=refs, size=6_400_000_000, seconds=241.0,
+    refs = tuple(ImageRef(tags.local_repository(v), t) for t in tags.tags(v, dt.date(2026, 11, 22)))
+    return Image(id="sha256:" + "cd" * 32, ref=refs[1], refs=refs, size=6_400_000_000, variant=v, seconds=241.0,
                  log=Path("build.log"))
+
+
+def entry(image: Image, smoke, push) -> ReleaseEntry:
+    return release_entry(image.variant, REGISTRY, image=image, report=smoke, push=push)
 
 
 def report(outcome: str = "passed") -> SmokeReport:
@@ -31,33 +37,40 @@ def report(outcome: str = "passed") -> SmokeReport:
 
 
 def pushed(image: Image) -> PushResult:
-    refs = tuple(REGISTRY.image_ref("pytorch", r.rsplit(":", 1)[1]) for r in image.refs)
+    refs = tuple(REGISTRY.image_ref("pytorch", tag) for tag in image.tags)
     return PushResult(variant=image.variant.id, refs=refs, digest=DIGEST, layers_pushed=3, layers_existing=9,
                       bytes_pushed=123, seconds=9.5, labels=tags.variant_labels(image.variant))
 
 
 def test_entry_maps_every_tag_to_the_digest(matrix):
     image = image_of(matrix, torch="2.6", cuda="12.4", flavor="runtime")
-    entry = release_entry(image, report(), pushed(image), REGISTRY)
-    assert entry["status"] == "ok" and entry["error"] is None and entry["digest"] == DIGEST
-    assert entry["tags"][0] == entry["dated_tag"] == "2.6.0-cuda12.4-cudnn9-runtime-2026-11-22"
-    assert entry["repository"] == "ghcr.io/team/pytorch"
-    assert entry["smoke"]["counts"] == {"passed": 2, "failed": 0, "skipped": 0}
-    assert entry["labels"]["io.imgbuild.torch"] == "2.6.0"
+    made = entry(image, report(), pushed(image))
+    assert made.status == "ok" and made.error is None and made.digest == DIGEST
+    assert made.tags[0] == made.dated_tag == "2.6.0-cuda12.4-cudnn9-runtime-2026-11-22"
+    assert made.repository == "ghcr.io/team/pytorch"
+    assert made.smoke.counts == {"passed": 2, "failed": 0, "skipped": 0}
+    assert made.labels["io.imgbuild.torch"] == "2.6.0"
+    assert ReleaseEntry.from_json(json.loads(json.dumps(made.to_json()))) == made  # release.json round trip
 
 
 def test_failed_smoke_or_missing_push_is_a_failed_entry(matrix):
     image = image_of(matrix, torch="2.6", cuda="cpu")
-    assert release_entry(image, report("failed"), None, REGISTRY)["error"] == "smoke test failed (1 cases)"
-    assert release_entry(image, report(), None, REGISTRY)["status"] == "failed"
+    assert entry(image, report("failed"), None).error == "smoke test failed (1 cases)"
+    assert entry(image, report(), None).status == "failed"
+
+
+def test_a_failed_build_is_an_entry_with_its_error(matrix):
+    [v] = select(matrix, Selection(torch="2.6", cuda="cpu"))
+    made = release_entry(v, REGISTRY, error="build failed at Step 4/31: boom")
+    assert (made.status, made.tags, made.digest, made.repository) == ("failed", (), None, "ghcr.io/team/pytorch")
+    assert made.error == "build failed at Step 4/31: boom"
 
 
 def test_write_then_merge_keeps_the_newest_record(matrix, tmp_path):
     cuda = image_of(matrix, torch="2.6", cuda="12.4", flavor="runtime")
     cpu = image_of(matrix, torch="2.6", cuda="cpu")
-    write_release([release_entry(cuda, report(), pushed(cuda), REGISTRY)], tmp_path / "job1")
-    entries = [release_entry(cpu, report(), pushed(cpu), REGISTRY),
-               release_entry(cuda, report("failed"), None, REGISTRY)]
+    write_release([entry(cuda, report(), pushed(cuda))], tmp_path / "job1")
+    entries = [entry(cpu, report(), pushed(cpu)), entry(cuda, report("failed"), None)]
     manifest, catalog = write_release(entries, tmp_path / "job2")
     assert json.loads(manifest.read_text())["generated"]
     text = catalog.read_text()
@@ -65,8 +78,8 @@ def test_write_then_merge_keeps_the_newest_record(matrix, tmp_path):
     assert f"docker pull ghcr.io/team/pytorch@{DIGEST}" in text and "Pin the **dated tag**" in text
     assert "## Not published" in text
     merged = merge_releases(tmp_path)
-    assert [e["variant"] for e in merged] == sorted({cuda.variant.id, cpu.variant.id})
-    assert all(e["status"] == ("ok" if "cpu" in e["variant"] else "failed") for e in merged)
+    assert [e.variant for e in merged] == sorted({cuda.variant.id, cpu.variant.id})
+    assert all(e.status == ("ok" if "cpu" in e.variant else "failed") for e in merged)
 
 
 def test_a_broken_manifest_is_named(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from helpers import ROOT
 from imgbuild.errors import ConfigError
 from imgbuild.matrix import Selection, select
+from imgbuild.options import BuildFlags
 from imgbuild.render import render_all, render_dockerfile
 
 
@@ -51,7 +52,7 @@ def test_no_build_date_in_the_dockerfile(matrix):
 
 
 def test_base_image_override_changes_from_and_label(matrix):
-    text = render_dockerfile(matrix.expand()[0], base_image="local/debian:bookworm")
+    text = render_dockerfile(BuildFlags(base_image="local/debian:bookworm").apply(matrix.expand()[0]))
     assert "FROM local/debian:bookworm\n" in text
     assert 'org.opencontainers.image.base.name="local/debian:bookworm"' in text
 

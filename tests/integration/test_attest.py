@@ -14,11 +14,11 @@ import secrets
 import pytest
 import requests
 from helpers import docker, imgbuild
-from imgbuild.build import Image
 from imgbuild.progress import Reporter
-from imgbuild.publish import push_image
+from imgbuild.publish import local_image, push_image
+from imgbuild.reference import ImageRef
 from imgbuild.referrers import OCI_INDEX, referrers_tag
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef
+from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
 from imgbuild.release import release_entry, write_release
 from registry_server import auth_registry_fixture, skopeo
 from rich.console import Console
@@ -104,15 +104,15 @@ def test_push_attaches_sbom_and_provenance_as_referrers(carrier, auth_registry, 
 def test_a_second_push_lists_each_artifact_once_and_release_json_names_them(carrier, engine, auth_registry,
                                                                            tmp_path):
     registry = RegistryRef(auth_registry.host, "again")
-    client = RegistryClient(auth_registry.host, Credentials(auth_registry.user, auth_registry.password))
-    reporter = Reporter(Console(file=io.StringIO()))
-    pushes = [push_image(engine, carrier[0], [TAG], registry, client.credentials, client=client, reporter=reporter,
-                         allow_untested=True) for _ in range(2)]
+    credentials = Credentials(auth_registry.user, auth_registry.password)
+    target = RegistryTarget(registry, credentials, RegistryClient(auth_registry.host, credentials))
+    reporter = Reporter(Console(file=io.StringIO()), out=Console(file=io.StringIO()))
+    image = local_image(engine, ImageRef.parse(carrier[0]))
+    pushes = [push_image(engine, image, target, None, reporter=reporter, allow_untested=True) for _ in range(2)]
     assert pushes[0].artifacts == pushes[1].artifacts and set(pushes[0].artifacts) == {"sbom", "provenance"}
-    index = client.manifest(f"again/{REPO.split('/')[-1]}", referrers_tag(pushes[0].digest))
+    index = target.client.manifest(f"again/{REPO.split('/')[-1]}", referrers_tag(pushes[0].digest))
     assert len(index["manifests"]) == 2
-    image = Image(variant=_variant(), id=carrier[1], refs=(carrier[0],), size=1, seconds=1.0, log=tmp_path / "log")
-    manifest, _ = write_release([release_entry(image, None, pushes[1], registry)], tmp_path)
+    manifest, _ = write_release([release_entry(_variant(), registry, image=image, push=pushes[1])], tmp_path)
     text = manifest.read_text()
     assert json.loads(text)["images"][0]["artifacts"] == pushes[0].artifacts
     assert auth_registry.password not in text and "IMGBUILD_REGISTRY" not in text

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import docker, imgbuild
+from registry_server import auth_registry_fixture
 
 NOAPT = "imgbuild-test/noapt:1"
+
+auth_registry = pytest.fixture(scope="module")(auth_registry_fixture)
 
 
 def one_line(result):
@@ -57,14 +61,17 @@ def test_a_missing_combination_exits_2_in_one_line():
     assert "torch 2.6.0 has no CUDA 12.1 build; it has 11.8, 12.4, 12.6" in one_line(result)
 
 
-def test_release_records_a_failed_variant_and_goes_on(engine, base_image, tmp_path):
+def test_release_records_a_failed_variant_and_goes_on(engine, base_image, tmp_path, auth_registry):
+    # A registry that answers: an unreachable one is refused by the preflight before any build.
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {base_image}\nRUN rm /usr/bin/apt-get\n")
     docker("build", "--network", "host", "-t", NOAPT, str(tmp_path / "ctx"), check=True)
     out = tmp_path / "release"
     try:
         result = imgbuild("release", "--variant", "2.6.0-cpu-py3.12-runtime", "--variant", "2.5.1-cpu-py3.11-runtime",
-                          "--base-image", NOAPT, "--registry", "127.0.0.1:9/none", "--out", str(out))
+                          "--base-image", NOAPT, "--registry", f"{auth_registry.host}/none", "--out", str(out),
+                          env={"IMGBUILD_REGISTRY_USER": auth_registry.user,
+                               "IMGBUILD_REGISTRY_PASSWORD": auth_registry.password})
         assert result.returncode == 6, result.stderr[-2000:]
         assert "2 of 2 variants failed" in one_line(result)
         images = json.loads((out / "release.json").read_text())["images"]

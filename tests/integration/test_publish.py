@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 from imgbuild import publish as stage
+from imgbuild.build import Image
 from imgbuild.engine import Engine
 from imgbuild.errors import DaemonError, PublishError
 from imgbuild.progress import Reporter
 from imgbuild.publish import PushResult, push_image, record_tested
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef
+from imgbuild.reference import ImageRef
+from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
 from imgbuild.smoke import SmokeCase, SmokeReport
 from registry_server import RegistryServer, auth_registry_fixture, skopeo
 from rich.console import Console
@@ -108,9 +110,13 @@ def quiet() -> Reporter:
 
 
 def push(engine, name, registry, creds, client, work_dir, tags=TAGS, **kw) -> PushResult:
+    """Push LOCAL:name under `tags`, gated by the record an earlier `test` left in `work_dir`."""
     kw.setdefault("reporter", quiet())
-    return push_image(engine, f"{LOCAL}:{name}", tags, registry, creds, client=client, work_dir=work_dir,
-                      **kw)
+    local = ImageRef(LOCAL, name)
+    image = Image.from_info(local, engine.image(local))
+    image = Image(id=image.id, ref=local, refs=tuple(local.with_tag(t) for t in tags), labels=image.labels)
+    target = RegistryTarget(registry, creds, client)
+    return push_image(engine, image, target, stage.tested_record(image.id, work_dir), **kw)
 
 
 def test_push_puts_every_tag_there_and_digests_read_back(engine, registry, creds, client, work_dir, images):
@@ -199,7 +205,7 @@ def test_registry_down_during_the_push_fails_clearly_then_completes(
     assert str(err.value).startswith(f"registry {auth_registry.host} is not reachable (connection refused)")
     assert str(err.value).endswith("nothing was half-published: re-run the same command")
     assert client.tags(registry.repository("pytorch")) == []
-    assert push(engine, "a", registry, creds, client, work_dir).refs[0].endswith(DATED)
+    assert str(push(engine, "a", registry, creds, client, work_dir).refs[0]).endswith(DATED)
 
 
 def test_a_short_outage_during_the_push_is_retried(engine, registry, creds, client, work_dir, auth_registry):
@@ -234,7 +240,7 @@ def test_an_untested_image_is_refused_unless_allowed(engine, registry, creds, cl
     with pytest.raises(PublishError, match="was not tested .*run `imgbuild test .*--allow-untested"):
         push(engine, "a", registry, creds, client, tmp_path)
     record_tested(passing(images["a"], "failed"), tmp_path)
-    assert stage.tested_record(images["a"], tmp_path)["passed"] is False
+    assert stage.tested_record(images["a"], tmp_path).passed is False
     with pytest.raises(PublishError, match="failed its smoke test"):
         push(engine, "a", registry, creds, client, tmp_path)
     assert client.tags(registry.repository("pytorch")) == []

@@ -1,0 +1,89 @@
+"""Every refusal of the command line is one `imgbuild: error:` line on stderr, its kind's exit code, no work done."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+from imgbuild import errors
+
+
+def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imgbuild.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=60)
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("imgbuild: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr.strip()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["wheelhouse", "--index", "pypo", "--out", "OUT"], "'pypo' is not one of 'auto', 'pytorch', 'pypi'"),
+    (["build", "--network", "wifi"], "'wifi' is not one of 'host', 'none', 'bridge', 'default'"),
+    (["release", "--gpu", "maybe", "--registry", "127.0.0.1:9/x"], "'maybe' is not one of 'auto', 'yes', 'no'"),
+    (["test", "--gpu", "maybe"], "'maybe' is not one of"),
+    (["build", "--no-such-option"], "No such option: --no-such-option"),
+    (["no-such-command"], "No such command 'no-such-command'"),
+])
+def test_an_unknown_value_is_refused_before_any_work(tmp_path, args, words):
+    result = run(*[str(tmp_path / "out") if a == "OUT" else a for a in args])
+    assert result.returncode == 2 and words in one_line(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_wheelhouse_index_pypi_is_refused_before_the_first_download(tmp_path):
+    result = run("wheelhouse", "--torch", "2.6", "--cuda", "11.8", "--index", "pypi", "--out", str(tmp_path / "w"))
+    assert result.returncode == 2 and "PyPI does not carry the cu118 build" in one_line(result)
+    assert not (tmp_path / "w").exists()
+
+
+def test_catalog_of_a_missing_folder_is_one_line_and_writes_nothing(tmp_path):
+    result = run("catalog", "--in", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "is not a folder" in one_line(result)
+    (tmp_path / "empty").mkdir()
+    result = run("catalog", "--in", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "no release.json" in one_line(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_image_reference_and_a_bad_registry_have_their_own_codes():
+    assert run("push", "Bad:Ref::", "--registry", "127.0.0.1:9/x").returncode == errors.ConfigError.exit_code
+    result = run("push", "img:1", "--registry", "https://Example.com")
+    assert result.returncode == errors.RegistryError.exit_code and "HOST[:PORT]/NAMESPACE" in one_line(result)
+
+
+def test_render_into_an_unwritable_place_is_an_output_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run("render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "file" / "sub"))
+    assert result.returncode in (errors.OutputError.exit_code, errors.ConfigError.exit_code)
+    one_line(result)
+
+
+def test_every_error_kind_has_its_own_exit_code():
+    kinds = [errors.ImgbuildError, errors.ConfigError, errors.DaemonError, errors.BuildError, errors.SmokeError,
+             errors.PublishError, errors.OutputError, errors.RegistryError]
+    assert len({k.exit_code for k in kinds}) == len(kinds)
+    assert issubclass(errors.NothingSelected, errors.ConfigError)  # a selection is an option: same kind
+
+
+def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, capsys):
+    from imgbuild import cli
+    from imgbuild.options import SelectionOptions
+
+    def boom(self, **kw):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(SelectionOptions, "variants", boom)
+    monkeypatch.delenv("IMGBUILD_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["matrix"])
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and err.count("\n") == 1
+    assert err.startswith("imgbuild: error: internal error: RuntimeError: boom second line")
+    monkeypatch.setenv("IMGBUILD_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["matrix"])

@@ -1,0 +1,104 @@
+"""The publish stage without a daemon or a registry: the push-stream parser, the tested gate, the push order.
+
+Fakes are autospecs of Engine and RegistryClient, so they cannot drift from the real classes."""
+
+from __future__ import annotations
+
+import io
+from unittest.mock import create_autospec
+
+import pytest
+from imgbuild import publish
+from imgbuild.build import Image
+from imgbuild.engine import Engine
+from imgbuild.errors import PublishError
+from imgbuild.progress import Reporter
+from imgbuild.publish import PushStream, TestRecord, push_image, record_tested
+from imgbuild.reference import ImageRef
+from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
+from imgbuild.smoke import SmokeCase, SmokeReport
+from rich.console import Console
+
+IMAGE_ID, DIGEST = "sha256:" + "cd" * 32, "sha256:" + "ef" * 32
+LOCAL = ImageRef("imgbuild/pytorch", "2.6.0-cpu")
+IMAGE = Image(id=IMAGE_ID, ref=LOCAL, refs=(LOCAL.with_tag("2.6.0-cpu"), LOCAL.with_tag("2.6.0-cpu-2026-11-22")),
+              labels={"io.imgbuild.variant": "2.6.0-cpu-py3.12-runtime"})
+STREAM = [
+    {"status": "The push refers to repository [127.0.0.1:5000/team/pytorch]"},
+    {"status": "Preparing", "id": "aaa"}, {"status": "Preparing", "id": "bbb"}, {"status": "Preparing", "id": "ccc"},
+    {"status": "Pushing", "id": "aaa", "progressDetail": {"current": 512, "total": 2048}},
+    {"status": "Pushing", "id": "aaa", "progressDetail": {"current": 2048, "total": 2048}},
+    {"status": "Pushed", "id": "aaa"},
+    {"status": "Layer already exists", "id": "bbb"},
+    {"status": "Mounted from team/other", "id": "ccc"},
+    {"status": "2.6.0-cpu: digest: " + DIGEST + " size: 1234"},
+    {"progressDetail": {}, "aux": {"Tag": "2.6.0-cpu", "Digest": DIGEST, "Size": 1234}},
+]
+
+
+def quiet() -> Reporter:
+    return Reporter(Console(file=io.StringIO()), out=Console(file=io.StringIO()))
+
+
+def test_the_stream_parser_counts_layers_sizes_and_the_digest():
+    stream = PushStream().read(STREAM)
+    assert stream.layers == {"aaa": "pushed", "bbb": "existing", "ccc": "existing"}
+    assert stream.sizes == {"aaa": 2048} and stream.digest == DIGEST and stream.error is None
+
+
+def test_the_stream_parser_keeps_the_error_without_the_secret():
+    stream = PushStream().read([{"status": "Preparing", "id": "aaa"},
+                                {"errorDetail": {"message": "x"}, "error": "unauthorized: user ci pw s3cret"}],
+                               scrub=lambda text: text.replace("s3cret", "***"))
+    assert stream.error == "unauthorized: user ci pw ***" and stream.digest is None
+
+
+def target() -> RegistryTarget:
+    client = create_autospec(RegistryClient, instance=True)
+    return RegistryTarget(RegistryRef("127.0.0.1:5000", "team"), Credentials("ci", "s3cret"), client)
+
+
+def passing(image_id: str = IMAGE_ID, outcome: str = "passed") -> SmokeReport:
+    return SmokeReport(image=str(LOCAL), image_id=image_id, variant="v", gpu_tier=False,
+                       cases=(SmokeCase("inside::check", outcome, 0.1),))
+
+
+@pytest.mark.parametrize("tested", [None, passing(outcome="failed"), passing(image_id="sha256:" + "00" * 32),
+                                    TestRecord(IMAGE_ID, passed=False)],
+                         ids=["never-tested", "failed", "another-image", "failed-record"])
+def test_only_a_passing_test_of_this_very_image_opens_the_gate(tested):
+    engine = create_autospec(Engine, instance=True)
+    with pytest.raises(PublishError, match="was not tested .*--allow-untested"):
+        push_image(engine, IMAGE, target(), tested, reporter=quiet())
+    engine.tag.assert_not_called()
+    engine.push.assert_not_called()
+
+
+def test_the_record_of_an_earlier_run_opens_the_gate_across_runs(tmp_path):
+    record_tested(passing(), tmp_path)
+    assert publish.tested_record(IMAGE_ID, tmp_path) == TestRecord(IMAGE_ID, passed=True)
+    assert publish.tested_record("sha256:" + "00" * 32, tmp_path) is None
+
+
+def test_a_push_goes_dated_tag_first_verifies_and_leaves_no_registry_tag_behind():
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.read_file.return_value = None  # an image without an SBOM: nothing to attach (tests/integration/test_attest)
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]  # immutability check, then one read-back per tag
+    result = push_image(engine, IMAGE, goal, passing(), reporter=quiet())
+    pushed = [str(call.args[0]) for call in engine.push.call_args_list]
+    assert pushed == ["127.0.0.1:5000/team/pytorch:2.6.0-cpu-2026-11-22", "127.0.0.1:5000/team/pytorch:2.6.0-cpu"]
+    assert engine.push.call_args.args[1] == {"username": "ci", "password": "s3cret"}
+    assert [str(r) for r in result.refs] == pushed and result.digest == DIGEST
+    assert (result.layers_pushed, result.layers_existing, result.bytes_pushed) == (1, 2, 2048)
+    assert sorted(str(call.args[0]) for call in engine.untag.call_args_list) == sorted(pushed)
+    assert result.variant == "2.6.0-cpu-py3.12-runtime" and result.artifacts == {}
+
+
+def test_a_read_back_that_differs_fails_the_push():
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    goal.client.manifest_digest.side_effect = [None, "sha256:" + "11" * 32]
+    with pytest.raises(PublishError, match="reads back as sha256:1111.* but docker pushed"):
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet())
+    engine.untag.assert_called()  # the registry-named tag is removed even on failure
