@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import Version
 from pydantic import ValidationError
 
+from . import matrix_rules
 from .errors import ConfigError, NothingSelected
-from .schema import MatrixFile, Release
+from .schema import CUDA, FLAVORS, PYTHON, MatrixFile, Release
 from .variant import Variant
-from .yamlsource import Located, load_located
+from .yamlsource import load_located
 
 DEFAULT_MATRIX = Path("matrix.yaml")
 
@@ -22,9 +25,10 @@ class Matrix:
     file: MatrixFile
     source: str
 
-    @property
-    def releases(self) -> list[Release]:
-        return sorted(self.file.releases, key=lambda r: Version(r.torch))
+    @functools.cached_property
+    def releases(self) -> tuple[Release, ...]:
+        """Oldest first; sorted once (expanding a 9,000-release matrix must not sort per variant)."""
+        return tuple(sorted(self.file.releases, key=lambda r: Version(r.torch)))
 
     def variant(self, release: Release, cuda: str, python: str, flavor: str) -> Variant:
         """Resolve one (release, CUDA, Python, flavor) into a Variant; the caller checks it exists."""
@@ -52,11 +56,17 @@ class Matrix:
         )
 
     def builds(self, release: Release) -> list[tuple[str, str]]:
-        """(cuda, flavor) pairs this release is built as; CPU builds come in runtime only."""
-        pairs = [(cuda, flavor) for cuda in sorted(release.cuda, key=Version) for flavor in self.file.defaults.flavors]
+        """(cuda, flavor) pairs this release is built as; CPU builds come in runtime only, and devel only where
+        the CUDA version has an nvcc wheel."""
+        pairs = [(cuda, flavor) for cuda in sorted(release.cuda, key=Version) for flavor in self.file.defaults.flavors
+                 if flavor != "devel" or self.has_devel(cuda)]
         if release.cpu:
             pairs.append(("cpu", "runtime"))
         return pairs
+
+    def has_devel(self, cuda: str) -> bool:
+        info = self.file.cuda.get(cuda)
+        return bool(info and info.nvcc)
 
     def expand(self) -> list[Variant]:
         """Every variant the matrix builds: each (torch, CUDA, flavor) at its default Python, plus extras."""
@@ -87,75 +97,22 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:
     try:
         parsed = MatrixFile.model_validate(located.data)
     except ValidationError as exc:
-        raise _explain(exc, located) from None
-    _check_consistency(parsed, located)
+        raise matrix_rules.explain(exc, located) from None
+    matrix_rules.check(parsed, located)
     return Matrix(file=parsed, source=str(path))
 
 
-def _explain(exc: ValidationError, located: Located) -> ConfigError:
-    """The first pydantic error as `file:line: what is wrong`."""
-    # An unknown key is usually a misspelt known one: say that, not that the known one is missing.
-    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-    loc = tuple(err["loc"])
-    where = ".".join(str(p) for p in loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r} at {where}"
-    elif kind == "missing":
-        message = f"missing key {where!r}"
-        if loc[-1] == "cudnn":
-            message = f"CUDA build {loc[-2]} has no cuDNN version ({where} is missing)"
-        elif loc[-1] == "min_driver":
-            message = f"CUDA {loc[-2]} has no min_driver ({where} is missing)"
-    elif kind == "literal_error" and "flavors" in loc:
-        message = f"unknown flavor {err['input']!r} (flavors are runtime, devel)"
-    elif kind in ("string_type", "bool_type", "list_type", "dict_type", "model_type", "int_type"):
-        expected = {"string_type": "a string (quote versions: \"2.6.0\")", "bool_type": "true or false",
-                    "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping"}.get(kind, kind)
-        message = f"wrong type at {where}: expected {expected}, got {err['input']!r}"
-    elif kind == "too_short":
-        message = f"{where} is empty: the matrix needs at least one entry"
-    else:
-        message = f"{where}: {err['msg']}"
-    return located.error(loc, message)
-
-
-def _check_consistency(m: MatrixFile, located: Located) -> None:
-    """Rules that span fields: what pydantic's per-field checks cannot see."""
-    seen: dict[str, int] = {}
-    for i, release in enumerate(m.releases):
-        at = ("releases", i)
-        if release.torch in seen:
-            raise located.error(at + ("torch",),
-                                f"duplicate torch release {release.torch} (first at line {seen[release.torch]})")
-        seen[release.torch] = located.line(at + ("torch",))
-        for cuda, build in release.cuda.items():
-            if cuda not in m.cuda:
-                raise located.error(at + ("cuda", cuda),
-                                    f"CUDA {cuda} has no min_driver: add it under the top-level cuda: map")
-            if build.default_python and build.default_python not in release.pythons:
-                raise located.error(at + ("cuda", cuda, "default_python"),
-                                    f"default Python {build.default_python} is not in torch {release.torch}'s pythons")
-        if release.default_python not in release.pythons:
-            raise located.error(at + ("default_python",),
-                                f"default Python {release.default_python} is not in torch {release.torch}'s pythons "
-                                f"{', '.join(release.pythons)}")
-        for j, python in enumerate(release.extra_pythons):
-            if python not in release.pythons:
-                raise located.error(at + ("extra_pythons", j),
-                                    f"torch {release.torch} has no wheels for Python {python} "
-                                    f"(its pythons: {', '.join(release.pythons)})")
-        # pypi_cuda is a fact about PyPI: a matrix may leave that build out (then PyPI carries none of its builds).
-        value = release.default_cuda
-        if value == "cpu" and not release.cpu or value != "cpu" and value not in release.cuda:
-            raise located.error(at + ("default_cuda",), f"default_cuda {value} is not one of torch {release.torch}'s builds")
-        if not release.cuda and not release.cpu:
-            raise located.error(at, f"torch {release.torch} has no CUDA build and no CPU build")
+TORCH_SELECTOR = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$"  # 2, 2.6 or 2.6.0: a prefix of release versions
+MAX_PATTERN = 200
 
 
 @dataclass(frozen=True)
 class Selection:
-    """What the user asked for; None means any. `--python` unset means each build's default Python."""
+    """What the user asked for; None means any. `--python` unset means each build's default Python.
+
+    Built once from the command line; its own checks refuse values that could never select anything (an empty
+    --torch would otherwise select everything), so every command that takes a selection refuses them alike.
+    `cuda` is stored normalised: cu124 becomes 12.4."""
 
     torch: str | None = None
     cuda: str | None = None
@@ -163,16 +120,47 @@ class Selection:
     python: str | None = None
     variant: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        for option in ("torch", "cuda", "flavor", "python"):
+            value = getattr(self, option)
+            if value is not None and not value.strip():
+                raise ConfigError(f"--{option} is empty: give it a value, or leave the option out to select any")
+        if self.torch is not None and not re.fullmatch(TORCH_SELECTOR, self.torch):
+            raise ConfigError(f"--torch {_shown(self.torch)} is not a torch version: use a minor like 2.6 "
+                              "or a release like 2.6.0")
+        if self.cuda is not None:
+            object.__setattr__(self, "cuda", normalise_cuda(self.cuda))
+        if self.flavor is not None and self.flavor not in FLAVORS:
+            raise ConfigError(f"unknown flavor {_shown(self.flavor)}: flavors are {', '.join(FLAVORS)}")
+        if self.python is not None and self.python != "all" and not re.fullmatch(PYTHON, self.python):
+            raise ConfigError(f"--python {_shown(self.python)} is not a Python version: use e.g. 3.12, or all")
+        object.__setattr__(self, "variant", tuple(self.variant or ()))
+        for pattern in self.variant:
+            if not pattern.strip() or len(pattern) > MAX_PATTERN:
+                raise ConfigError(f"--variant {_shown(pattern)} is not a variant id or glob: use e.g. "
+                                  "'2.6.0-cu124-*' (list ids with `imgbuild matrix`)")
+        if self.cuda == "cpu" and self.flavor == "devel":
+            raise ConfigError("CPU builds come in the runtime flavor only: drop --flavor devel, or pick a CUDA "
+                              "version with --cuda")
+
     def matches_id(self, variant: Variant) -> bool:
         return not self.variant or any(fnmatch.fnmatchcase(variant.id, p) for p in self.variant)
 
 
+def _shown(value: str) -> str:
+    """A user's value quoted for a message, cut short: a message stays one line of sane length."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def normalise_cuda(value: str) -> str:
-    """Accept 12.4, cu124 and cpu."""
-    value = value.strip().lower()
-    if value.startswith("cu") and value[2:].isdigit():
-        return f"{value[2:-1]}.{value[-1]}"
-    return value
+    """Accept 12.4, cu124 and cpu; refuse anything else (cu12 is not CUDA 1.2)."""
+    spelled = value.strip().lower()
+    if spelled.startswith("cu") and spelled[2:].isascii() and spelled[2:].isdigit() and 3 <= len(spelled) - 2 <= 4:
+        spelled = f"{spelled[2:-1]}.{spelled[-1]}"  # the index's spelling: the last digit is the minor version
+    if spelled != "cpu" and not re.fullmatch(CUDA, spelled):
+        raise ConfigError(f"--cuda {_shown(value)} is not a CUDA version: use e.g. 12.4 (or cu124), or cpu")
+    return spelled
 
 
 def select(matrix: Matrix, sel: Selection) -> list[Variant]:
@@ -183,7 +171,7 @@ def select(matrix: Matrix, sel: Selection) -> list[Variant]:
     if sel == Selection():
         return matrix.expand()
     releases = _select_releases(matrix, sel.torch)
-    cuda = normalise_cuda(sel.cuda) if sel.cuda else None
+    cuda = sel.cuda
     flavors = matrix.file.defaults.flavors
     if sel.flavor and sel.flavor not in flavors:
         raise NothingSelected(f"unknown flavor {sel.flavor!r}: flavors are {', '.join(flavors)}")
@@ -220,11 +208,12 @@ def select(matrix: Matrix, sel: Selection) -> list[Variant]:
 
 def _select_releases(matrix: Matrix, torch: str | None) -> list[Release]:
     if not torch:
-        return matrix.releases
+        return list(matrix.releases)
     parts = torch.split(".")
     found = [r for r in matrix.releases if r.torch.split(".")[: len(parts)] == parts]
     if not found:
-        known = ", ".join(".".join(r.torch.split(".")[:2]) for r in matrix.releases)
+        minors = list(dict.fromkeys(".".join(r.torch.split(".")[:2]) for r in matrix.releases))
+        known = ", ".join(minors) if len(minors) <= 16 else f"{len(minors)} minors, newest {', '.join(minors[-8:])}"
         raise NothingSelected(f"unknown torch {torch}: the matrix has {known}; pick one with --torch")
     return found
 
@@ -234,11 +223,14 @@ def _why_empty(matrix: Matrix, sel: Selection, cuda: str | None) -> str:
         examples = ", ".join(v.id for v in matrix.expand()[:2])
         return (f"no variant matches {' '.join(sel.variant)} (with the other options): ids look like {examples}; "
                 "list them with `imgbuild matrix`")
+    if cuda and sel.flavor == "devel" and cuda in matrix.file.cuda and not matrix.has_devel(cuda):
+        with_devel = sorted((c for c in matrix.file.cuda if matrix.has_devel(c)), key=Version)
+        return (f"CUDA {cuda} has no devel flavor: NVIDIA's PyPI wheels carry nvcc only for CUDA "
+                f"{', '.join(with_devel) or 'none of the matrix'}: use e.g. --cuda {with_devel[-1] if with_devel else cuda}"
+                " --flavor devel, or the runtime flavor")
     if cuda:
         known = sorted({c for r in matrix.releases for c in r.cuda}, key=Version)
         return f"no release in the matrix has a {_cuda_name(cuda)} build; CUDA builds are {', '.join(known)} and cpu"
-    if sel.flavor == "devel" and cuda == "cpu":
-        return "CPU builds come in the runtime flavor only: drop --flavor devel"
     return "the selection matches no variant: list what exists with `imgbuild matrix`"
 
 

@@ -30,7 +30,8 @@ from .variant import Variant
 if typing.TYPE_CHECKING:
     from .build import BuildOptions
 
-MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", help="matrix file [default: ./matrix.yaml]")]
+MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", readable=False,  # the loader says why it cannot read
+                                                  help="matrix file [default: ./matrix.yaml]")]
 TorchOpt = Annotated[Optional[str], typer.Option("--torch", help="torch minor (2.6) or release (2.6.0)")]
 CudaOpt = Annotated[Optional[str], typer.Option("--cuda", help="CUDA version (12.4) or cpu")]
 FlavorOpt = Annotated[Optional[str], typer.Option("--flavor", help="runtime or devel")]

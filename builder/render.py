@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .paths import TEMPLATES
 from .tags import variant_labels
 from .variant import Variant
@@ -128,17 +128,24 @@ def render(variant: Variant, out: Path) -> BuildContext:
 
 
 def render_all(variants: list[Variant], out: Path, *, force: bool = False) -> list[BuildContext]:
-    """Render every variant into `out`, which must be empty or hold only earlier renders unless forced."""
+    """Render every variant into `out`, which must be empty or hold only earlier renders unless forced.
+
+    A folder that cannot be written (in /proc, under a file, read-only, disk full) is one OutputError line."""
     ids = {v.id for v in variants}
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file: pass --out a folder")
-    if out.exists() and not force:
-        strangers = sorted(p.name for p in out.iterdir() if p.name not in ids)
-        if strangers:
-            raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
-                              f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
-    out.mkdir(parents=True, exist_ok=True)
-    return [render(v, out) for v in variants]
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out} is a file: pass --out a folder")
+        if out.exists() and not force:
+            strangers = sorted(p.name for p in out.iterdir() if p.name not in ids)
+            if strangers:
+                raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
+                                  f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
+        out.mkdir(parents=True, exist_ok=True)
+        return [render(v, out) for v in variants]
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        raise OutputError(f"cannot write build contexts into {out}{where}: {exc.strerror or exc}: "
+                          "pass --out a folder you can write") from None
 
 
 @functools.cache

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SMALL_MATRIX = ROOT / "tests" / "fixtures" / "matrix-small.yaml"  # what unit tests run on, not today's matrix.yaml
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

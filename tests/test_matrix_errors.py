@@ -1,4 +1,4 @@
-"""A bad matrix.yaml is refused with `file:line: what is wrong`, and nothing is written."""
+"""A bad matrix.yaml is refused with `file:line: what is wrong`, one line, and nothing is written."""
 
 import textwrap
 
@@ -19,6 +19,10 @@ cuda:
     index: https://download.pytorch.org/whl/cu124
     nvcc: nvidia-cuda-nvcc-cu12
 cpu_index: https://download.pytorch.org/whl/cpu
+requires_python:
+  jupyterlab==4.5.11: ">=3.9"
+  timm==1.0.30: ">=3.8"
+  torchvision==0.21.0: ">=3.9"
 releases:
   - torch: "2.6.0"
     torchvision: "0.21.0"
@@ -29,6 +33,8 @@ releases:
     cuda:
       "12.4": {cudnn: "9.1.0.70"}
 """
+RELEASE = GOOD[GOOD.index("  - torch"):]
+CUDA_12_6 = '  "12.6":\n    min_driver: "525.60.13"\n    index: https://download.pytorch.org/whl/cu126\n    nvcc: x\n'
 
 
 def load_text(tmp_path, text):
@@ -42,37 +48,79 @@ def test_the_good_matrix_loads(tmp_path):
         "2.6.0-cu124-py3.12-runtime", "2.6.0-cu124-py3.12-devel", "2.6.0-cpu-py3.12-runtime"]
 
 
+def sub(old, new, count=1):
+    assert old in GOOD, old
+    return GOOD.replace(old, new, count)
+
+
+# (name, bad text, the line at fault (the last that holds this text; =text: the line that is this text), words)
 CASES = [
-    ("yaml syntax", GOOD.replace("flavors: [runtime, devel]", "flavors: [runtime, devel"), 7, "YAML syntax error"),
-    ("unknown key", GOOD.replace("  timm:", "  timmm:"), 5, "unknown key 'timmm'"),
-    ("wrong type", GOOD.replace('torch: "2.6.0"', "torch: 2.6"), 14, "wrong type at releases.0.torch"),
-    ("duplicate release", GOOD + GOOD[GOOD.index("  - torch"):], 22, "duplicate torch release 2.6.0"),
-    ("cuda without min driver",
-     GOOD.replace('      "12.4": {cudnn', '      "12.1": {cudnn: "9.1.0.70"}\n      "12.4": {cudnn'),
-     21, "CUDA 12.1 has no min_driver"),
-    ("missing min_driver", GOOD.replace('    min_driver: "525.60.13"\n', ""), 8, "CUDA 12.4 has no min_driver"),
-    ("build without cudnn", GOOD.replace('{cudnn: "9.1.0.70"}', "{}"), 21, "CUDA build 12.4 has no cuDNN"),
-    ("python without wheels", GOOD.replace('default_python: "3.12"', 'default_python: "3.12"\n    extra_pythons: ["3.8"]'),
-     18, "has no wheels for Python 3.8"),
-    ("unknown flavor", GOOD.replace("[runtime, devel]", "[runtime, slim]"), 6, "unknown flavor 'slim'"),
-    ("default python not listed", GOOD.replace('default_python: "3.12"', 'default_python: "3.13"'), 17,
+    ("yaml syntax", sub("flavors: [runtime, devel]", "flavors: [runtime, devel"), "=cuda:", "YAML syntax error"),
+    ("unknown key", sub("  timm:", "  timmm:"), "timmm", "unknown key 'timmm'"),
+    ("wrong type", sub('torch: "2.6.0"', "torch: 2.6"), "torch: 2.6", "wrong type at releases.0.torch"),
+    ("duplicate release", GOOD + RELEASE, '- torch: "2.6.0"', "duplicate torch release 2.6.0 (line 18)"),
+    ("same release spelt twice", GOOD + RELEASE.replace('"2.6.0"', '"2.6.0.0"'), '"2.6.0.0"',
+     "torch 2.6.0.0 is the same release as 2.6.0 (line 18)"),
+    ("two patches of one minor", GOOD + RELEASE.replace('"2.6.0"', '"2.6.1"'), '"2.6.1"',
+     "torch 2.6.1 and 2.6.0 are both 2.6: the floating tags would name two images"),
+    ("cuda without min driver", sub('      "12.4": {cudnn', '      "12.1": {cudnn: "9.1.0.70"}\n      "12.4": {cudnn'),
+     '"12.1": {cudnn', "CUDA 12.1 has no min_driver"),
+    ("missing min_driver", sub('    min_driver: "525.60.13"\n', ""), '="12.4":', "CUDA 12.4 has no min_driver"),
+    ("build without cudnn", sub('{cudnn: "9.1.0.70"}', "{}"), '"12.4": {}', "CUDA build 12.4 has no cuDNN"),
+    ("python without wheels", sub('default_python: "3.12"', 'default_python: "3.12"\n    extra_pythons: ["3.10"]'),
+     "extra_pythons", "has no wheels for Python 3.10"),
+    ("unknown flavor", sub("[runtime, devel]", "[runtime, slim]"), "flavors", "unknown flavor 'slim'"),
+    ("flavor twice", sub("[runtime, devel]", "[runtime, runtime, devel]"), "flavors",
+     "flavor runtime is listed twice in flavors (items 1 and 2)"),
+    ("python twice", sub('pythons: ["3.11", "3.12"]', 'pythons: ["3.11", "3.12", "3.11"]'), "pythons:",
+     "Python 3.11 is listed twice in pythons"),
+    ("default python not listed", sub('default_python: "3.12"', 'default_python: "3.13"'), "default_python",
      "default Python 3.13 is not in torch 2.6.0's pythons"),
-    ("empty matrix", "", 1, "the matrix is empty"),
-    ("no releases", GOOD[: GOOD.index("releases:")] + "releases: []\n", 13, "releases is empty"),
-    ("duplicate key", GOOD.replace("  image: pytorch\n", "  image: pytorch\n  image: torch\n"), 3, "duplicate key 'image'"),
-    ("default cuda not a build", GOOD.replace('default_cuda: "12.4"', 'default_cuda: "12.6"'), 19,
+    ("empty matrix", "", None, "the matrix is empty"),
+    ("no releases", GOOD[: GOOD.index("releases:")] + "releases: []\n", "releases:", "releases is empty"),
+    ("duplicate key", sub("  image: pytorch\n", "  image: pytorch\n  image: torch\n"), "image: torch",
+     "duplicate key 'image'"),
+    ("default cuda not a build", sub('default_cuda: "12.4"', 'default_cuda: "12.6"'), "default_cuda",
      "default_cuda 12.6 is not one of torch 2.6.0's builds"),
+    ("cuda key not a version", sub('  "12.4":\n    min', '  "12.x":\n    min'), '"12.x":',
+     "cuda.12.x: '12.x' is not a CUDA version like \"12.4\""),
+    ("cuda key with leading zero", sub('      "12.4": {cudnn', '      "12.04": {cudnn'), '"12.04"',
+     "is not a CUDA version"),
+    ("two cuda keys, one tag", sub("cpu_index:", CUDA_12_6.replace('"12.6"', '"1.24"') + "cpu_index:"), '"1.24":',
+     "CUDA 1.24 and 12.4 would both be cu124 in variant ids"),
+    ("version with thousands of digits", sub('torch: "2.6.0"', 'torch: "2.6.' + "9" * 400 + '"'), "torch:",
+     "releases.0.torch: '2.6.99999"),
+    ("version with Unicode digits", sub('torch: "2.6.0"', 'torch: "٢.٦.٠"'), "torch:", "is not a version like"),
+    ("newline in a package name", sub("nvcc: nvidia-cuda-nvcc-cu12", 'nvcc: "x\\nRUN curl evil"'), "nvcc:",
+     "is not a pip package name"),
+    ("python the pins do not support", sub('pythons: ["3.11", "3.12"]', 'pythons: ["3.8", "3.11", "3.12"]'), "pythons:",
+     "torch 2.6.0 lists Python 3.8, but jupyterlab==4.5.11 needs Python >=3.9: drop 3.8 from pythons"),
+    ("pin without requires_python", sub('  timm==1.0.30: ">=3.8"\n', ""), "timm:",
+     "no Requires-Python recorded for timm==1.0.30"),
+    ("requires_python not a specifier", sub('">=3.8"', '"at least 3.8"'), "timm==",
+     "timm==1.0.30: 'at least 3.8' is not a Requires-Python specifier"),
+    ("requires_python key not a pin", sub("  timm==1.0.30:", "  timm 1.0.30:"), "timm 1.0.30",
+     "is not a pin like \"jupyterlab==4.5.11\""),
 ]
 
 
-@pytest.mark.parametrize("text, line, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, line, words):
+def line_of(text, needle):
+    if needle is None:
+        return 1
+    lines = textwrap.dedent(text).splitlines()
+    if needle.startswith("="):  # the line that is exactly this
+        return lines.index(needle[1:]) + 1 if needle[1:] in lines else [x.strip() for x in lines].index(needle[1:]) + 1
+    return max(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+@pytest.mark.parametrize("text, needle, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, needle, words):
     with pytest.raises(ConfigError) as err:
         load_text(tmp_path, text)
     message = str(err.value)
-    assert message.startswith(f"{tmp_path / 'matrix.yaml'}:{line}: "), message
+    assert message.startswith(f"{tmp_path / 'matrix.yaml'}:{line_of(text, needle)}: "), message
     assert words in message
-    assert "\n" not in message
+    assert "\n" not in message and len(message) < 300
 
 
 def test_render_of_a_bad_matrix_writes_nothing(tmp_path):
