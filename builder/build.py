@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tags
+from . import attest, tags
 from .choices import Index, Network
 from .engine import Engine, ImageInfo
 from .errors import BuildError, ConfigError, writing
@@ -114,7 +114,9 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     logs = options.work_dir / "logs"
     log_path = (logs / f"{variant.id}.build.log").resolve()
     created = tags.build_time()
-    labels = tags.build_labels(variant, created, revision(), source()) | inputs_labels(ctx.path, engine, variant.base_image)
+    facts = attest.BuildFacts(source(), revision(), variant.base_image, content_options(variant, options), created)
+    labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs_labels(ctx.path, engine,
+                                                                                              variant.base_image)
     args = {"TORCH_INDEX_URL": torch_index(variant, options)}
     start = time.monotonic()
     reporter.info(f"building {variant.id} (log: {log_path})")
@@ -127,10 +129,11 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
         with reporter.task(f"build {variant.id}") as update:
             try:
                 image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
-                                            nocache=options.no_cache, log=log, on_step=update)
+                                        nocache=options.no_cache, log=log, on_step=update)
             except BuildError as exc:
                 log.flush()
                 raise (hash_mismatch(variant, log_path) or exc) from None
+        image_id = attest.seal(engine, image_id, variant, facts, options.work_dir, log, reporter)
     local = ImageRef(tags.local_repository(variant))
     refs = tuple(local.with_tag(tag) for tag in tags.tags(variant, options.date))
     for ref in refs:
@@ -158,6 +161,14 @@ def hash_mismatch(variant: Variant, log_path: Path) -> BuildError | None:
     return BuildError(f"{what} does not match its hash in {lock_path(variant)}: the lock or the package source "
                       f"was altered; review the lock (`git diff locks/`) and re-resolve with "
                       f"`imgbuild lock --variant {variant.id}` (log: {log_path})")
+
+
+def content_options(variant: Variant, options: BuildOptions) -> dict[str, object]:
+    """The build options that change what the image holds, for its provenance (no paths of this machine)."""
+    wheel = torch_wheel(options.wheelhouse, variant) if options.wheelhouse else None
+    return {"index": options.index.value, "torchIndexUrl": torch_index(variant, options) or "https://pypi.org/simple",
+            "torchWheel": wheel.name if wheel else None, "noCache": options.no_cache,
+            "caCertificates": sorted("sha256:" + hashlib.sha256(c.read_bytes()).hexdigest() for c in options.ca_certs)}
 
 
 def revision() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +30,10 @@ USER, UID = "ml", 1000
 # that includes Python.h at run time.
 OS_PACKAGES = ("ca-certificates", "curl", "g++", "gcc", "git", "less", "libc6-dev", "make",
                "openssh-server", "procps", "python3", "python3-dev", "python3-venv", "tini")
+# The Dockerfile's ENV is the one source of the image's environment; sessions (SSH, login shells) get every name of
+# it but these: login and sshd set HOME and SHELL for whoever logs in; DEBIAN_FRONTEND is for the build's apt.
+NOT_FOR_SESSIONS = frozenset({"DEBIAN_FRONTEND", "HOME", "SHELL"})
+_ENV_PAIR = re.compile(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=")
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,23 @@ def devel_requirements(variant: Variant) -> list[str]:
 
 
 def render_dockerfile(variant: Variant, lock: Lock | None = None) -> str:
-    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags)."""
-    return _template().render(template_data(variant, lock))
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags).
+    Two passes: the first gives the ENV names, which the second hands to the step that writes session.env."""
+    data = template_data(variant, lock)
+    draft = _template().render({**data, "session_env": []})
+    return _template().render({**data, "session_env": session_env(draft)})
+
+
+def session_env(dockerfile: str) -> list[str]:
+    """The names every ENV instruction of `dockerfile` sets, in order, less NOT_FOR_SESSIONS."""
+    names: list[str] = []
+    continued = False
+    for line in dockerfile.splitlines():
+        if line.startswith("ENV ") or continued:
+            if (match := _ENV_PAIR.match(line)) and match[1] not in NOT_FOR_SESSIONS and match[1] not in names:
+                names.append(match[1])
+            continued = line.rstrip().endswith("\\")
+    return names
 
 
 def render(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
