@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tags
+from . import attest, tags
 from .choices import Index, Network
 from .engine import Engine, ImageInfo
 from .errors import BuildError, ConfigError, writing
@@ -127,7 +127,8 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
     log_path = (logs / f"{name}.build.log").resolve()
     created = tags.build_time()
     base = tags.local_ref(base_of(variant)) if variant.team else variant.base_image  # a team's image: its FROM
-    labels = tags.build_labels(variant, created, revision(), source()) | inputs_labels(ctx.path, engine, base)
+    facts = attest.BuildFacts(source(), revision(), base, content_options(variant, options), created)
+    labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs_labels(ctx.path, engine, base)
     start = time.monotonic()
     reporter.info(f"building {name} (log: {log_path})")
     with writing(log_path):
@@ -143,6 +144,7 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
             except BuildError as exc:
                 log.flush()
                 raise (hash_mismatch(variant, log_path) or exc) from None
+        image_id = attest.seal(engine, image_id, variant, facts, options.work_dir, log, reporter)
     local = ImageRef(tags.local_repository(variant))
     refs = tuple(local.with_tag(tag) for tag in tags.tags(variant, options.date))
     for ref in refs:
@@ -170,6 +172,14 @@ def hash_mismatch(variant: Variant, log_path: Path) -> BuildError | None:
     return BuildError(f"{what} does not match its hash in {lock_path(variant)}: the lock or the package source "
                       f"was altered; review the lock (`git diff locks/`) and re-resolve with "
                       f"`imgbuild lock --variant {variant.id}` (log: {log_path})")
+
+
+def content_options(variant: Variant, options: BuildOptions) -> dict[str, object]:
+    """The build options that change what the image holds, for its provenance (no paths of this machine)."""
+    wheel = torch_wheel(options.wheelhouse, variant) if options.wheelhouse else None
+    return {"index": options.index.value, "torchIndexUrl": torch_index(variant, options) or "https://pypi.org/simple",
+            "torchWheel": wheel.name if wheel else None, "noCache": options.no_cache,
+            "caCertificates": sorted("sha256:" + hashlib.sha256(c.read_bytes()).hexdigest() for c in options.ca_certs)}
 
 
 def revision() -> str:

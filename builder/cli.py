@@ -204,6 +204,7 @@ def wheelhouse_cmd(
 
 def _register_late_commands() -> None:
     """Commands that live in their stage's module (imported here, not at the top, to keep startup fast)."""
+    from . import cli_artifacts
     from .cli_local import base_cmd, registry_app
     from .cli_release import catalog_cmd, push_cmd, release_cmd
     from .doctor import doctor_cmd
@@ -215,6 +216,8 @@ def _register_late_commands() -> None:
     app.add_typer(registry_app, name="registry")
     app.command("base")(base_cmd)
     __import__(f"{__package__}.cli_lock", fromlist=["register"]).register(app)  # lock, diff, plan, nightly-summary
+    app.command("sbom")(cli_artifacts.sbom_cmd)
+    app.command("digests")(cli_artifacts.digests_cmd)
 
 
 _register_late_commands()

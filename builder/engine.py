@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import io
 import re
+import tarfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -149,6 +151,36 @@ class Engine:
                                                     tag=parsed.tag or "latest", changes=changes)
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise DaemonError(f"cannot import {tarball} as {ref}: {_short(exc)}") from None
+
+    @_daemon_errors
+    def run(self, image: str, command: list[str], *, entrypoint: list[str] | None = None) -> RunResult:
+        """Run a command to completion in a fresh host-network container and remove it; stdout only on success,
+        stderr on failure."""
+        try:
+            out = self._client.containers.run(image, command, entrypoint=entrypoint, network_mode="host",
+                                              remove=True, stdout=True, stderr=False)
+        except docker.errors.ContainerError as exc:
+            return RunResult(exit_code=int(exc.exit_status), output=(exc.stderr or b"").decode(errors="replace"))
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not run a container of {image}: {_short(exc)}") from None
+        return RunResult(exit_code=0, output=(out or b"").decode(errors="replace"))
+
+    @_daemon_errors
+    def read_file(self, image: str, path: str) -> bytes | None:
+        """One file of an image, read without running anything in it; None when the image has no such file."""
+        try:
+            container = self._client.containers.create(image, entrypoint=["true"], network_disabled=True)
+        except docker.errors.APIError as exc:
+            raise DaemonError(f"could not open {image}: {_short(exc)}") from None
+        try:
+            stream, _ = container.get_archive(path)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.extractfile(tar.getmembers()[0])
+                return member.read() if member else None
+        except docker.errors.NotFound:
+            return None
+        finally:
+            container.remove(force=True)
 
     @_daemon_errors
     def prune_dangling(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import tags
+from .attest import attach
 from .build import Image
 from .engine import Engine
 from .errors import PublishError, RegistryError, writing
@@ -44,6 +45,7 @@ class PushResult:
     bytes_pushed: int  # uncompressed sizes of the uploaded layers, as docker reports them
     seconds: float
     labels: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)  # sbom / provenance -> digest of the referrer pushed
 
 
 # --- the tested gate ----------------------------------------------------------------------------------
@@ -170,12 +172,13 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
             if ref not in image.refs:
                 engine.untag(ref)  # they were only a means to push: local state keeps its own tags
 
+    artifacts = attach(engine, client, repository, image.id, str(digest), reporter)  # SBOM, provenance
     pushed = [k for k, v in stream.layers.items() if v == "pushed"]
     result = PushResult(variant=image.labels.get(f"{tags.LABEL_PREFIX}.variant", name), refs=tuple(done),
                         digest=str(digest), layers_pushed=len(pushed),
                         layers_existing=len(stream.layers) - len(pushed),
                         bytes_pushed=sum(stream.sizes.get(k, 0) for k in pushed),
-                        seconds=time.monotonic() - start, labels=dict(image.labels))
+                        seconds=time.monotonic() - start, labels=dict(image.labels), artifacts=artifacts)
     reporter.info(f"pushed {len(done)} tags of {registry.host}/{repository} at {result.digest}: "
                   f"{result.layers_pushed} layers uploaded ({result.bytes_pushed / 1e6:.1f} MB), "
                   f"{result.layers_existing} already there, {result.seconds:.1f}s")

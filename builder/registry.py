@@ -225,6 +225,19 @@ class RegistryClient:
             raise RegistryError(f"{self.host}/{repository}:{ref} has no image config: push it again")
         return self._json(resp, path)
 
+    def request(self, method: str, path: str, repository: str, *, push: bool = False,
+                headers: Mapping[str, str] | None = None, data: bytes | None = None) -> requests.Response:
+        """Any Registry API call with this client's auth and retries; the caller reads the status. `push` asks
+        a token service for push rights as well (blob uploads, manifest writes)."""
+        scope, url = f"{repository}:pull,push" if push else repository, urljoin(self.base, path)
+        for attempt in range(2):
+            resp = self._send(method, url, headers={**(headers or {}), **self._auth_header(scope)}, data=data)
+            if resp.status_code != 401 or attempt or not self._learn_auth(resp, scope):
+                break
+        if resp.status_code == 401:
+            raise self._refused(resp, repository)
+        return resp
+
     # -- plumbing -----------------------------------------------------------------------------------
 
     def _get(

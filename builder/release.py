@@ -76,6 +76,7 @@ class ReleaseEntry:
     tags: tuple[str, ...] = ()
     dated_tag: str | None = None
     digest: str | None = None
+    artifacts: Mapping[str, str] = field(default_factory=dict)  # sbom / provenance -> the referrer's digest
     image_id: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     smoke: SmokeSummary | None = None
@@ -114,7 +115,8 @@ class ReleaseEntry:
         smoke, push, team = data.get("smoke"), data.get("push"), data.get("team")
         return cls(variant=str(data["variant"]), repository=str(data["repository"]), status=str(data["status"]),
                    error=data.get("error"), image=data.get("image"), tags=tuple(data.get("tags") or ()),
-                   dated_tag=data.get("dated_tag"), digest=data.get("digest"), image_id=data.get("image_id"),
+                   dated_tag=data.get("dated_tag"), digest=data.get("digest"),
+                   artifacts=dict(data.get("artifacts") or {}), image_id=data.get("image_id"),
                    labels=dict(data.get("labels") or {}), smoke=SmokeSummary(**smoke) if smoke else None,
                    build_seconds=data.get("build_seconds"), size=data.get("size"),
                    push=PushSummary(**push) if push else None, inputs_digest=data.get("inputs_digest"),
@@ -139,7 +141,8 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
     return ReleaseEntry(
         variant=variant.id, image=variant.image, repository=repository, status="failed" if error else "ok",
         error=error, tags=tag_names, dated_tag=next((t for t in tag_names if tags.is_dated(t)), None),
-        digest=push.digest if push else None, image_id=image.id if image else None,
+        digest=push.digest if push else None, artifacts=dict(push.artifacts) if push else {},
+        image_id=image.id if image else None,
         labels=dict(push.labels) if push and push.labels else tags.variant_labels(variant),
         smoke=SmokeSummary.of(report) if report else None,
         build_seconds=round(image.seconds, 1) if image else None, size=image.size if image else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,10 @@ USER, UID = "ml", 1000
 TOOL_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
                  "/usr/share/vim/vim*/doc/*", "/usr/share/vim/vim*/lang/*", "/usr/share/vim/vim*/tutor/*",
                  "/usr/share/cmake-*/Help/*")
+# The Dockerfile's ENV is the one source of the image's environment; sessions (SSH, login shells) get every name of
+# it but these: login and sshd set HOME and SHELL for whoever logs in; DEBIAN_FRONTEND is for the build's apt.
+NOT_FOR_SESSIONS = frozenset({"DEBIAN_FRONTEND", "HOME", "SHELL"})
+_ENV_PAIR = re.compile(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=")
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,23 @@ def render_template(name: str, data: dict[str, object]) -> str:
 
 
 def render_dockerfile(variant: Variant, lock: Lock | None = None) -> str:
-    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags)."""
-    return _template().render(template_data(variant, lock))
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags).
+    Two passes: the first gives the ENV names, which the second hands to the step that writes session.env."""
+    data = template_data(variant, lock)
+    draft = _template().render({**data, "session_env": []})
+    return _template().render({**data, "session_env": session_env(draft)})
+
+
+def session_env(dockerfile: str) -> list[str]:
+    """The names every ENV instruction of `dockerfile` sets, in order, less NOT_FOR_SESSIONS."""
+    names: list[str] = []
+    continued = False
+    for line in dockerfile.splitlines():
+        if line.startswith("ENV ") or continued:
+            if (match := _ENV_PAIR.match(line)) and match[1] not in NOT_FOR_SESSIONS and match[1] not in names:
+                names.append(match[1])
+            continued = line.rstrip().endswith("\\")
+    return names
 
 
 def render(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:

@@ -1,16 +1,21 @@
 """The build stage against a fake engine: options reach the engine; tags only after success."""
 
 import datetime as dt
+import json
 from unittest.mock import create_autospec
 
 import pytest
 from imgbuild import build as build_mod
 from imgbuild.build import BuildOptions, build, check_options, torch_index
 from imgbuild.choices import Index, Network
-from imgbuild.engine import Engine, ImageInfo
+from imgbuild.engine import Engine, ImageInfo, RunResult
 from imgbuild.errors import BuildError, ConfigError
 from imgbuild.matrix import Selection, select
 from imgbuild.progress import Reporter
+
+INVENTORY = json.dumps({"python": [["torch", "2.14.1", ""]], "os": [["bash", "5.2.15-2+b7", "amd64", "bash"]],
+                        "distro": {"ID": "debian", "VERSION_ID": "12", "VERSION_CODENAME": "bookworm"},
+                        "lock": "torch==2.14.1\n", "lock_sha256": "0" * 64})
 
 
 def fake_engine(fail: bool = False) -> Engine:
@@ -21,10 +26,11 @@ def fake_engine(fail: bool = False) -> Engine:
         kw["on_step"](1, 2, "FROM x")
         if fail:
             raise BuildError("build failed at Step 4/31: boom")
-        return "sha256:abc"
+        return "sha256:sealed" if engine.build.call_count > 1 else "sha256:abc"  # the second build seals the SBOM
 
     engine.build.side_effect = run_build
-    engine.image.return_value = ImageInfo(id="sha256:abc", tags=(), digests=(), size=123)
+    engine.run.return_value = RunResult(exit_code=0, output=INVENTORY)
+    engine.image.return_value = ImageInfo(id="sha256:sealed", tags=(), digests=(), size=123)
     return engine
 
 
@@ -44,7 +50,8 @@ def options(tmp_path, **kw):
 def test_no_cache_and_network_reach_the_engine(variant, tmp_path):
     engine = fake_engine()
     build(variant, engine, options(tmp_path, no_cache=True, network=Network.host), Reporter())
-    assert engine.build.call_args.kwargs["nocache"] is True and engine.build.call_args.kwargs["network"] == "host"
+    main = engine.build.call_args_list[0].kwargs  # the second build only seals the SBOM in
+    assert main["nocache"] is True and main["network"] == "host"
 
 
 def test_every_tag_is_applied_after_success(variant, tmp_path):
@@ -54,6 +61,18 @@ def test_every_tag_is_applied_after_success(variant, tmp_path):
         "2.14.1-cuda13.0-cudnn9-runtime-2026-11-22", "2.14.1-cuda13.0-cudnn9-runtime", "2.14-cuda13.0-runtime")]
     assert tuple(map(str, image.refs)) == tuple(tagged(engine))
     assert str(image.ref) == "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime" and image.variant == variant
+
+
+def test_the_sbom_and_provenance_are_sealed_into_the_image_before_tagging(variant, tmp_path):
+    engine = fake_engine()
+    image = build(variant, engine, options(tmp_path), Reporter())
+    sealed = engine.build.call_args_list[1].args[0]
+    assert (sealed / "Dockerfile").read_text().startswith("FROM sha256:abc\nCOPY sbom.cdx.json provenance.json")
+    sbom = json.loads((sealed / "sbom.cdx.json").read_text())
+    assert sbom["bomFormat"] == "CycloneDX" and {c["name"] for c in sbom["components"]} == {"torch", "bash"}
+    predicate = json.loads((sealed / "provenance.json").read_text())
+    assert predicate["buildDefinition"]["externalParameters"]["variant"]["id"] == variant.id
+    assert image.id == "sha256:sealed" and engine.build.call_args_list[1].kwargs["labels"] == {}
 
 
 def test_a_failed_build_tags_nothing(variant, tmp_path):

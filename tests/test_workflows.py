@@ -153,7 +153,9 @@ def test_permissions_are_read_only_except_for_pushing_packages() -> None:
     assert workflow["permissions"] == {"contents": "read"}
     writers = {job_id for job_id, job in workflow["jobs"].items()
                if "write" in (job.get("permissions") or {}).values()}
-    assert writers == {"build"} and workflow["jobs"]["build"]["permissions"]["packages"] == "write"
+    assert writers == {"build", "sign"} and workflow["jobs"]["build"]["permissions"]["packages"] == "write"
+    oidc = {job_id for job_id, job in workflow["jobs"].items() if "id-token" in (job.get("permissions") or {})}
+    assert oidc == {"sign"}  # only the job that signs may ask GitHub for an OIDC token
     assert load(WORKFLOWS / "ci.yml")["permissions"] == {"contents": "read"}
 
 

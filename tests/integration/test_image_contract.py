@@ -200,6 +200,10 @@ def test_every_tag_of_the_scheme_points_at_the_image(runtime_image):
 def test_no_secret_in_labels_or_build_history(runtime_image):
     history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", runtime_image).stdout
     labels = docker("image", "inspect", "--format", "{{json .Config.Labels}}", runtime_image).stdout
-    for text in (history, labels):
+    # the SBOM, the provenance and the session environment the image carries (test_attest: the pushed ones too)
+    carried = run(runtime_image, "/opt/imgbuild/sbom.cdx.json", "/opt/imgbuild/provenance.json",
+                  "/opt/imgbuild/session.env", entrypoint="cat")
+    assert carried.returncode == 0 and '"bomFormat": "CycloneDX"' in carried.stdout, carried.stderr
+    for text in (history, labels, carried.stdout):
         for word in ("PASSWORD", "password=", "TOKEN=", "IMGBUILD_REGISTRY"):
             assert word not in text, word

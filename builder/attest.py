@@ -1,0 +1,81 @@
+"""An image's SBOM and provenance: sealed into the image at build time, pushed beside its digest at publish time.
+
+Build: after the main build, the image runs once to list what it holds; the host writes the CycloneDX SBOM and the
+provenance predicate, and a second build `FROM <image id>` copies both into /opt/imgbuild/ as the last layer
+(seconds: every layer above is reused), before any tag is applied.
+Publish: both files are read back out of the image and pushed as OCI artifacts whose subject is the pushed digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from . import provenance, sbom
+from .engine import Engine
+from .progress import Reporter
+from .referrers import Descriptor, push_artifact, subject_of
+from .registry import RegistryClient
+from .variant import Variant
+
+SEAL_DOCKERFILE = f"FROM {{image}}\nCOPY sbom.cdx.json provenance.json {Path(sbom.SBOM_PATH).parent}/\n"
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What the provenance says about one build, gathered by the build stage."""
+
+    source: str
+    revision: str
+    base_image: str
+    options: Mapping[str, object]  # build options that change the image's content
+    started: dt.datetime
+
+
+def seal(engine: Engine, image_id: str, variant: Variant, facts: BuildFacts, work_dir: Path, log: IO[str],
+         reporter: Reporter) -> str:
+    """Add the SBOM and the provenance predicate to the image as its last layer; returns the new image id."""
+    start = time.monotonic()
+    inventory = sbom.collect(engine, image_id)
+    document = sbom.cyclonedx_json(inventory, variant, image_id, facts.started)
+    base = engine.image(facts.base_image)
+    predicate = provenance.predicate(
+        variant, source=facts.source, revision=facts.revision, base_image=facts.base_image,
+        base_image_id=base.id if base else "unknown", lock_sha256=inventory.lock_sha256, options=facts.options,
+        started=facts.started, finished=dt.datetime.now(dt.timezone.utc))
+    context = work_dir / "sealed" / variant.id
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(SEAL_DOCKERFILE.format(image=image_id))
+    (context / "sbom.cdx.json").write_text(document)
+    (context / "provenance.json").write_text(json.dumps(predicate, indent=2, sort_keys=True) + "\n")
+    sealed = engine.build(context, buildargs={}, labels={}, network=None, nocache=False, log=log,
+                          on_step=lambda *_: None)
+    reporter.info(f"SBOM of {variant.id}: {len(inventory.python)} Python and {len(inventory.os)} OS packages, "
+                  f"{len(document) / 1024:.0f} KiB, sealed with its provenance in {time.monotonic() - start:.1f}s")
+    return sealed
+
+
+def attach(engine: Engine, client: RegistryClient, repository: str, image_id: str, digest: str,
+           reporter: Reporter) -> dict[str, str]:
+    """Push the image's SBOM and provenance as referrers of `digest`; {kind: artifact digest}. An image built
+    without them (by an older imgbuild, or by hand) gets none, and says so."""
+    document = engine.read_file(image_id, sbom.SBOM_PATH)
+    predicate = engine.read_file(image_id, provenance.PREDICATE_PATH)
+    if document is None or predicate is None:
+        reporter.info(f"{image_id[:19]} carries no SBOM or provenance: pushed without them")
+        return {}
+    subject: Descriptor = subject_of(client, repository, digest)
+    statement = provenance.statement(json.loads(predicate), f"{client.host}/{repository}", digest)
+    found = {
+        "sbom": push_artifact(client, repository, subject, sbom.MEDIA_TYPE, document, "sbom.cdx.json"),
+        "provenance": push_artifact(client, repository, subject, provenance.MEDIA_TYPE, statement,
+                                    "provenance.intoto.json"),
+    }
+    reporter.info(f"attached to {client.host}/{repository}@{digest}: "
+                  + ", ".join(f"{kind} {value}" for kind, value in found.items()))
+    return found
