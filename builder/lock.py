@@ -87,7 +87,7 @@ def requirements(variant: Variant) -> list[str]:
     from .render import devel_requirements  # render imports this module: import late
 
     reqs = [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}", f"timm=={variant.timm}",
-            f"jupyterlab=={variant.jupyterlab}"]
+            f"jupyterlab=={variant.jupyterlab}", *variant.python_tools]  # the workbench's TensorBoard, ipywidgets
     if variant.flavor == "devel" and variant.nvcc_package:
         reqs += devel_requirements(variant)
     return reqs

@@ -76,7 +76,6 @@ def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, objec
         "os_packages": list(variant.system_packages),
         "tool_packages": list(variant.tool_packages),
         "tool_excludes": list(TOOL_EXCLUDES),
-        "workbench_requirements": list(variant.python_tools),
         "uv_version": UV_VERSION,
         "pip_version": PIP_VERSION,
         "user": USER,

@@ -87,8 +87,8 @@ def download(variant: Variant, out: Path, *, index: str | None) -> None:
                     "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
     if index or lock_index(variant):
         command += ["--extra-index-url", index or lock_index(variant)]
-    # The workbench's Python tools and a team's extras are not in the lock yet: downloaded with their dependencies.
-    unlocked = [*variant.python_tools, *(variant.team.pip if variant.team else ())]
+    # A team's extras are not in the lock: downloaded with their dependencies (the workbench's tools are locked).
+    unlocked = [*(variant.team.pip if variant.team else ())]
     extra = [c for c in command if c not in ("--no-deps", "--require-hashes", "-r", str(lock_path(variant)))]
     for step in (command, extra + unlocked if unlocked else None):
         if step is None:

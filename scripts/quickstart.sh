@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine (Debian or Ubuntu, as root): install what is missing (a Docker engine,
 # debootstrap, a Distribution registry binary, imgbuild itself), make a base image when the matrix's cannot be
-# pulled, start the local registry, then build, smoke-test and push torch 2.6 / CUDA 12.4.
+# pulled, lock the selection where the repo has no lock yet, start the local registry, then build, smoke-test and
+# push torch 2.6 / CUDA 12.4.
 # Idempotent: a second run reuses the engine, the venv, the base image, the layer cache and the registry.
 #   QUICKSTART_TORCH, QUICKSTART_CUDA  the selection (default 2.6 and 12.4)
 #   IMGBUILD_HOME                      where imgbuild's venv goes (default ~/.local/share/imgbuild)
@@ -60,6 +61,14 @@ else
 fi
 # The image trusts what this host trusts (a corporate TLS proxy re-signs PyPI's certificates).
 [ -f /etc/ssl/certs/ca-certificates.crt ] && build_args+=(--ca-cert /etc/ssl/certs/ca-certificates.crt)
+
+# Builds install exactly a reviewed lock (locks/); resolve one here only where the repo has none yet.
+lock_args=(--torch "$TORCH" --cuda "$CUDA")
+for ((i = 0; i < ${#build_args[@]}; i++)); do
+  [ "${build_args[$i]}" = --python ] && lock_args+=(--python "${build_args[$((i + 1))]}")
+done
+say "locks: imgbuild lock --stale-only ${lock_args[*]}"
+imgbuild lock --stale-only "${lock_args[@]}"
 
 say "local registry"
 imgbuild registry start

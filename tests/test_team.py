@@ -52,9 +52,14 @@ def test_the_workbench_comes_from_the_matrix(matrix):
     text = render_dockerfile(v)
     for package in ("vim", "nano", "tmux", "htop", "cmake", "ninja-build", "openssh-server", "tini"):
         assert f"      {package} \\\n" in text, package
-    assert '"tensorboard==2.21.0"' in text and '"ipywidgets==8.1.9"' in text
+    # the Python tools are part of the variant's lock (hashes required), not a pip step of their own
+    from imgbuild.lock import lock_path, requirements
+
+    assert {"tensorboard==2.21.0", "ipywidgets==8.1.9"} <= set(requirements(v)) and "pip install \"tensorboard" not in text
+    locked = lock_path(v).read_text()
+    assert "\ntensorboard==2.21.0 \\\n" in locked and "\nipywidgets==8.1.9 \\\n" in locked
     # the OS tools sit below the locked Python set (torch), so every variant on this base shares them
-    assert text.index("tmux") < text.index("lock/requirements.txt") < text.index('"tensorboard==2.21.0"')
+    assert text.index("tmux") < text.index("lock/requirements.txt")
     assert json.loads(workbench_labels(v)["io.imgbuild.workbench.python"]) == ["ipywidgets==8.1.9", "tensorboard==2.21.0"]
 
 
@@ -171,7 +176,7 @@ def test_the_readme_example_loads(tmp_path):
 
 
 def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_path, monkeypatch):
-    """The lock, then what is not in it yet (the workbench's Python tools, a team's extras) with dependencies."""
+    """The lock (the workbench's Python tools included), then a team's extras with their dependencies."""
     import imgbuild.wheelhouse as wheelhouse
 
     commands = []
@@ -181,7 +186,7 @@ def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_pat
                               teams=True)
     wheelhouse.download(team, tmp_path / "wh", index=None)
     assert "--require-hashes" in commands[0] and "-r" in commands[0]
-    assert commands[1][-3:] == ["ipywidgets==8.1.9", "tensorboard==2.21.0", "einops==0.8.2"]
+    assert commands[1][-1:] == ["einops==0.8.2"] and "tensorboard==2.21.0" not in commands[1]
     assert "--no-deps" not in commands[1] and "--require-hashes" not in commands[1]
 
 
