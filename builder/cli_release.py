@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -14,9 +14,7 @@ from .errors import ConfigError, ImgbuildError, PublishError, writing
 from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named
 from .paths import WORK_DIR
 from .progress import Reporter
-
-if TYPE_CHECKING:
-    from .publish import PushResult
+from .reference import ImageRef
 
 RegistryOpt = Annotated[Optional[str], typer.Option(
     "--registry", help="HOST[:PORT]/NAMESPACE to push to [default: the local registry, started when needed]")]
@@ -44,16 +42,15 @@ def _local_registry(reporter: Reporter):
     return registry
 
 
-def _print_pinned(reporter: Reporter, pinned: list[PushResult]) -> None:
-    """What a team pins: the dated tag and the digest, and how to run it."""
+def _print_pinned(reporter: Reporter, pinned: list[tuple[ImageRef, str]]) -> None:
+    """What a team pins: the dated tag and the digest (pushed or retagged tonight), and how to run it."""
     if not pinned:
         return
     reporter.result("\npinned:")
-    for result in pinned:
-        reporter.result(f"  {result.refs[0]}@{result.digest}")
-    first = pinned[0]
-    reporter.result("run it:\n  docker run --gpus all --shm-size 8g -p 8888:8888 "
-                    f"{first.refs[0].with_digest(first.digest)}")
+    for dated, digest in pinned:
+        reporter.result(f"  {dated}@{digest}")
+    dated, digest = pinned[0]
+    reporter.result(f"run it:\n  docker run --gpus all --shm-size 8g -p 8888:8888 {dated.with_digest(digest)}")
 
 
 def _reporter(ctx: typer.Context) -> Reporter:
@@ -84,7 +81,7 @@ def push_cmd(
                             allow_untested=allow_untested)
         for pushed in result.refs:
             out.result(f"{pushed}@{result.digest}")
-        pinned.append(result)
+        pinned.append((result.refs[0], result.digest))
     _print_pinned(out, pinned)
 
 
@@ -130,6 +127,9 @@ def release_cmd(
                 reporter.info(f"{v.id}: {decision.reason}")
             if decision is not None and decision.unchanged:  # nothing to build, test or upload: same manifest
                 entries.append(unchanged_entry(v, decision, target.ref, target.client, options.date))
+                if entries[-1].dated_tag and entries[-1].digest:
+                    pinned.append((ImageRef.parse(f"{entries[-1].repository}:{entries[-1].dated_tag}"),
+                                   entries[-1].digest))
                 continue
             image = build(v, engine, options, reporter)
             if image.log:
@@ -140,7 +140,7 @@ def release_cmd(
             write_junit(report, out / f"{v.name}.junit.xml")
             if report.passed:  # the report in hand is the gate: no write-then-read inside one run
                 pushed = push_image(engine, image, target, report, reporter=reporter)
-                pinned.append(pushed)
+                pinned.append((pushed.refs[0], pushed.digest))
         except ImgbuildError as exc:
             error = str(exc)
             reporter.info(f"{v.name}: {error}")
