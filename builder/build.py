@@ -19,7 +19,7 @@ from .choices import Index, Network
 from .engine import Engine, ImageInfo
 from .errors import BuildError, ConfigError, writing
 from .inputs import inputs_labels
-from .lock import lock_path
+from .lock import configured_index, lock_path
 from .paths import WORK_DIR
 from .progress import Reporter
 from .reference import ImageRef
@@ -177,7 +177,7 @@ def hash_mismatch(variant: Variant, log_path: Path) -> BuildError | None:
 def content_options(variant: Variant, options: BuildOptions) -> dict[str, object]:
     """The build options that change what the image holds, for its provenance (no paths of this machine)."""
     wheel = torch_wheel(options.wheelhouse, variant) if options.wheelhouse else None
-    return {"index": options.index.value, "torchIndexUrl": torch_index(variant, options) or "https://pypi.org/simple",
+    return {"index": options.index.value, "torchIndexUrl": torch_index(variant, options) or configured_index(),
             "torchWheel": wheel.name if wheel else None, "noCache": options.no_cache,
             "caCertificates": sorted("sha256:" + hashlib.sha256(c.read_bytes()).hexdigest() for c in options.ca_certs)}
 

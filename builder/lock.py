@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
@@ -25,7 +26,9 @@ from .variant import Variant
 
 # The platform every image runs on: glibc x86_64 (Debian bookworm and Ubuntu 24.04 are both newer than 2.28).
 LOCK_PLATFORM = "x86_64-manylinux_2_28"
-PYPI = "https://pypi.org/simple"
+# The installer's own package index, whatever the machine configures (pip.conf, PIP_INDEX_URL, a mirror):
+# a lock names it by role, not by host, so one lock serves every site.
+DEFAULT_INDEX = "default"
 INPUTS_LINE, DIGEST_LINE = "# inputs: ", "# inputs-digest: "
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
@@ -38,11 +41,11 @@ class LockInputs:
     requirements: tuple[str, ...]
     python: str
     platform: str
-    index: str  # the extra index searched before PyPI ("" means PyPI alone)
+    index: str  # the extra index searched before the default one ("" means the default index alone)
 
     def as_dict(self) -> dict[str, object]:
         return {"requirements": list(self.requirements), "python": self.python, "platform": self.platform,
-                "index": self.index or PYPI}
+                "index": self.index or DEFAULT_INDEX}
 
     @property
     def digest(self) -> str:
@@ -202,3 +205,21 @@ def _uv_failure(stderr: str, inputs: LockInputs) -> str:
     cause = next((line for line in lines if line.startswith(("cause:", "Because"))), lines[-1] if lines else "")
     cause = cause.removeprefix("cause:").strip().rstrip(".")[:400] or "uv failed"
     return f"{cause}: check the matrix's pins (Python {inputs.python}) or the --find-links folder"
+
+
+def configured_index() -> str:
+    """The default index as this machine configures it (PIP_INDEX_URL, UV_DEFAULT_INDEX, pip.conf's index-url),
+    for a provenance that says what a build used; DEFAULT_INDEX where nothing overrides the installer's own."""
+    url = next((os.environ[name] for name in ("PIP_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX_URL")
+                if os.environ.get(name)), "")
+    if not url:
+        try:
+            found = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+                                   capture_output=True, text=True, timeout=30)
+            url = found.stdout.strip() if found.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            url = ""
+    parts = urlsplit(url)
+    # A mirror's URL may carry a token: the provenance keeps the host and path only.
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=host).geturl() if url else DEFAULT_INDEX
