@@ -33,6 +33,7 @@ class BuildFacts:
     source: str
     revision: str
     base_image: str
+    base_digest: str  # the one the inputs digest hashed: the pulled manifest's digest, else the local image id
     options: Mapping[str, object]  # build options that change the image's content
     started: dt.datetime
 
@@ -43,10 +44,9 @@ def seal(engine: Engine, image_id: str, variant: Variant, facts: BuildFacts, wor
     start = time.monotonic()
     inventory = sbom.collect(engine, image_id)
     document = sbom.cyclonedx_json(inventory, variant, image_id, facts.started)
-    base = engine.image(facts.base_image)
     predicate = provenance.predicate(
         variant, source=facts.source, revision=facts.revision, base_image=facts.base_image,
-        base_image_id=base.id if base else "unknown", lock_sha256=inventory.lock_sha256, options=facts.options,
+        base_image_id=facts.base_digest, lock_sha256=inventory.lock_sha256, options=facts.options,
         started=facts.started, finished=dt.datetime.now(dt.timezone.utc))
     context = work_dir / "sealed" / variant.id
     context.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from . import attest, tags
 from .choices import Index, Network
 from .engine import Engine, ImageInfo
 from .errors import BuildError, ConfigError, writing
-from .inputs import inputs_labels
+from .inputs import BASE_DIGEST_LABEL, inputs_labels
 from .lock import configured_index, lock_path
 from .paths import WORK_DIR
 from .progress import Reporter
@@ -127,8 +127,10 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
     log_path = (logs / f"{name}.build.log").resolve()
     created = tags.build_time()
     base = tags.local_ref(base_of(variant)) if variant.team else variant.base_image  # a team's image: its FROM
-    facts = attest.BuildFacts(source(), revision(), base, content_options(variant, options), created)
-    labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs_labels(ctx.path, engine, base)
+    inputs = inputs_labels(ctx.path, engine, base)
+    facts = attest.BuildFacts(source(), revision(), base, inputs[BASE_DIGEST_LABEL], content_options(variant, options),
+                              created)
+    labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs
     start = time.monotonic()
     reporter.info(f"building {name} (log: {log_path})")
     with writing(log_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .engine import Engine
 from .errors import BuildError
+from .reference import ImageRef
 
 INPUTS_LABEL = "io.imgbuild.inputs.digest"
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
@@ -37,7 +38,7 @@ def base_digest(engine: Engine, base_image: str) -> str:
     if info is None:
         raise BuildError(f"base image {base_image} is not on this machine: pull it (`docker pull {base_image}`) "
                          "or pass --base-image")
-    repository = base_image.split("@")[0].rsplit(":", 1)[0] if "/" in base_image or ":" in base_image else base_image
+    repository = ImageRef.parse(base_image).full_repository
     pulled = sorted(d.split("@", 1)[1] for d in info.digests if d.split("@", 1)[0] == repository)
     return pulled[0] if pulled else info.id
 
