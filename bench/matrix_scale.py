@@ -54,7 +54,7 @@ def generated_matrix(releases: int) -> str:
 
 
 def main() -> None:
-    from imgbuild.matrix import load_matrix
+    from imgbuild.matrix.load import load_matrix
 
     releases = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # registry_server.py: runs the Debian registry binary on loopback
 
-from imgbuild.build import Image
-from imgbuild.engine import Engine
-from imgbuild.progress import Reporter
-from imgbuild.publish import PushResult, push_image
-from imgbuild.reference import ImageRef
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
+from imgbuild.build.image import Image
+from imgbuild.core.output import Reporter
+from imgbuild.core.reference import ImageRef, RegistryRef
+from imgbuild.engine.daemon import Engine
+from imgbuild.publish.push import PushResult, push_image
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials
+from imgbuild.registry.target import RegistryTarget
 from registry_server import RegistryServer
 from rich.console import Console
 

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 start = time.perf_counter()
-from imgbuild.matrix import load_matrix  # noqa: E402
-from imgbuild.render import render_all  # noqa: E402
+from imgbuild.matrix.load import load_matrix
+from imgbuild.render.render import render_all
 
 imports = time.perf_counter() - start
 

@@ -17,10 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from imgbuild import attest, sbom  # noqa: E402
-from imgbuild.engine import Engine  # noqa: E402
-from imgbuild.matrix import load_matrix  # noqa: E402
-from imgbuild.progress import Reporter  # noqa: E402
+from imgbuild.build import sbom
+from imgbuild.build.seal import seal as attest
+from imgbuild.core.output import Reporter
+from imgbuild.engine.daemon import Engine
+from imgbuild.matrix.load import load_matrix
 from rich.console import Console  # noqa: E402
 
 

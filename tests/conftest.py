@@ -10,6 +10,6 @@ from helpers import SMALL_MATRIX
 @pytest.fixture(scope="session")
 def matrix():
     """The small fixture matrix: unit tests test the code, not today's matrix.yaml (test_matrix_data.py does)."""
-    from imgbuild.matrix import load_matrix
+    from imgbuild.matrix.load import load_matrix
 
     return load_matrix(SMALL_MATRIX)

@@ -39,8 +39,9 @@ def docker(*args: str, timeout: int = 300, check: bool = False) -> subprocess.Co
 def stand_in_locks(folder: Path, *variant_ids: str) -> dict[str, str]:
     """Locks that are current for these variants but pin one package with a made-up hash: enough to render
     and to build up to the install step (for tests that fail earlier); returns the env that selects them."""
-    from imgbuild.lock import DIGEST_LINE, lock_inputs
-    from imgbuild.matrix import Selection, load_matrix, select
+    from imgbuild.lock.lockfile import DIGEST_LINE, lock_inputs
+    from imgbuild.matrix.load import load_matrix
+    from imgbuild.matrix.select import Selection, select
 
     folder.mkdir(parents=True, exist_ok=True)
     for variant in select(load_matrix(ROOT / "matrix.yaml"), Selection(variant=variant_ids)):

@@ -10,13 +10,13 @@ import subprocess
 import pytest
 import yaml
 from helpers import ROOT
-from imgbuild import provenance, sbom
-from imgbuild.cli import app
-from imgbuild.cli_artifacts import parse_image_ref
-from imgbuild.errors import ConfigError
-from imgbuild.matrix import Selection, select
-from imgbuild.referrers import referrers_tag
-from imgbuild.render import render_dockerfile, session_env
+from imgbuild.build import provenance, sbom
+from imgbuild.cli.app import app
+from imgbuild.core.errors import ConfigError
+from imgbuild.core.reference import ImageRef
+from imgbuild.matrix.select import Selection, select
+from imgbuild.registry.referrers import referrers_tag
+from imgbuild.render.dockerfile import render_dockerfile, session_env
 from typer.testing import CliRunner
 
 CREATED = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc)
@@ -91,13 +91,14 @@ def test_provenance_is_an_in_toto_statement_with_a_slsa_predicate(variant):
     ("localhost/pytorch", ("localhost", "pytorch", "latest")),
 ])
 def test_image_references(ref, want):
-    assert parse_image_ref(ref) == want
+    parsed = ImageRef.parse_remote(ref)  # the one parser: `imgbuild sbom` and `diff` read their references with it
+    assert (parsed.registry, parsed.repository, parsed.reference) == want
 
 
 @pytest.mark.parametrize("ref", ["pytorch:2.6.0", "ghcr.io", "ghcr.io/org/pytorch@md5:00"])
 def test_bad_image_references_name_the_fix(ref):
     with pytest.raises(ConfigError, match="HOST/NAMESPACE/IMAGE:TAG"):
-        parse_image_ref(ref)
+        ImageRef.parse_remote(ref)
 
 
 def test_referrers_tag_scheme():

@@ -5,13 +5,15 @@ import json
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild import build as build_mod
-from imgbuild.build import BuildOptions, build, check_options, torch_index
-from imgbuild.choices import Index, Network
-from imgbuild.engine import Engine, ImageInfo, RunResult
-from imgbuild.errors import BuildError, ConfigError
-from imgbuild.matrix import Selection, select
-from imgbuild.progress import Reporter
+from imgbuild.build import build as build_mod
+from imgbuild.build.build import build
+from imgbuild.build.options import BuildOptions, check_options, torch_index
+from imgbuild.core.choices import Index, Network
+from imgbuild.core.errors import BuildError, ConfigError
+from imgbuild.core.output import Reporter
+from imgbuild.engine.daemon import Engine
+from imgbuild.engine.values import ImageInfo, RunResult
+from imgbuild.matrix.select import Selection, select
 
 INVENTORY = json.dumps({"python": [["torch", "2.14.1", ""]], "os": [["bash", "5.2.15-2+b7", "amd64", "bash"]],
                         "distro": {"ID": "debian", "VERSION_ID": "12", "VERSION_CODENAME": "bookworm"},

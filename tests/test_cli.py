@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from helpers import ROOT, SMALL_MATRIX
-from imgbuild.cli import app
+from imgbuild.cli.app import app
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -47,7 +47,7 @@ def test_missing_combination_is_one_line_and_exit_2():
 
 
 def test_build_selection_defaults_to_one_image():
-    from imgbuild.options import SelectionOptions
+    from imgbuild.cli.options import SelectionOptions
 
     variants = SelectionOptions(torch="2.6", cuda="12.4").variants(one_flavor=True)
     assert [v.id for v in variants] == ["2.6.0-cu124-py3.12-runtime"]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from helpers import ROOT
-from imgbuild import errors
+from imgbuild.core import errors
 
 
 def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -71,8 +71,8 @@ def test_every_error_kind_has_its_own_exit_code():
 
 
 def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, capsys):
-    from imgbuild import cli
-    from imgbuild.options import SelectionOptions
+    from imgbuild.cli import app as cli
+    from imgbuild.cli.options import SelectionOptions
 
     def boom(self, **kw):
         raise RuntimeError("boom\nsecond line")

@@ -6,10 +6,11 @@ import io
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild import doctor
-from imgbuild.doctor import Check, print_checks, run_checks, split_message
-from imgbuild.engine import Engine
-from imgbuild.errors import DaemonError
+from imgbuild.cli import doctor
+from imgbuild.cli.doctor import print_checks, run_checks
+from imgbuild.core.errors import DaemonError
+from imgbuild.engine.daemon import Engine
+from imgbuild.host.checks import Check, split_message
 from rich.console import Console
 
 

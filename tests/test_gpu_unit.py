@@ -5,10 +5,10 @@ from __future__ import annotations
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild import gpu
-from imgbuild.choices import GpuMode
-from imgbuild.engine import Engine
-from imgbuild.errors import SmokeError
+from imgbuild.core.choices import GpuMode
+from imgbuild.core.errors import SmokeError
+from imgbuild.engine.daemon import Engine
+from imgbuild.host import gpu
 
 
 def engine_with(runtimes: list[str]) -> Engine:

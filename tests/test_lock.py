@@ -7,14 +7,14 @@ import shutil
 
 import pytest
 from helpers import ROOT
-from imgbuild import tags
-from imgbuild.diff import compare, side_from_labels
-from imgbuild.errors import ConfigError
-from imgbuild.inputs import INPUTS_LABEL, inputs_digest
-from imgbuild.lock import load_lock, lock_inputs, parse_pins, read_lock
-from imgbuild.matrix import Selection, select
-from imgbuild.render import render
-from imgbuild.skip import Previous, decide
+from imgbuild.core.errors import ConfigError
+from imgbuild.core import tags
+from imgbuild.lock.lockfile import load_lock, lock_inputs, parse_pins, read_lock
+from imgbuild.matrix.select import Selection, select
+from imgbuild.release.diff import compare, side_from_labels
+from imgbuild.release.skip import Previous, decide
+from imgbuild.render.inputs import INPUTS_LABEL, inputs_digest
+from imgbuild.render.render import render
 
 LOCKED = "2.14.1-cu130-py3.11-runtime"
 
@@ -103,7 +103,7 @@ def test_diff_sorts_changes_by_kind():
 
 
 def test_diff_of_two_lock_files(tmp_path):
-    from imgbuild.diff import read_side
+    from imgbuild.release.diff import read_side
 
     old = ROOT / "locks" / f"{LOCKED}.txt"
     new = tmp_path / "new.txt"
@@ -120,7 +120,7 @@ def test_source_date_epoch_sets_the_build_date():
 
 
 def test_a_failed_resolution_is_one_line_with_a_fix(variant):
-    from imgbuild.lock import _uv_failure
+    from imgbuild.lock.resolve import _uv_failure
 
     unreachable = "error: Request failed\n  cause: Failed to fetch: https://download.pytorch.org/whl/cu126/timm/\n"
     assert "not reachable (https://download.pytorch.org/whl/cu126/timm/)" in _uv_failure(unreachable, lock_inputs(variant))
@@ -130,7 +130,7 @@ def test_a_failed_resolution_is_one_line_with_a_fix(variant):
 
 
 def test_the_nightly_summary_counts_built_unchanged_and_bytes(tmp_path):
-    from imgbuild.cli import app
+    from imgbuild.cli.app import app
     from typer.testing import CliRunner
 
     def push(size):

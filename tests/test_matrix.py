@@ -1,8 +1,8 @@
 """Expansion and selection, on the small fixture matrix (tests/fixtures/matrix-small.yaml)."""
 
 import pytest
-from imgbuild.errors import ConfigError, NothingSelected
-from imgbuild.matrix import Selection, select
+from imgbuild.core.errors import ConfigError, NothingSelected
+from imgbuild.matrix.select import Selection, select
 
 
 def test_expansion_builds_each_default_python_plus_extras_and_ids_are_unique(matrix):

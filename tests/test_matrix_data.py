@@ -3,8 +3,9 @@
 When a PyTorch release lands, this is the test to update alongside matrix.yaml."""
 
 from helpers import ROOT
-from imgbuild.matrix import Selection, load_matrix, select
-from imgbuild.paths import DEFAULT_MATRIX
+from imgbuild.core.paths import DEFAULT_MATRIX
+from imgbuild.matrix.load import load_matrix
+from imgbuild.matrix.select import Selection, select
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 

@@ -3,8 +3,8 @@
 import textwrap
 
 import pytest
-from imgbuild.errors import ConfigError
-from imgbuild.matrix import load_matrix
+from imgbuild.core.errors import ConfigError
+from imgbuild.matrix.load import load_matrix
 
 GOOD = """\
 defaults:
@@ -124,7 +124,7 @@ def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, needle, words)
 
 
 def test_render_of_a_bad_matrix_writes_nothing(tmp_path):
-    from imgbuild.cli import app
+    from imgbuild.cli.app import app
     from typer.testing import CliRunner
 
     bad = tmp_path / "bad.yaml"

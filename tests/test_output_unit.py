@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from imgbuild.progress import CI_WIDTH, Reporter
+from imgbuild.core.output import CI_WIDTH, Reporter
 from rich.console import Console
 from rich.table import Table
 

@@ -8,15 +8,18 @@ import io
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild import publish
-from imgbuild.build import Image
-from imgbuild.engine import Engine
-from imgbuild.errors import PublishError
-from imgbuild.progress import Reporter
-from imgbuild.publish import PushStream, TestRecord, push_image, record_tested
-from imgbuild.reference import ImageRef
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
-from imgbuild.smoke import SmokeCase, SmokeReport
+from imgbuild.build.image import Image
+from imgbuild.core.errors import PublishError
+from imgbuild.core.output import Reporter
+from imgbuild.core.reference import ImageRef, RegistryRef
+from imgbuild.engine.daemon import Engine
+from imgbuild.publish.push import PushStream, push_image
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials
+from imgbuild.registry.target import RegistryTarget
+from imgbuild.smoke import record
+from imgbuild.smoke.record import TestRecord, record_tested
+from imgbuild.smoke.run import SmokeCase, SmokeReport
 from rich.console import Console
 
 IMAGE_ID, DIGEST = "sha256:" + "cd" * 32, "sha256:" + "ef" * 32
@@ -76,8 +79,8 @@ def test_only_a_passing_test_of_this_very_image_opens_the_gate(tested):
 
 def test_the_record_of_an_earlier_run_opens_the_gate_across_runs(tmp_path):
     record_tested(passing(), tmp_path)
-    assert publish.tested_record(IMAGE_ID, tmp_path) == TestRecord(IMAGE_ID, passed=True)
-    assert publish.tested_record("sha256:" + "00" * 32, tmp_path) is None
+    assert record.tested_record(IMAGE_ID, tmp_path) == TestRecord(IMAGE_ID, passed=True)
+    assert record.tested_record("sha256:" + "00" * 32, tmp_path) is None
 
 
 def test_a_push_goes_dated_tag_first_verifies_and_leaves_no_registry_tag_behind():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from imgbuild.errors import ConfigError
-from imgbuild.reference import ImageRef
+from imgbuild.core.errors import ConfigError
+from imgbuild.core.reference import ImageRef
 
 
 @pytest.mark.parametrize("text, registry, repository, tag, digest", [

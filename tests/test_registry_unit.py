@@ -13,7 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from imgbuild.registry import Credentials, RegistryClient, RegistryError, credentials_for, parse_registry
+from imgbuild.core.errors import RegistryError
+from imgbuild.core.reference import RegistryRef
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials, credentials_for
 
 # -- credentials -----------------------------------------------------------------------------------------
 
@@ -66,12 +69,12 @@ def test_credentials_repr_hides_the_password() -> None:
 
 
 def test_parse_registry() -> None:
-    ref = parse_registry("127.0.0.1:5000/team")
+    ref = RegistryRef.parse("127.0.0.1:5000/team")
     assert (ref.host, ref.namespace) == ("127.0.0.1:5000", "team")
     assert ref.repository("torch") == "team/torch"
     assert str(ref.image_ref("torch", "2.6.0-cpu")) == "127.0.0.1:5000/team/torch:2.6.0-cpu"
-    assert parse_registry("ghcr.io/org/sub").namespace == "org/sub"
-    assert parse_registry("localhost/team").host == "localhost"
+    assert RegistryRef.parse("ghcr.io/org/sub").namespace == "org/sub"
+    assert RegistryRef.parse("localhost/team").host == "localhost"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +82,7 @@ def test_parse_registry() -> None:
 )
 def test_parse_registry_rejects_bad_values(value: str) -> None:
     with pytest.raises(RegistryError, match="HOST\\[:PORT\\]/NAMESPACE"):
-        parse_registry(value)
+        RegistryRef.parse(value)
 
 
 def test_scheme_is_http_only_on_loopback() -> None:

@@ -5,15 +5,14 @@ import json
 from pathlib import Path
 
 import pytest
-from imgbuild import tags
-from imgbuild.build import Image
-from imgbuild.errors import PublishError
-from imgbuild.matrix import Selection, select
-from imgbuild.publish import PushResult
-from imgbuild.reference import ImageRef
-from imgbuild.registry import RegistryRef
-from imgbuild.release import ReleaseEntry, merge_releases, release_entry, write_release
-from imgbuild.smoke import SmokeCase, SmokeReport
+from imgbuild.build.image import Image
+from imgbuild.core.errors import PublishError
+from imgbuild.core.reference import ImageRef, RegistryRef
+from imgbuild.core import tags
+from imgbuild.matrix.select import Selection, select
+from imgbuild.publish.push import PushResult
+from imgbuild.release.manifest import ReleaseEntry, merge_releases, release_entry, write_release
+from imgbuild.smoke.run import SmokeCase, SmokeReport
 
 REGISTRY = RegistryRef("ghcr.io", "team")
 DIGEST = "sha256:" + "ab" * 32

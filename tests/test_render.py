@@ -7,10 +7,11 @@ import subprocess
 import jinja2
 import pytest
 from helpers import ROOT
-from imgbuild.errors import ConfigError
-from imgbuild.matrix import Selection, select
-from imgbuild.options import BuildFlags
-from imgbuild.render import render_all, render_dockerfile
+from imgbuild.cli.options import BuildFlags
+from imgbuild.core.errors import ConfigError
+from imgbuild.matrix.select import Selection, select
+from imgbuild.render.dockerfile import render_dockerfile
+from imgbuild.render.render import render_all
 
 
 def tree(path):
@@ -76,7 +77,7 @@ def test_base_image_override_changes_from_and_label(matrix):
 
 
 def test_undefined_template_variables_fail(monkeypatch, matrix):
-    from imgbuild import render
+    from imgbuild.render import dockerfile as render
 
     render._template.cache_clear()
     monkeypatch.setattr(render, "template_data", lambda v, b=None, lock=None: {"variant": v})

@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild import smoke
-from imgbuild.engine import Container
-from imgbuild.errors import DaemonError, OutputError
-from imgbuild.smoke import SmokeCase, SmokeReport, write_json, write_junit
+from imgbuild.core.errors import DaemonError, OutputError
+from imgbuild.engine.container import Container
+from imgbuild.smoke import run as smoke
+from imgbuild.smoke.run import SmokeCase, SmokeReport, write_json, write_junit
 
 CASES = (SmokeCase("test_identity::test_torch_version", "passed", 1.25),
          SmokeCase("test_gpu::test_cuda_available", "skipped", 0.0, "no GPU tier"),

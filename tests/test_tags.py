@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from imgbuild import tags
-from imgbuild.matrix import Selection, select
+from imgbuild.core import tags
+from imgbuild.matrix.select import Selection, select
 
 DAY = dt.date(2026, 11, 22)
 

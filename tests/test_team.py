@@ -11,17 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import ROOT
-from imgbuild import tags
-from imgbuild.build import Image
-from imgbuild.errors import ConfigError, NothingSelected
-from imgbuild.matrix import Selection, load_matrix, select
-from imgbuild.options import SelectionOptions
-from imgbuild.reference import ImageRef
-from imgbuild.registry import RegistryRef
-from imgbuild.release import merge_releases, release_entry, write_release
-from imgbuild.render import render_dockerfile
-from imgbuild.team import render_team
-from imgbuild.workbench import workbench_labels
+from imgbuild.build.image import Image
+from imgbuild.cli.options import SelectionOptions
+from imgbuild.core.errors import ConfigError, NothingSelected
+from imgbuild.core.reference import ImageRef, RegistryRef
+from imgbuild.core import tags
+from imgbuild.matrix.load import load_matrix
+from imgbuild.matrix.select import Selection, select
+from imgbuild.release.manifest import merge_releases, release_entry, write_release
+from imgbuild.render.dockerfile import render_dockerfile, workbench_labels
+from imgbuild.render.team import render_team
 
 TEAM = """\
 images:
@@ -53,7 +52,7 @@ def test_the_workbench_comes_from_the_matrix(matrix):
     for package in ("vim", "nano", "tmux", "htop", "cmake", "ninja-build", "openssh-server", "tini"):
         assert f"      {package} \\\n" in text, package
     # the Python tools are part of the variant's lock (hashes required), not a pip step of their own
-    from imgbuild.lock import lock_path, requirements
+    from imgbuild.lock.lockfile import lock_path, requirements
 
     assert {"tensorboard==2.21.0", "ipywidgets==8.1.9"} <= set(requirements(v)) and "pip install \"tensorboard" not in text
     locked = lock_path(v).read_text()
@@ -153,7 +152,7 @@ def test_a_team_image_is_in_release_json_and_tags_md(tmp_path):
 
 
 def test_init_team_writes_a_matrix_that_loads_and_its_tests(tmp_path, monkeypatch):
-    from imgbuild.starter import write_starter
+    from imgbuild.matrix.starter import write_starter
 
     monkeypatch.chdir(tmp_path)
     write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=False, team="ml-team")
@@ -177,7 +176,7 @@ def test_the_readme_example_loads(tmp_path):
 
 def test_the_wheelhouse_of_a_team_image_has_its_extras_and_the_workbench(tmp_path, monkeypatch):
     """The lock (the workbench's Python tools included), then a team's extras with their dependencies."""
-    import imgbuild.wheelhouse as wheelhouse
+    import imgbuild.lock.wheelhouse as wheelhouse
 
     commands = []
     monkeypatch.setattr(wheelhouse.subprocess, "run", lambda c, **kw: commands.append(c) or

@@ -14,7 +14,7 @@ import pytest
 import typer.main
 import yaml
 from helpers import ROOT, missing
-from imgbuild.cli import app
+from imgbuild.cli.app import app
 from typer.testing import CliRunner
 
 WORKFLOWS = ROOT / ".github" / "workflows"

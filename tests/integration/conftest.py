@@ -22,8 +22,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def engine():
-    from imgbuild.engine import Engine
-    from imgbuild.errors import DaemonError
+    from imgbuild.core.errors import DaemonError
+    from imgbuild.engine.daemon import Engine
 
     try:
         return Engine()

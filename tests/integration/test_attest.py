@@ -14,12 +14,14 @@ import secrets
 import pytest
 import requests
 from helpers import docker, imgbuild
-from imgbuild.progress import Reporter
-from imgbuild.publish import local_image, push_image
-from imgbuild.reference import ImageRef
-from imgbuild.referrers import OCI_INDEX, referrers_tag
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
-from imgbuild.release import release_entry, write_release
+from imgbuild.core.output import Reporter
+from imgbuild.core.reference import ImageRef, RegistryRef
+from imgbuild.publish.push import local_image, push_image
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials
+from imgbuild.registry.referrers import OCI_INDEX, referrers_tag
+from imgbuild.registry.target import RegistryTarget
+from imgbuild.release.manifest import release_entry, write_release
 from registry_server import auth_registry_fixture, skopeo
 from rich.console import Console
 from test_push_cli import creds, mark_tested
@@ -119,7 +121,8 @@ def test_a_second_push_lists_each_artifact_once_and_release_json_names_them(carr
 
 
 def _variant():
-    from imgbuild.matrix import Selection, load_matrix, select
+    from imgbuild.matrix.load import load_matrix
+    from imgbuild.matrix.select import Selection, select
 
     return select(load_matrix(), Selection(torch="2.14", cuda="13.0", flavor="runtime", python="3.11"))[0]
 

@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds conftest helpers, registry_server
 
 from helpers import ROOT, missing
-from imgbuild.doctor import NO_GPU_FIX, Check, doctor_cmd, run_checks
-from imgbuild.engine import Engine
-from imgbuild.errors import DaemonError
-from imgbuild.gpu import host_driver
-from imgbuild.matrix import load_matrix
+from imgbuild.cli.doctor import NO_GPU_FIX, doctor_cmd, run_checks
+from imgbuild.core.errors import DaemonError
+from imgbuild.engine.daemon import Engine
+from imgbuild.host.checks import Check
+from imgbuild.host.gpu import host_driver
+from imgbuild.matrix.load import load_matrix
 from registry_server import RegistryServer, auth_registry_fixture
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 from helpers import docker
-from imgbuild.probes import make_key, ssh_command, wait_for_http
+from imgbuild.smoke.probes import make_key, ssh_command, wait_for_http
 
 
 def run(image, *command, user=None, env=None, entrypoint=None, mounts=()):

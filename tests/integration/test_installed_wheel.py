@@ -54,7 +54,7 @@ def test_the_wheel_renders_a_context_with_its_templates(installed):
 def test_the_wheel_carries_the_smoke_suite_and_no_builder_module(installed):
     bin_dir, elsewhere = installed
     probe = run(str(bin_dir / "python"), "-c",
-                "import imgbuild.paths as p; print(sorted(x.name for x in p.SMOKETESTS.glob('test_*.py')))",
+                "import imgbuild.core.paths as p; print(sorted(x.name for x in p.SMOKETESTS.glob('test_*.py')))",
                 cwd=elsewhere)
     assert probe.returncode == 0 and "test_identity.py" in probe.stdout and "site-packages" not in probe.stderr
     generic = run(str(bin_dir / "python"), "-c", "import builder", cwd=elsewhere)

@@ -17,15 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from imgbuild import publish as stage
-from imgbuild.build import Image
-from imgbuild.engine import Engine
-from imgbuild.errors import DaemonError, PublishError
-from imgbuild.progress import Reporter
-from imgbuild.publish import PushResult, push_image, record_tested
-from imgbuild.reference import ImageRef
-from imgbuild.registry import Credentials, RegistryClient, RegistryRef, RegistryTarget
-from imgbuild.smoke import SmokeCase, SmokeReport
+from imgbuild.build.image import Image
+from imgbuild.core.errors import DaemonError, PublishError
+from imgbuild.core.output import Reporter
+from imgbuild.core.reference import ImageRef, RegistryRef
+from imgbuild.engine.daemon import Engine
+from imgbuild.publish.push import PushResult, push_image
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials
+from imgbuild.registry.target import RegistryTarget
+from imgbuild.smoke import record
+from imgbuild.smoke.record import record_tested
+from imgbuild.smoke.run import SmokeCase, SmokeReport
 from registry_server import RegistryServer, auth_registry_fixture, skopeo
 from rich.console import Console
 
@@ -116,7 +119,7 @@ def push(engine, name, registry, creds, client, work_dir, tags=TAGS, **kw) -> Pu
     image = Image.from_info(local, engine.image(local))
     image = Image(id=image.id, ref=local, refs=tuple(local.with_tag(t) for t in tags), labels=image.labels)
     target = RegistryTarget(registry, creds, client)
-    return push_image(engine, image, target, stage.tested_record(image.id, work_dir), **kw)
+    return push_image(engine, image, target, record.tested_record(image.id, work_dir), **kw)
 
 
 def test_push_puts_every_tag_there_and_digests_read_back(engine, registry, creds, client, work_dir, images):
@@ -240,7 +243,7 @@ def test_an_untested_image_is_refused_unless_allowed(engine, registry, creds, cl
     with pytest.raises(PublishError, match="was not tested .*run `imgbuild test .*--allow-untested"):
         push(engine, "a", registry, creds, client, tmp_path)
     record_tested(passing(images["a"], "failed"), tmp_path)
-    assert stage.tested_record(images["a"], tmp_path).passed is False
+    assert record.tested_record(images["a"], tmp_path).passed is False
     with pytest.raises(PublishError, match="failed its smoke test"):
         push(engine, "a", registry, creds, client, tmp_path)
     assert client.tags(registry.repository("pytorch")) == []

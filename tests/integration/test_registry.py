@@ -13,7 +13,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds registry_server.py
 
-from imgbuild.registry import Credentials, RegistryClient, RegistryError
+from imgbuild.core.errors import RegistryError
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials
 from registry_server import (
     RegistryServer,
     auth_registry_fixture,

@@ -8,10 +8,11 @@ import json
 import secrets
 
 import pytest
-from imgbuild.errors import PublishError
-from imgbuild.inputs import INPUTS_LABEL
-from imgbuild.registry import Credentials, RegistryClient
-from imgbuild.skip import decide, mark_tested, read_previous, retag
+from imgbuild.core.errors import PublishError
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.credentials import Credentials
+from imgbuild.release.skip import decide, mark_tested, read_previous, retag
+from imgbuild.render.inputs import INPUTS_LABEL
 from registry_server import auth_registry_fixture, push_image, skopeo_digest
 
 auth_registry = pytest.fixture(scope="module")(auth_registry_fixture)

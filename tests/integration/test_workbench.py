@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 from helpers import docker, missing
-from imgbuild.probes import wait_for_http
+from imgbuild.smoke.probes import wait_for_http
 
 WRITE_SCALARS = """
 from torch.utils.tensorboard import SummaryWriter

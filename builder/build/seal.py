@@ -1,0 +1,56 @@
+"""An image's SBOM and provenance, sealed into the image at build time (publish/attach.py pushes them beside its
+digest): after the main build, the image runs once to list what it holds; the host writes the CycloneDX SBOM and the
+provenance predicate, and a second build `FROM <image id>` copies both into /opt/imgbuild/ as the last layer
+(seconds: every layer above is reused), before any tag is applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ..core.output import Reporter
+from ..core.variant import Variant
+from ..engine.daemon import Engine
+from . import provenance, sbom
+
+SEAL_DOCKERFILE = f"FROM {{image}}\nCOPY sbom.cdx.json provenance.json {Path(sbom.SBOM_PATH).parent}/\n"
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What the provenance says about one build, gathered by the build stage."""
+
+    source: str
+    revision: str
+    base_image: str
+    base_digest: str  # the one the inputs digest hashed: the pulled manifest's digest, else the local image id
+    options: Mapping[str, object]  # build options that change the image's content
+    started: dt.datetime
+
+
+def seal(engine: Engine, image_id: str, variant: Variant, facts: BuildFacts, work_dir: Path, log: IO[str],
+         reporter: Reporter) -> str:
+    """Add the SBOM and the provenance predicate to the image as its last layer; returns the new image id."""
+    start = time.monotonic()
+    inventory = sbom.collect(engine, image_id)
+    document = sbom.cyclonedx_json(inventory, variant, image_id, facts.started)
+    predicate = provenance.predicate(
+        variant, source=facts.source, revision=facts.revision, base_image=facts.base_image,
+        base_image_id=facts.base_digest, lock_sha256=inventory.lock_sha256, options=facts.options,
+        started=facts.started, finished=dt.datetime.now(dt.timezone.utc))
+    context = work_dir / "sealed" / variant.id
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(SEAL_DOCKERFILE.format(image=image_id))
+    (context / "sbom.cdx.json").write_text(document)
+    (context / "provenance.json").write_text(json.dumps(predicate, indent=2, sort_keys=True) + "\n")
+    sealed = engine.build(context, buildargs={}, labels={}, network=None, nocache=False, log=log,
+                          on_step=lambda *_: None)
+    reporter.info(f"SBOM of {variant.id}: {len(inventory.python)} Python and {len(inventory.os)} OS packages, "
+                  f"{len(document) / 1024:.0f} KiB, sealed with its provenance in {time.monotonic() - start:.1f}s")
+    return sealed

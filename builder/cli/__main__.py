@@ -1,0 +1,5 @@
+"""`python -m imgbuild.cli`."""
+
+from .app import main
+
+main()

@@ -1,0 +1,110 @@
+"""The imgbuild command line: the app, its commands (each in the module of its group) and main(), which turns every
+failure into one line and its exit code. No decisions live here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from ..core.errors import ImgbuildError
+from ..core.output import Reporter
+from . import artifacts, build, doctor, local, lock, matrix, publish
+
+try:  # typer vendors click from 0.2x on; older typer uses click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  help="Build, smoke-test and publish PyTorch GPU images from one declared matrix.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from .options import matrix_path
+
+        print(f"imgbuild {version('imgbuild')}\nmatrix: {matrix_path(None).resolve()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="print the version and the matrix in use")] = False,
+) -> None:
+    """Build, smoke-test and publish PyTorch GPU images from one declared matrix."""
+
+
+# Every command, in the order `imgbuild --help` lists them; a group is (its help, its commands).
+COMMANDS = (
+    ("init", matrix.init_cmd), ("matrix", matrix.matrix_cmd), ("render", build.render_cmd), ("build", build.build_cmd),
+    ("test", build.test_cmd), ("wheelhouse", lock.wheelhouse_cmd), ("push", publish.push_cmd),
+    ("release", publish.release_cmd), ("catalog", publish.catalog_cmd), ("doctor", doctor.doctor_cmd),
+    ("registry", (local.REGISTRY_HELP, local.REGISTRY_COMMANDS)), ("base", local.base_cmd), ("lock", lock.lock_cmd),
+    ("diff", lock.diff_cmd), ("plan", matrix.plan_cmd), ("nightly-summary", publish.summary_cmd),
+    ("sbom", artifacts.sbom_cmd), ("digests", artifacts.digests_cmd),
+)
+
+
+def register(typer_app: typer.Typer, commands: tuple) -> None:
+    """The one way a command joins the command line."""
+    for name, command in commands:
+        if isinstance(command, tuple):
+            group = typer.Typer(no_args_is_help=True, help=command[0])
+            register(group, command[1])
+            typer_app.add_typer(group, name=name)
+        else:
+            typer_app.command(name)(command)
+
+
+register(app, COMMANDS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every failure ends in one `imgbuild: error:` line and its kind's exit code."""
+    out = Reporter()
+    try:
+        code = app(args=argv, prog_name="imgbuild", standalone_mode=False, obj=out)
+    except click_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help())
+        sys.exit(2)
+    except click_errors.UsageError as exc:  # an unknown option or value: before any work, one line
+        hint = f": see `{exc.ctx.command_path} --help`" if exc.ctx else ""
+        out.error(_one_line(exc.format_message()) + hint)
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        out.error(_one_line(exc.format_message()))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        out.error("interrupted")
+        sys.exit(130)
+    except ImgbuildError as exc:
+        if os.environ.get("IMGBUILD_DEBUG"):
+            raise
+        out.error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        out.error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("IMGBUILD_DEBUG"):
+            raise
+        out.error(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}: re-run with IMGBUILD_DEBUG=1 "
+                  "and report the traceback")
+        sys.exit(1)
+    if code == 130:  # typer turns Ctrl-C into exit 130
+        out.error("interrupted")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.replace("Value error, ", "").split()).rstrip(".")
+
+
+if __name__ == "__main__":
+    main()

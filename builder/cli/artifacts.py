@@ -1,0 +1,61 @@
+"""`imgbuild sbom REF` (an image's SBOM or provenance, read back from its registry) and `imgbuild digests`
+(every published digest of a release, for signing and scanning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..core.errors import PublishError, RegistryError
+from ..core.reference import ImageRef
+from .options import output
+
+
+def sbom_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="a pushed image: HOST/NAMESPACE/IMAGE:TAG or ...@sha256:DIGEST")],
+    show_provenance: Annotated[bool, typer.Option("--provenance", help="print the provenance statement instead")]
+    = False,
+) -> None:
+    """Print the SBOM (CycloneDX JSON) that the registry holds beside a pushed image."""
+    from ..build import provenance, sbom
+    from ..registry.client import RegistryClient
+    from ..registry.referrers import fetch_artifact, referrers
+
+    image = ImageRef.parse_remote(ref)
+    host, repository = image.registry or "", image.repository
+    client = RegistryClient.open(host)
+    digest = image.digest or client.manifest_digest(repository, image.reference)
+    if digest is None:
+        raise RegistryError(f"{host}/{repository}:{image.reference} does not exist: check the tag, or push it")
+    kind, what = (provenance.MEDIA_TYPE, "provenance") if show_provenance else (sbom.MEDIA_TYPE, "SBOM")
+    found = referrers(client, repository, digest, kind)
+    if not found:
+        raise PublishError(f"no {what} refers to {host}/{repository}@{digest}: publish the image with "
+                           "`imgbuild push` or `imgbuild release` (images imgbuild builds carry one)")
+    output(ctx).data(fetch_artifact(client, repository, found[-1].digest).decode().rstrip("\n"))
+
+
+def digests_cmd(
+    ctx: typer.Context,
+    in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json files (searched recursively)")],
+    images_only: Annotated[bool, typer.Option("--images-only", help="leave out the SBOM and provenance")] = False,
+) -> None:
+    """Print REPOSITORY@DIGEST for every published image of the releases and, unless --images-only, the SBOM and
+    provenance artifacts that refer to it: what the nightly signs, verifies and scans. Nothing published: no line."""
+    from ..release.manifest import merge_releases
+
+    lines = []
+    for entry in merge_releases(in_dir):
+        if not entry.published:
+            continue
+        lines.append(f"{entry.repository}@{entry.digest}")
+        if not images_only:
+            lines += [f"{entry.repository}@{digest}" for _, digest in sorted(entry.artifacts.items())]
+    out = output(ctx)
+    if not lines:  # every build failed: nothing to sign or scan, and the catalog says why
+        out.info(f"no published image in the release files under {in_dir}")
+    for line in lines:
+        out.result(line)

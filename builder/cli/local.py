@@ -1,0 +1,85 @@
+"""Commands that set up a machine: `imgbuild base` (a base image from the host's apt sources) and
+`imgbuild registry start|stop|status` (the embedded local registry that push and release default to)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..registry import local as localregistry
+from .options import matrix_path, output
+
+
+def _engine():
+    from ..engine.daemon import Engine
+
+    return Engine(timeout=60)
+
+
+def _describe(reg: localregistry.LocalRegistry, up: bool) -> str:
+    how = "the registry:2 image (container imgbuild-registry)" if reg.backend == "container" else reg.backend
+    state = "running" if up else "stopped"
+    return (f"local registry: {state} at {reg.address} (push there with --registry {reg.target})\n"
+            f"  runs: {how}\n  data: {reg.data}")
+
+
+def start_cmd(
+    ctx: typer.Context,
+    port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535,
+                                                help=f"port on 127.0.0.1 [default: {localregistry.DEFAULT_PORT}]")] = None,
+) -> None:
+    """Start the local registry (a no-op when it already runs); its storage survives stop and restart."""
+    reg = localregistry.ensure_running(_engine, port)
+    output(ctx).result(_describe(reg, True))
+
+
+def stop_cmd(ctx: typer.Context) -> None:
+    """Stop the local registry; its images stay in its data folder for the next start."""
+    reg = localregistry.stop(_engine)
+    output(ctx).result("local registry: none was started" if reg is None
+                     else f"local registry stopped; data kept in {reg.data}")
+
+
+def status_cmd(ctx: typer.Context) -> None:
+    """Say whether the local registry runs, how, where it listens and where its data lives."""
+    reg, up = localregistry.status()
+    if reg is None:
+        output(ctx).result(f"local registry: never started (data folder {localregistry.data_dir()}): imgbuild registry start")
+        raise typer.Exit(1)
+    output(ctx).result(_describe(reg, up))
+    raise typer.Exit(0 if up else 1)
+
+
+def base_cmd(
+    ctx: typer.Context,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="image to make [default: local/DISTRO:SUITE]")] = None,
+    suite: Annotated[Optional[str], typer.Option("--suite", help="release to bootstrap [default: the host's]")] = None,
+    mirror: Annotated[Optional[str], typer.Option("--mirror", help="apt mirror URL [default: the host's]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="make it again even if the image exists")] = False,
+) -> None:
+    """Make a base image from this host's apt sources (debootstrap) and print the --base-image to pass."""
+    from dataclasses import replace
+
+    from ..host.base import PYTHON_LABEL, host_source, make_base
+    from ..matrix.load import load_matrix
+
+    source = host_source()
+    source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)
+    if suite and not tag:
+        tag = f"local/{source.distro}:{suite}"
+    engine, out = _engine(), output(ctx)
+    ref, made = make_base(engine, source, tag or source.image, force=force, log=out.result)
+    python = engine.image(ref).labels.get(PYTHON_LABEL)
+    out.result(f"base image {ref}: {'made from ' + source.mirror if made else 'present'}"
+          + (f"; its python3 is {python}: pass --python {python} where the matrix's default Python differs"
+             if python else ""))
+    default = load_matrix(matrix_path(None)).file.defaults.base_image
+    if not default.startswith(f"{source.distro}:"):
+        out.result(f"note: the matrix builds on {default}; this host's apt sources give {source.distro} {source.suite}, "
+              "so images built on it carry that distribution and its python3")
+    out.result(f"use it: imgbuild build --base-image {ref} ...   (or release, render)")
+
+
+REGISTRY_HELP = "The local registry (127.0.0.1) that push and release use when no --registry is given."
+REGISTRY_COMMANDS = (("start", start_cmd), ("stop", stop_cmd), ("status", status_cmd))

@@ -1,0 +1,92 @@
+"""`imgbuild init`, `imgbuild matrix` and `imgbuild plan`: what the matrix builds, as tables and as CI's matrix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..core import tags
+from ..core.errors import ConfigError
+from ..core.variant import Variant
+from .options import CudaOpt, SelectionOptions, TorchOpt, cli_options, output
+
+
+def init_cmd(
+    ctx: typer.Context, torch: TorchOpt = None, cuda: CudaOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml")] = False,
+    team: Annotated[Optional[str], typer.Option("--team", help="add an example team image of this name "
+                                                               "(and its tests in teams/NAME/)")] = None,
+) -> None:
+    """Write a starter matrix.yaml into this folder (the packaged one, or the releases --torch/--cuda name)."""
+    from ..matrix.starter import write_starter
+
+    written = write_starter(Path("matrix.yaml"), torch=torch, cuda=cuda, force=force, team=team)
+    output(ctx).result(f"wrote {written}: edit it, then `imgbuild matrix` lists what it builds"
+                            + (f"; `imgbuild build --image {team}` builds the team's image" if team else ""))
+
+
+def variant_record(v: Variant) -> dict[str, object]:
+    """A variant as JSON: its fields plus the tags it would get today."""
+    return {**v.summary(), "tags": tags.tags(v, tags.build_date()), "index": v.index}
+
+
+def github_entry(v: Variant) -> dict[str, object]:
+    """One job of the nightly's strategy.matrix; `gpu` picks the runner (self-hosted `gpu` or ubuntu-latest)."""
+    return {
+        "variant": v.id,
+        "torch": v.torch,
+        "cuda": v.cuda,
+        "flavor": v.flavor,
+        "python": v.python,
+        "gpu": "no" if v.is_cpu else "yes",
+    }
+
+
+@cli_options
+def matrix_cmd(
+    ctx: typer.Context, select: SelectionOptions,
+    as_json: Annotated[bool, typer.Option("--json", help="print {\"variants\": [...]}")] = False,
+    github: Annotated[bool, typer.Option("--github", help="print a GitHub Actions strategy.matrix")] = False,
+) -> None:
+    """List the selected variants (all of them by default)."""
+    out, variants = output(ctx), select.variants()
+    if github:
+        out.data(json.dumps({"include": [github_entry(v) for v in variants]}, separators=(",", ":")))
+        return
+    if as_json:
+        out.data(json.dumps({"variants": [variant_record(v) for v in variants]}, indent=2))
+        return
+    table = Table(title=f"{len(variants)} variants")
+    for column in ("id", "torch", "torchvision", "cuda", "cudnn", "python", "flavor", "min driver", "tag"):
+        table.add_column(column)
+    for v in variants:
+        table.add_row(v.id, v.torch, v.torchvision, v.cuda, v.cudnn or "-", v.python, v.flavor,
+                      v.min_driver or "-", tags.release_tag(v))
+    out.table(table)
+
+
+@cli_options
+def plan_cmd(
+    ctx: typer.Context, *, select: SelectionOptions,
+) -> None:
+    """The nightly's strategy.matrix: the selected variants whose lock is current; the others are named on stderr
+    with the command that locks them (the nightly never relocks: the lock-refresh pull request does)."""
+    from ..lock.lockfile import load_lock
+
+    variants = select.variants()
+    ready, unlocked = [], []
+    for v in variants:
+        try:
+            load_lock(v)
+            ready.append(v)
+        except ConfigError:
+            unlocked.append(v.id)
+    if unlocked:
+        output(ctx).info(f"{len(unlocked)} of {len(variants)} variants have no current lock and are not planned "
+                   f"(run `imgbuild lock --variant ID`): {', '.join(unlocked[:5])}"
+                   f"{', ...' if len(unlocked) > 5 else ''}")
+    output(ctx).data(json.dumps({"include": [github_entry(v) for v in ready]}, separators=(",", ":")))

@@ -1,0 +1,133 @@
+"""`imgbuild push`, `imgbuild release`, `imgbuild catalog` and `imgbuild nightly-summary`: the publishing end."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..core.choices import GpuMode
+from ..core.errors import ConfigError, PublishError
+from ..core.output import Reporter
+from ..core.reference import ImageRef
+from .options import BuildFlags, GpuOpt, RegistryOpt, SelectionOptions, cli_options, images_named, output, registry_target
+
+AllowUntestedOpt = Annotated[bool, typer.Option("--allow-untested", help="push without a passing imgbuild test")]
+
+
+@cli_options
+def push_cmd(
+    ctx: typer.Context, *,
+    image: Annotated[Optional[str], typer.Argument(help="image to push [default: the selection's images]")] = None,
+    registry: RegistryOpt = None, select: SelectionOptions, allow_untested: AllowUntestedOpt = False,
+) -> None:
+    """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
+    from ..engine.daemon import Engine
+    from ..host.preflight import check_registry
+    from ..publish.push import push_local
+
+    out = output(ctx)
+    refs = images_named(image, select)
+    target = registry_target(registry, out)
+    engine = Engine()
+    check_registry(target)
+    results = push_local(refs, engine, target, out, allow_untested=allow_untested)
+    for result in results:
+        for pushed in result.refs:
+            out.result(f"{pushed}@{result.digest}")
+    _print_pinned(out, [replace(result.refs[0], digest=result.digest) for result in results])
+
+
+@cli_options
+def release_cmd(
+    ctx: typer.Context, *,
+    registry: RegistryOpt = None, select: SelectionOptions, gpu: GpuOpt = GpuMode.auto,
+    out: Annotated[Path, typer.Option("--out", help="folder for release.json, TAGS.md, logs, JUnit")] = Path("release"),
+    site: BuildFlags,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="build even when the inputs did not change")] = False,
+    max_age: Annotated[int, typer.Option("--max-age", min=0, help="rebuild unchanged images older than DAYS "
+                                         "(OS security updates)", metavar="DAYS")] = 7,
+) -> None:
+    """Render, build, test and push each variant's image and its team images whose inputs changed (retag the
+    others); one failure does not stop the others."""
+    from ..engine.daemon import Engine
+    from ..release.pipeline import ReleasePlan, release
+
+    reporter = output(ctx)
+    variants, options = site.resolve(select.variants(teams=True))
+    plan = ReleasePlan(variants=tuple(variants), target=registry_target(registry, reporter), options=options, gpu=gpu,
+                       out=out, rebuild=rebuild, max_age=max_age)
+    outcome = release(plan, Engine(), reporter)
+    _print_outcomes(reporter, outcome.entries, outcome.manifest, outcome.catalog)
+    _print_pinned(reporter, outcome.pinned)
+    if outcome.failed:
+        raise PublishError(f"{outcome.failed} of {len(outcome.entries)} variants failed: see the table above and "
+                           f"{outcome.manifest}")
+
+
+def catalog_cmd(
+    ctx: typer.Context,
+    in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json fragments")],
+    out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
+) -> None:
+    """Merge the nightly's release fragments into one release.json and TAGS.md."""
+    from ..release.manifest import RELEASE_FILE, merge_releases, write_release
+
+    if not in_dir.is_dir():
+        raise ConfigError(f"--in {in_dir} is not a folder: pass the folder the nightly's release fragments were "
+                          "downloaded into")
+    entries = merge_releases(in_dir)
+    if not entries:
+        raise ConfigError(f"no {RELEASE_FILE} with any image under {in_dir}: pass the folder holding the "
+                          "fragments `imgbuild release` wrote")
+    manifest, catalog = write_release(entries, out)
+    output(ctx).result(f"{len(entries)} images: {manifest}, {catalog}")
+
+
+def summary_cmd(
+    ctx: typer.Context,
+    in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json files (searched recursively)")],
+) -> None:
+    """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
+    from ..release.manifest import merge_releases
+
+    entries = merge_releases(in_dir)
+    unchanged = [e for e in entries if e.unchanged_since]
+    built = [e for e in entries if e.published and not e.unchanged_since]
+    failed = [e for e in entries if not e.published]
+    pushed = sum(e.push.bytes_pushed for e in entries if e.push)
+    lines = [f"**{len(built)} built, {len(unchanged)} unchanged (retagged), {len(failed)} failed; "
+             f"{pushed / 1e9:.2f} GB of layers pushed**", "", "| variant | outcome | digest | detail |",
+             "| --- | --- | --- | --- |"]
+    for e in entries:
+        outcome = "failed" if e in failed else "unchanged" if e in unchanged else "built"
+        detail = (f"since {e.unchanged_since}" if e in unchanged else e.error or
+                  (e.changes or {}).get("summary") or e.rebuilt_because or "")
+        lines.append(f"| {e.variant} | {outcome} | `{(e.digest or '-')[:19]}` | {detail[:200]} |")
+    output(ctx).data("\n".join(lines))
+
+
+def _print_pinned(reporter: Reporter, pinned: list[ImageRef]) -> None:
+    """What a team pins: the dated tag at its digest (pushed or retagged tonight), and how to run it."""
+    if not pinned:
+        return
+    reporter.result("\npinned:")
+    for ref in pinned:
+        reporter.result(f"  {ref}")
+    first = pinned[0]
+    reporter.result(f"run it:\n  docker run --gpus all --shm-size 8g -p 8888:8888 {first.with_digest(first.digest or '')}")
+
+
+def _print_outcomes(reporter: Reporter, entries, manifest: Path, catalog: Path) -> None:
+    table = Table(title="release")
+    for column in ("variant", "outcome", "detail"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        shown = ("[red]failed[/]" if entry.status != "ok" else
+                 f"[cyan]unchanged since {entry.unchanged_since}[/]" if entry.unchanged_since else "[green]built[/]")
+        table.add_row(entry.variant, shown, (entry.error or "")[:300])
+    reporter.table(table)
+    reporter.result(f"wrote {manifest} and {catalog}")

@@ -1,0 +1,130 @@
+"""An image reference parsed once ([REGISTRY/]REPOSITORY[:TAG][@DIGEST]) into a typed value.
+
+Docker's own rule decides what the first path component is: a registry when it has a dot or a port or is
+`localhost` (`127.0.0.1:5000/ns/img:tag`, `ghcr.io/org/img`), part of the repository otherwise (`imgbuild/pytorch`).
+A colon in the registry part is a port, never a tag: nothing here splits a reference on its last colon.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, RegistryError
+
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+_REGISTRY = re.compile(r"^(?:localhost|\[[0-9a-fA-F:]+\]|[\w-]+(?:\.[\w-]+)*)(?::\d{1,5})?$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    repository: str  # "imgbuild/pytorch", "ns/pytorch"
+    tag: str | None = None
+    digest: str | None = None  # "sha256:..."
+    registry: str | None = None  # "127.0.0.1:5000", "ghcr.io"; None: the engine's default (local or Docker Hub)
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        """Parse a reference as a user or the engine writes it; a malformed one is a ConfigError naming it."""
+        rest, at, digest = text.strip().partition("@")
+        registry, slash, path = rest.partition("/")
+        if not slash or not ("." in registry or ":" in registry or registry == "localhost"):
+            registry, path = "", rest
+        last_slash = path.rfind("/")
+        colon = path.find(":", last_slash + 1)  # a tag can only follow the last path component
+        repository, tag = (path[:colon], path[colon + 1:]) if colon >= 0 else (path, None)
+        ref = cls(repository=repository, tag=tag, digest=digest if at else None, registry=registry or None)
+        ref._check(text)
+        return ref
+
+    @classmethod
+    def parse_remote(cls, text: str) -> ImageRef:
+        """A reference into a registry (HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]); no tag means `latest`."""
+        try:
+            ref = cls.parse(text)
+        except ConfigError:
+            ref = None
+        if ref is None or ref.registry is None:
+            raise ConfigError(f"bad image reference {text!r}: give HOST/NAMESPACE/IMAGE:TAG or "
+                              "HOST/NAMESPACE/IMAGE@sha256:... (e.g. ghcr.io/org/pytorch:2.6.0-cpu)")
+        return ref if ref.tag or ref.digest else ref.with_tag("latest")
+
+    @property
+    def reference(self) -> str:
+        """What the Registry API addresses a manifest by: the digest when there is one, else the tag."""
+        return self.digest or self.tag or "latest"
+
+    def _check(self, text: str) -> None:
+        bad = None
+        if not _REPOSITORY.match(self.repository):
+            bad = f"repository {self.repository!r} (lowercase letters, digits and . _ - / only)"
+        elif self.tag is not None and not _TAG.match(self.tag):
+            bad = f"tag {self.tag!r}"
+        elif self.digest is not None and not _DIGEST.match(self.digest):
+            bad = f"digest {self.digest!r} (want sha256:<hex>)"
+        elif self.registry is not None and not _REGISTRY.match(self.registry):
+            bad = f"registry {self.registry!r}"
+        if bad:
+            raise ConfigError(f"bad image reference {text!r}: {bad}: write it as [HOST[:PORT]/]NAME[:TAG][@DIGEST]")
+
+    @property
+    def name(self) -> str:
+        """The last path component: "pytorch" of "ghcr.io/org/pytorch:2.6.0-cpu"."""
+        return self.repository.split("/")[-1]
+
+    @property
+    def full_repository(self) -> str:
+        """REGISTRY/REPOSITORY, what the engine tags and pushes under."""
+        return f"{self.registry}/{self.repository}" if self.registry else self.repository
+
+    def with_tag(self, tag: str) -> ImageRef:
+        return replace(self, tag=tag, digest=None)
+
+    def with_digest(self, digest: str) -> ImageRef:
+        return replace(self, tag=None, digest=digest)
+
+    def same_repository(self, other: ImageRef) -> bool:
+        return self.full_repository == other.full_repository
+
+    def __str__(self) -> str:
+        return (self.full_repository + (f":{self.tag}" if self.tag else "")
+                + (f"@{self.digest}" if self.digest else ""))
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    """Where images go: HOST[:PORT] and a NAMESPACE in it (`--registry 127.0.0.1:5000/team`)."""
+
+    host: str
+    namespace: str
+
+    @classmethod
+    def parse(cls, value: str) -> RegistryRef:
+        """Parse "HOST[:PORT]/NAMESPACE" ("127.0.0.1:5000/team", "ghcr.io/org") by the image reference's rules."""
+        try:
+            ref = ImageRef.parse(value.strip().rstrip("/"))
+        except ConfigError:
+            ref = None
+        if "://" in value or ref is None or ref.registry is None or ref.tag or ref.digest:
+            raise RegistryError(f"bad registry {value!r}: give HOST[:PORT]/NAMESPACE without a scheme, lowercase "
+                                "namespace (e.g. ghcr.io/my-org or 127.0.0.1:5000/team)")
+        return cls(ref.registry, ref.repository)
+
+    @property
+    def is_loopback(self) -> bool:
+        """Docker treats loopback registries as insecure: they speak plain HTTP."""
+        name = urlsplit(f"//{self.host}").hostname or ""  # drops a :PORT and an IPv6 address's brackets
+        return name in ("localhost", "::1") or name.startswith("127.")
+
+    def repository(self, image_name: str) -> str:
+        return f"{self.namespace}/{image_name}"
+
+    def image_ref(self, image_name: str, tag: str) -> ImageRef:
+        return ImageRef(repository=self.repository(image_name), tag=tag, registry=self.host)
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.namespace}"

@@ -1,0 +1,115 @@
+"""Every tag and OCI label of a Variant: one scheme, in one place (DESIGN.md, "Tags")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+
+from .variant import Variant
+
+LABEL_PREFIX = "io.imgbuild"
+LOCAL_NAMESPACE = "imgbuild"
+DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def build_time(env: Mapping[str, str] | None = None) -> dt.datetime:
+    """Now, or $SOURCE_DATE_EPOCH when set (the reproducible-builds convention): the date tags and the
+    created label read it, so a test (or a rebuild of an old night) can build as of another date."""
+    env = os.environ if env is None else env
+    epoch = (env.get("SOURCE_DATE_EPOCH") or "").strip()
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            from .errors import ConfigError
+
+            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time: set seconds since 1970, "
+                              "e.g. $(date +%s)") from None
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def build_date(env: Mapping[str, str] | None = None) -> dt.date:
+    return build_time(env).date()
+
+
+def release_tag(v: Variant) -> str:
+    """2.6.0-cuda12.4-cudnn9-runtime, 2.6.0-cpu; a non-default Python adds -py3.11."""
+    base = f"{v.torch}-cpu" if v.is_cpu else f"{v.torch}-cuda{v.cuda}-cudnn{v.cudnn_major}-{v.flavor}"
+    return base + _python_suffix(v)
+
+
+def dated_tag(v: Variant, date: dt.date) -> str:
+    """The immutable tag: never overwritten with another digest."""
+    return f"{release_tag(v)}-{date.isoformat()}"
+
+
+def floating_tag(v: Variant) -> str:
+    """2.6-cuda12.4-runtime / 2.6-cpu: moves to the newest patch of the minor."""
+    base = f"{v.torch_minor}-cpu" if v.is_cpu else f"{v.torch_minor}-cuda{v.cuda}-{v.flavor}"
+    return base + _python_suffix(v)
+
+
+def is_latest(v: Variant) -> bool:
+    """`latest`: the newest torch, its default CUDA, runtime, default Python."""
+    return v.newest and v.default_cuda and not v.is_cpu and v.flavor == "runtime" and v.default_python
+
+
+def tags(v: Variant, date: dt.date) -> list[str]:
+    """All tags of one build, the immutable dated tag first."""
+    found = [dated_tag(v, date), release_tag(v), floating_tag(v), "latest" if is_latest(v) else None]
+    return [t for t in found if t]
+
+
+def is_dated(tag: str) -> bool:
+    return bool(DATED.search(tag))
+
+
+def local_repository(v: Variant) -> str:
+    return f"{LOCAL_NAMESPACE}/{v.image}"
+
+
+def local_ref(v: Variant, tag: str | None = None) -> str:
+    return f"{local_repository(v)}:{tag or release_tag(v)}"
+
+
+def variant_labels(v: Variant) -> dict[str, str]:
+    """Labels that depend only on the variant: these go into the Dockerfile (deterministic)."""
+    labels = {
+        "org.opencontainers.image.title": f"PyTorch {v.torch} ({'CPU' if v.is_cpu else 'CUDA ' + v.cuda}, {v.flavor})",
+        "org.opencontainers.image.description": (
+            f"PyTorch {v.torch}, torchvision {v.torchvision}, timm {v.timm}, Python {v.python}, "
+            f"JupyterLab and SSH, non-root user"),
+        "org.opencontainers.image.base.name": v.base_image,
+        f"{LABEL_PREFIX}.variant": v.id,
+        f"{LABEL_PREFIX}.torch": v.torch,
+        f"{LABEL_PREFIX}.torchvision": v.torchvision,
+        f"{LABEL_PREFIX}.timm": v.timm,
+        f"{LABEL_PREFIX}.cuda": v.cuda,
+        f"{LABEL_PREFIX}.cudnn": v.cudnn or "none",
+        f"{LABEL_PREFIX}.python": v.python,
+        f"{LABEL_PREFIX}.flavor": v.flavor,
+        f"{LABEL_PREFIX}.min-driver": v.min_driver or "none",
+    }
+    return dict(sorted(labels.items()))
+
+
+def build_labels(v: Variant, created: dt.datetime, revision: str, source: str) -> dict[str, str]:
+    """Labels that change per build; set by the engine at build time so the Dockerfile stays byte-stable."""
+    return {
+        "org.opencontainers.image.created": created.isoformat(timespec="seconds"),
+        "org.opencontainers.image.version": release_tag(v),
+        "org.opencontainers.image.revision": revision,
+        "org.opencontainers.image.source": source,
+    }
+
+
+def _python_suffix(v: Variant) -> str:
+    return "" if v.default_python else f"-py{v.python}"
+
+
+def built_from(v: Variant) -> str:
+    """The image a variant's image is built FROM: the base image, or (a team's image) the variant's own image."""
+    parent = v.kind.parent(v)
+    return local_ref(parent) if parent is not None else v.base_image

@@ -1,0 +1,132 @@
+"""A Variant: one image to build, fully resolved from the matrix (a frozen value with a string id), and its kind:
+the variant's own image or a team's image on top of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Standard:
+    """The variant's own image: torch, the workbench and the image contract, built FROM the matrix's base image.
+
+    A kind of image answers what each stage asks of it (which template renders it, which image it is built on,
+    what it adds, which build arguments it reads), so that no stage asks which kind it holds."""
+
+    template: ClassVar[str] = "Dockerfile.j2"
+    pip: ClassVar[tuple[str, ...]] = ()  # requirements beyond the variant's lock
+    apt: ClassVar[tuple[str, ...]] = ()  # OS packages beyond the workbench
+
+    def name_of(self, variant: Variant) -> str:
+        return variant.id
+
+    def parent(self, variant: Variant) -> Variant | None:
+        """The image of ours this one is built FROM (None: it starts from the base image)."""
+        return None
+
+    def build_args(self, torch_index: str) -> dict[str, str]:
+        return {"TORCH_INDEX_URL": torch_index}
+
+
+STANDARD = Standard()
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team's image (matrix.yaml `images:`): its additions in layers above its variant's own image."""
+
+    template: ClassVar[str] = "Team.Dockerfile.j2"
+    name: str  # its repository name
+    pip: tuple[str, ...] = ()  # requirements, installed under constraints that pin torch & co
+    apt: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    tests: Path | None = None  # the team's in-image pytest folder, resolved against the matrix file
+    on: str = "pytorch"  # the repository of the variant's own image, which this one builds FROM
+    variants: tuple[str, ...] = ()  # the --variant patterns it is built for
+
+    def builds_on(self, variant_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(variant_id, pattern) for pattern in self.variants)
+
+    def name_of(self, variant: Variant) -> str:
+        return f"{self.name}-{variant.id}"
+
+    def parent(self, variant: Variant) -> Variant | None:
+        return dataclasses.replace(variant, image=self.on, kind=STANDARD)
+
+    def build_args(self, torch_index: str) -> dict[str, str]:
+        return {}  # torch is in its FROM already
+
+
+@dataclass(frozen=True)
+class Variant:
+    torch: str
+    torchvision: str
+    timm: str
+    jupyterlab: str
+    cuda: str  # "12.4", or "cpu"
+    cudnn: str | None  # full version the build pins, e.g. "9.1.0.70"; None for CPU
+    python: str
+    flavor: str  # "runtime" | "devel"
+    min_driver: str | None  # minimum NVIDIA driver; None for CPU
+    base_image: str
+    image: str  # repository name, e.g. "pytorch"
+    index: str  # the PyTorch wheel index for this CUDA (or CPU)
+    nvcc_package: str | None  # pip package that provides nvcc (devel flavor)
+    pypi_carries: bool  # PyPI's torch wheel for this release is this CUDA build
+    default_python: bool  # this is the (torch, CUDA, flavor)'s default Python
+    default_cuda: bool  # this CUDA is the release's default (floating tags point here)
+    newest: bool  # this release is the newest in the matrix (gets `latest`)
+    # The workbench (matrix.yaml `workbench:`): OS packages the contract needs, the user's OS tools, and the
+    # pinned Python tools beside torch ("tensorboard==2.21.0"), each sorted.
+    system_packages: tuple[str, ...] = ()
+    tool_packages: tuple[str, ...] = ()
+    python_tools: tuple[str, ...] = ()
+    # Which image of the variant this is: its own (STANDARD), or a team's (`image` is then the team's name and it
+    # builds FROM the variant's own image). Same id, same tags, another repository.
+    kind: Standard | Team = field(default=STANDARD)
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.cuda == "cpu"
+
+    @property
+    def cuda_tag(self) -> str:
+        """cu124 / cpu: the PyTorch index's spelling."""
+        return "cpu" if self.is_cpu else "cu" + self.cuda.replace(".", "")
+
+    @property
+    def cudnn_major(self) -> str | None:
+        return self.cudnn.split(".")[0] if self.cudnn else None
+
+    @property
+    def torch_minor(self) -> str:
+        return ".".join(self.torch.split(".")[:2])
+
+    @property
+    def id(self) -> str:
+        """cibuildwheel-style build identifier: 2.6.0-cu124-py3.11-runtime."""
+        return f"{self.torch}-{self.cuda_tag}-py{self.python}-{self.flavor}"
+
+    @property
+    def name(self) -> str:
+        """The id, or for a team's image `<team>-<id>`: unique among the images of one run (logs, reports)."""
+        return self.kind.name_of(self)
+
+    def summary(self) -> dict[str, object]:
+        """The plain fields a person or a CI job reads (JSON output, labels)."""
+        return {
+            "id": self.id,
+            "torch": self.torch,
+            "torchvision": self.torchvision,
+            "timm": self.timm,
+            "cuda": self.cuda,
+            "cudnn": self.cudnn,
+            "python": self.python,
+            "flavor": self.flavor,
+            "min_driver": self.min_driver,
+            "base_image": self.base_image,
+        }

@@ -1,0 +1,43 @@
+"""A started container: exec into it, copy files in and out, remove it."""
+
+from __future__ import annotations
+
+import docker
+import docker.errors
+
+from .boundary import daemon_errors
+from .values import RunResult
+
+
+class Container:
+    """A started container: exec into it, read its logs, signal it, remove it."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+
+    @property
+    def id(self) -> str:
+        return self._raw.id
+
+    @daemon_errors
+    def exec(self, command: list[str], *, user: str | None = None, environment: dict[str, str] | None = None,
+             workdir: str | None = None) -> RunResult:
+        code, output = self._raw.exec_run(command, user=user or "", environment=environment, workdir=workdir,
+                                          demux=False)
+        return RunResult(exit_code=int(code), output=(output or b"").decode(errors="replace"))
+
+    @daemon_errors
+    def put_archive(self, path: str, data: bytes) -> None:
+        self._raw.put_archive(path, data)
+
+    @daemon_errors
+    def get_archive(self, path: str) -> bytes:
+        stream, _ = self._raw.get_archive(path)
+        return b"".join(stream)
+
+    @daemon_errors
+    def remove(self, force: bool = True) -> None:
+        try:
+            self._raw.remove(force=force, v=True)
+        except docker.errors.NotFound:
+            pass

@@ -1,0 +1,50 @@
+"""Checks that take seconds and run before the first build of `release` (and before `push`): a registry that
+does not answer, refused credentials, a base image that cannot be had or a full disk fail here, in one line,
+instead of after an hour of building."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..core.errors import ConfigError, DaemonError, RegistryError
+from ..engine.daemon import Engine
+from ..registry.target import RegistryTarget
+from .checks import disk_check
+
+BASE_FIX = "make one from this host's apt sources with `imgbuild base` and pass the --base-image it prints"
+
+
+def check_registry(target: RegistryTarget) -> None:
+    """A real round trip: the registry answers and accepts the credentials (nothing is pushed)."""
+    try:
+        target.client.check_login(retries=1, timeout=15)  # fail in seconds, not after the client's backoff
+    except RegistryError as exc:
+        raise RegistryError(f"preflight: {exc}") from None
+
+
+def check_base_images(engine: Engine, base_images: Iterable[str]) -> list[str]:
+    """Each base image is here or can be pulled now (the build's first step would pull it anyway)."""
+    pulled = []
+    for ref in sorted(set(base_images)):
+        if engine.image(ref) is not None:
+            continue
+        try:
+            engine.pull(ref)
+        except DaemonError as exc:
+            raise ConfigError(f"preflight: base image {ref} is not on this host and cannot be pulled ({exc}): "
+                              f"{BASE_FIX}") from None
+        pulled.append(ref)
+    return pulled
+
+
+def check_disk(engine: Engine) -> None:
+    check = disk_check(engine.info())
+    if check.ok is False:
+        raise DaemonError(f"preflight: {check.detail}: {check.fix}")
+
+
+def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[str]) -> None:
+    """Registry first (seconds, and the most common failure), then disk, then the base images (may pull)."""
+    check_registry(target)
+    check_disk(engine)
+    check_base_images(engine, base_images)

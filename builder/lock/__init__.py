@@ -1,0 +1,2 @@
+"""Stage 2, lock: a variant's whole Python package set with hashes (`locks/<variant id>.txt`), resolved with uv;
+the wheelhouse that carries those wheels to offline builds."""

@@ -1,0 +1,221 @@
+"""Tested Image -> registry. Push every tag, verify digests, keep dated tags immutable.
+
+A tag appears in a registry only when its manifest is written, after all its layers are there, so a failed
+push never leaves a half-written tag; pushing the dated tag first (and verifying it) means a moving tag
+never points at a digest that the immutable tag does not also name. The release manifest and the
+tag catalog (`release.json`, `TAGS.md`) live in the release stage.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..build.image import Image
+from ..core import tags
+from ..core.errors import PublishError, RegistryError
+from ..core.output import Reporter
+from ..core.reference import ImageRef
+from ..engine.daemon import Engine
+from ..registry.target import RegistryTarget
+from ..smoke.record import Tested, tested_record
+from .attach import attach
+
+# What a retry can fix: the registry restarting, a proxy hiccup, rate limiting.
+TRANSIENT = re.compile(r"connection (refused|reset)|broken pipe|\bEOF\b|i/o timeout|timed out|"
+                       r"\b(429|5\d\d)\b|too ?many ?requests|service unavailable|bad gateway", re.IGNORECASE)
+UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out", re.IGNORECASE)
+REFUSED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied", re.IGNORECASE)
+IMMUTABLE_FIX = "dated tags are immutable; rebuild tomorrow or push under a new date"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    variant: str
+    refs: tuple[ImageRef, ...]  # every HOST/NS/IMAGE:TAG pushed, the dated one first
+    digest: str
+    layers_pushed: int
+    layers_existing: int  # already in the registry (or mounted from another repository of it)
+    bytes_pushed: int  # uncompressed sizes of the uploaded layers, as docker reports them
+    seconds: float
+    labels: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)  # sbom / provenance -> digest of the referrer pushed
+
+
+# --- the tested gate ----------------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
+
+def local_image(engine: Engine, ref: ImageRef) -> Image:
+    """A local image to push by reference, with every tag it carries in its repository."""
+    info = engine.image(ref)
+    if info is None:
+        raise PublishError(f"no local image {ref}: build it first (`imgbuild build ...`)")
+    return Image.from_info(ref, info)
+
+
+def push_local(refs: list[ImageRef], engine: Engine, target: RegistryTarget, reporter: Reporter, *,
+               allow_untested: bool = False) -> list[PushResult]:
+    """`imgbuild push`: each local image by reference, gated by the verdict an earlier `imgbuild test` kept."""
+    results = []
+    for ref in refs:
+        image = local_image(engine, ref)
+        results.append(push_image(engine, image, target, tested_record(image.id), reporter=reporter,
+                                  allow_untested=allow_untested))
+    return results
+
+
+# --- push ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PushStream:
+    """What one `docker push` said: per-layer outcome and size, the digest, the error if any."""
+
+    layers: dict[str, str] = field(default_factory=dict)  # layer id -> pushed | existing
+    sizes: dict[str, int] = field(default_factory=dict)
+    digest: str | None = None
+    error: str | None = None
+
+    def read(self, messages: Iterable[dict], scrub=lambda text: text) -> PushStream:
+        for msg in messages:
+            status, layer = str(msg.get("status") or ""), str(msg.get("id") or "")
+            if "error" in msg:
+                self.error = scrub(str(msg.get("error") or msg.get("errorDetail")))
+            elif "aux" in msg and (msg["aux"] or {}).get("Digest"):
+                self.digest = msg["aux"]["Digest"]
+            elif status == "Pushing" and layer:
+                detail = msg.get("progressDetail") or {}
+                seen = int(detail.get("total") or 0) or int(detail.get("current") or 0)
+                self.sizes[layer] = max(self.sizes.get(layer, 0), seen)
+            elif status == "Pushed" and layer:
+                self.layers[layer] = "pushed"
+            elif (status == "Layer already exists" or status.startswith("Mounted from")) and layer:
+                self.layers.setdefault(layer, "existing")
+        return self
+
+
+def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tested | None, *,
+               reporter: Reporter, allow_untested: bool = False, retries: int = 3,
+               backoff: float = 2.0) -> PushResult:
+    """Push a tested local image under every tag it carries to REGISTRY/NS/<image name>, then verify."""
+    start = time.monotonic()
+    passed = tested is not None and tested.image_id == image.id and tested.passed
+    if not allow_untested and not passed:
+        raise PublishError(f"image {image.ref} was not tested (or failed its smoke test): run "
+                           f"`imgbuild test {image.ref}` first, or pass --allow-untested")
+    if not image.tags:
+        raise PublishError(f"no tags to push for {image.ref}: give at least one tag")
+    name = image.ref.name
+    repository = target.ref.repository(name)
+    ordered = sorted(dict.fromkeys(image.tags), key=lambda t: not tags.is_dated(t))  # dated first
+
+    try:
+        for tag in ordered:  # refuse before anything is pushed
+            if tags.is_dated(tag):
+                _check_immutable(target, repository, tag, image.id)
+    except RegistryError as exc:
+        text = target.scrub(str(exc))
+        again = ": re-run the same command" if "not reachable" in text else ""
+        raise PublishError(f"{text}; nothing was pushed{again}") from None
+
+    stream, done, digest = PushStream(), [], None
+    remote = [target.ref.image_ref(name, tag) for tag in ordered]
+    try:
+        for ref in remote:
+            engine.tag(image.id, ref)
+            reporter.info(f"pushing {ref}")
+            tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done)
+            tag_digest = tag_digest or _local_digest(engine, ref)
+            digest = digest or tag_digest
+            _verify(target, ref, tag_digest, digest)
+            done.append(ref)
+    finally:
+        for ref in remote:
+            if ref not in image.refs:
+                engine.untag(ref)  # they were only a means to push: local state keeps its own tags
+
+    artifacts = attach(engine, target.client, repository, image.id, str(digest), reporter)  # SBOM, provenance
+    pushed = [k for k, v in stream.layers.items() if v == "pushed"]
+    result = PushResult(variant=image.labels.get(f"{tags.LABEL_PREFIX}.variant", name), refs=tuple(done),
+                        digest=str(digest), layers_pushed=len(pushed),
+                        layers_existing=len(stream.layers) - len(pushed),
+                        bytes_pushed=sum(stream.sizes.get(k, 0) for k in pushed),
+                        seconds=time.monotonic() - start, labels=dict(image.labels), artifacts=artifacts)
+    reporter.info(f"pushed {len(done)} tags of {target.host}/{repository} at {result.digest}: "
+                  f"{result.layers_pushed} layers uploaded ({result.bytes_pushed / 1e6:.1f} MB), "
+                  f"{result.layers_existing} already there, {result.seconds:.1f}s")
+    return result
+
+
+def _check_immutable(target: RegistryTarget, repository: str, tag: str, image_id: str) -> None:
+    """A dated tag may be pushed again only with the same image (its config digest is the image id)."""
+    remote = target.client.manifest_digest(repository, tag)
+    if remote is None:
+        return
+    remote_image = (target.client.image_manifest(repository, remote).get("config") or {}).get("digest")
+    if remote_image != image_id:
+        raise PublishError(f"{target.host}/{repository}:{tag} already holds digest {remote} (image id "
+                           f"{remote_image}), not this image (id {image_id}): {IMMUTABLE_FIX}")
+
+
+def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: PushStream,
+                       retries: int, backoff: float, done: list[ImageRef]) -> str | None:
+    for attempt in range(retries + 1):
+        stream.error, stream.digest = None, None
+        stream.read(engine.push(ref, target.docker_auth()), target.scrub)
+        if stream.error is None:
+            return stream.digest
+        if not TRANSIENT.search(stream.error) or attempt == retries:
+            break
+        time.sleep(backoff * 2**attempt)
+    raise PublishError(_push_failure(stream.error or "", target, done))
+
+
+def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> str:
+    state = (f"{', '.join(map(str, done))} {'is' if len(done) == 1 else 'are'} complete and nothing was "
+             "half-published" if done else "nothing was half-published")
+    if REFUSED.search(error):
+        user = target.credentials.username if target.credentials else None
+        who = f"refused the credentials for user {user!r}" if user else "requires credentials"
+        return (f"registry {target.host} {who} ({error}): set IMGBUILD_REGISTRY_USER / "
+                f"IMGBUILD_REGISTRY_PASSWORD or run `docker login {target.host}`; {state}")
+    if UNREACHABLE.search(error):
+        return (f"registry {target.host} is not reachable ({_last_clause(error)}): start it or check "
+                f"--registry; {state}: re-run the same command")
+    return f"push to {target.host} failed ({error}): {state}: fix the cause and re-run the same command"
+
+
+def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, first: str | None) -> None:
+    where = str(ref)
+    try:
+        remote = target.client.manifest_digest(ref.repository, ref.tag or "")
+    except RegistryError as exc:
+        raise PublishError(f"cannot verify {where}: {target.scrub(str(exc))}") from None
+    if pushed is None or remote != pushed:
+        raise PublishError(f"{where} reads back as {remote} but docker pushed {pushed}: something rewrote "
+                           "the manifest (a proxy, or a concurrent push); re-run, then check the registry")
+    if pushed != first:
+        raise PublishError(f"{where} got {pushed} but the dated tag got {first}: the local image changed "
+                           "during the push; re-run the same command")
+
+
+def _local_digest(engine: Engine, ref: ImageRef) -> str | None:
+    """The digest the engine recorded for `ref`'s repository when the push stream named none."""
+    info = engine.image(ref)
+    found = [parsed.digest for d in (info.digests if info else ())
+             if (parsed := ImageRef.parse(d)).same_repository(ref) and parsed.digest]
+    return found[0] if found else None
+
+
+def _last_clause(error: str) -> str:
+    return error.split(": ")[-1].strip() or error

@@ -1,0 +1,43 @@
+"""A registry target: the parsed --registry, its credentials and one client for its API, made once per run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.reference import RegistryRef
+from .client import RegistryClient
+from .credentials import Credentials, credentials_for
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """One push target, resolved once: the parsed --registry, its credentials and a client for its API."""
+
+    ref: RegistryRef
+    credentials: Credentials | None
+    client: RegistryClient
+
+    @classmethod
+    def open(cls, value: str, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
+        """Parse HOST[:PORT]/NAMESPACE, find its credentials, make its client (one RegistryError on a fault)."""
+        ref = RegistryRef.parse(value)
+        credentials = credentials_for(ref.host, env)
+        return cls(ref, credentials, RegistryClient(ref.host, credentials, **client_options))
+
+    @property
+    def host(self) -> str:
+        return self.ref.host
+
+    def docker_auth(self) -> dict[str, str] | None:
+        """The credentials as the engine's push takes them."""
+        if self.credentials is None:
+            return None
+        return {"username": self.credentials.username, "password": self.credentials.password}
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password masked: registries and daemons sometimes echo it in errors."""
+        secret = self.credentials.password if self.credentials else None
+        return text.replace(secret, "***") if secret else text

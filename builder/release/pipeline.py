@@ -1,0 +1,90 @@
+"""The release pipeline: for each image, skip or build, test, push, attest, mark and record; then release.json and
+TAGS.md. One image's failure is recorded and does not stop the others."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..build.build import build
+from ..build.options import BuildOptions
+from ..core.choices import GpuMode
+from ..core.errors import ImgbuildError, writing
+from ..core.output import Reporter
+from ..core.reference import ImageRef
+from ..core.variant import Variant
+from ..engine.daemon import Engine
+from ..host.preflight import before_release
+from ..publish.push import push_image
+from ..registry.target import RegistryTarget
+from ..smoke.record import record_tested
+from ..smoke.run import run_smoke, write_junit
+from . import skip
+from .manifest import ReleaseEntry, release_entry, write_release
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What one `imgbuild release` does, resolved from the command line."""
+
+    variants: tuple[Variant, ...]  # each variant's own image before its team images
+    target: RegistryTarget
+    options: BuildOptions
+    gpu: GpuMode
+    out: Path  # release.json, TAGS.md, build logs, JUnit files
+    rebuild: bool = False
+    max_age: int = 7
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    entries: tuple[ReleaseEntry, ...]
+    manifest: Path
+    catalog: Path
+
+    @property
+    def failed(self) -> int:
+        return sum(e.status != "ok" for e in self.entries)
+
+    @property
+    def pinned(self) -> list[ImageRef]:
+        """What a team pins, pushed or retagged tonight: the dated tag at its digest."""
+        return [replace(ImageRef.parse(f"{e.repository}:{e.dated_tag}"), digest=e.digest) for e in self.entries
+                if e.published and e.dated_tag and e.digest]
+
+
+def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOutcome:
+    """Check in seconds what can fail (registry, disk, base images) before anything is built, then release every
+    image of the plan (its build options were checked when the command line was read)."""
+    before_release(engine, plan.target, [v.base_image for v in plan.variants])
+    with writing(plan.out):
+        plan.out.mkdir(parents=True, exist_ok=True)
+    entries = tuple(release_one(variant, plan, engine, reporter) for variant in plan.variants)
+    manifest, catalog = write_release(list(entries), plan.out)
+    return ReleaseOutcome(entries, manifest, catalog)
+
+
+def release_one(variant: Variant, plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseEntry:
+    """One image: retag it where its inputs did not change, else build, test and push it; its release.json record."""
+    image = report = pushed = error = decision = None
+    try:
+        decision = skip.check(variant, engine, plan.options, plan.target, max_age=plan.max_age, rebuild=plan.rebuild)
+        if decision is not None:
+            reporter.info(f"{variant.id}: {decision.reason}")
+            if decision.unchanged:  # nothing to build, test or upload: the same manifest under today's tags
+                return skip.unchanged_entry(variant, decision, plan.target, plan.options.date)
+        image = build(variant, engine, plan.options, reporter)
+        if image.log:
+            with writing(plan.out / image.log.name):
+                shutil.copyfile(image.log, plan.out / image.log.name)
+        report = run_smoke(engine, image.ref, plan.gpu)
+        record_tested(report, plan.options.work_dir)  # for a later `imgbuild push` of the same image
+        write_junit(report, plan.out / f"{variant.name}.junit.xml")
+        if report.passed:  # the report in hand is the gate: no write-then-read inside one run
+            pushed = push_image(engine, image, plan.target, report, reporter=reporter)
+    except ImgbuildError as exc:
+        error = str(exc)
+        reporter.info(f"{variant.name}: {error}")
+    entry = release_entry(variant, plan.target.ref, image=image, report=report, push=pushed, error=error)
+    return skip.after_push(decision, entry, plan.target) if decision is not None else entry

@@ -1,0 +1,136 @@
+"""The Dockerfile of a variant's own image, from templates/Dockerfile.j2.
+
+Templates hold the Dockerfile's shape (loops and ifs over data); the decisions live here. Rendering is
+pure and deterministic: the same variant gives byte-identical text (dates and revisions are build-time
+labels, never written into the files)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import replace
+
+import jinja2
+
+from ..core.paths import TEMPLATES
+from ..core.tags import variant_labels
+from ..core.variant import Variant
+from ..lock.lockfile import Lock, devel_requirements, lock_index, lock_path, read_lock
+from ..matrix.workbench import LABEL_OS, LABEL_PYTHON
+
+UV_VERSION = "0.13.9"
+
+
+PIP_VERSION = "26.3"
+
+
+USER, UID = "ml", 1000
+
+
+# What the workbench tools layer leaves out (dpkg --path-exclude): manuals, translations, vim's help and cmake's
+# --help-* sources, about 50 MB the workbench's size goal (< 150 MB) has no room for; `man` is not in the image.
+TOOL_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
+                 "/usr/share/vim/vim*/doc/*", "/usr/share/vim/vim*/lang/*", "/usr/share/vim/vim*/tutor/*",
+                 "/usr/share/cmake-*/Help/*")
+
+
+# The Dockerfile's ENV is the one source of the image's environment; sessions (SSH, login shells) get every name of
+# it but these: login and sshd set HOME and SHELL for whoever logs in; DEBIAN_FRONTEND is for the build's apt.
+NOT_FOR_SESSIONS = frozenset({"DEBIAN_FRONTEND", "HOME", "SHELL"})
+
+
+_ENV_PAIR = re.compile(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+@functools.cache
+def _template(name: str = "Dockerfile.j2") -> jinja2.Template:
+    """Compiled once per process: rendering the whole matrix must stay fast."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # a Dockerfile, not HTML
+    ).get_template(name)
+
+
+def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, object]:
+    """Everything the Dockerfile template may use: plain, sorted data."""
+    devel = variant.flavor == "devel" and not variant.is_cpu
+    image_env = {
+        "IMGBUILD_TORCH": variant.torch,
+        "IMGBUILD_CUDA": variant.cuda,
+        "IMGBUILD_CUDNN": variant.cudnn or "none",
+        "IMGBUILD_MIN_DRIVER": variant.min_driver or "none",
+        "IMGBUILD_FLAVOR": variant.flavor,
+    }
+    return {
+        "variant": variant,
+        "base_image": variant.base_image,
+        # The OS packages and the Python tools come from matrix.yaml `workbench:` (through the Variant).
+        "os_packages": list(variant.system_packages),
+        "tool_packages": list(variant.tool_packages),
+        "tool_excludes": list(TOOL_EXCLUDES),
+        "uv_version": UV_VERSION,
+        "pip_version": PIP_VERSION,
+        "user": USER,
+        "uid": UID,
+        "jupyter_requirements": [f"jupyterlab=={variant.jupyterlab}"],
+        "torch_requirements": [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}"],
+        "devel": devel,
+        "devel_requirements": devel_requirements(variant) if devel else [],
+        "image_env": sorted(image_env.items()),
+        "labels": sorted({**variant_labels(variant), **workbench_labels(variant), **lock_labels(lock)}.items()),
+        "lock_index": lock_index(variant),
+        "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
+    }
+
+
+def render_template(name: str, data: dict[str, object]) -> str:
+    """Any of templates/ with the same strict environment (team.py renders Team.Dockerfile.j2 with it)."""
+    return _template(name).render(data)
+
+
+def render_dockerfile(variant: Variant, lock: Lock | None = None) -> str:
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags).
+    Two passes: the first gives the ENV names, which the second hands to the step that writes session.env."""
+    data = template_data(variant, lock)
+    draft = _template().render({**data, "session_env": []})
+    return _template().render({**data, "session_env": session_env(draft)})
+
+
+def session_env(dockerfile: str) -> list[str]:
+    """The names every ENV instruction of `dockerfile` sets, in order, less NOT_FOR_SESSIONS."""
+    names: list[str] = []
+    continued = False
+    for line in dockerfile.splitlines():
+        if line.startswith("ENV ") or continued:
+            if (match := _ENV_PAIR.match(line)) and match[1] not in NOT_FOR_SESSIONS and match[1] not in names:
+                names.append(match[1])
+            continued = line.rstrip().endswith("\\")
+    return names
+
+
+def workbench_labels(variant: Variant) -> dict[str, str]:
+    """What the in-image suite checks: every OS package (system and tools) and every pinned Python tool."""
+    return {LABEL_OS: json.dumps(sorted(variant.system_packages + variant.tool_packages), separators=(",", ":")),
+            LABEL_PYTHON: json.dumps(list(variant.python_tools), separators=(",", ":"))}
+
+
+def lock_labels(lock: Lock | None) -> dict[str, str]:
+    """The lock's digest and its pins (no hashes): `imgbuild diff` reads them from the registry's config."""
+    if lock is None:
+        return {"io.imgbuild.lock.digest": "none"}
+    pins = " ".join(f"{p.name}=={p.version}" for p in lock.pins)
+    return {"io.imgbuild.lock.digest": lock.digest, "io.imgbuild.packages": pins}
+
+
+def lock_parts(variant: Variant, lock: Lock | None) -> tuple[list, list]:
+    """(shared, extra) pins. A devel image installs first the pins its runtime sibling's lock has at the same
+    version, as the same file, so the pair shares that (torch) layer; then the devel extras."""
+    pins = list(lock.pins) if lock else []
+    if variant.flavor != "devel" or not pins:
+        return pins, []
+    sibling = lock_path(replace(variant, flavor="runtime"))
+    runtime = set(read_lock(sibling).pins) if sibling.is_file() else set(pins)
+    return [p for p in pins if p in runtime], [p for p in pins if p not in runtime]

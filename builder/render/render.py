@@ -1,0 +1,40 @@
+"""Variant -> BuildContext, for either kind of image: each kind has its writer, chosen here by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..core.errors import ConfigError, OutputError
+from ..core.variant import Standard, Team, Variant
+from .context import BuildContext
+from .standard import render_standard
+from .team import render_team
+
+WRITERS: dict[type, Callable[..., BuildContext]] = {Standard: render_standard, Team: render_team}
+
+
+def render(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
+    """Write one build context to out/<image name>/ (the variant id; a team's image: <team>-<variant id>)."""
+    return WRITERS[type(variant.kind)](variant, out, unlocked=unlocked)
+
+
+def render_all(variants: list[Variant], out: Path, *, force: bool = False, unlocked: bool = False) -> list[BuildContext]:
+    """Render every variant into `out`, which must be empty or hold only earlier renders unless forced.
+
+    A folder that cannot be written (in /proc, under a file, read-only, disk full) is one OutputError line."""
+    ids = {v.name for v in variants}
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out} is a file: pass --out a folder")
+        if out.exists() and not force:
+            strangers = sorted(p.name for p in out.iterdir() if p.name not in ids)
+            if strangers:
+                raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
+                                  f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
+        out.mkdir(parents=True, exist_ok=True)
+        return [render(v, out, unlocked=unlocked) for v in variants]
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
+        raise OutputError(f"cannot write build contexts into {out}{where}: {exc.strerror or exc}: "
+                          "pass --out a folder you can write") from None
