@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 from helpers import ROOT
-from imgbuild.core.errors import ConfigError
 from imgbuild.core import tags
+from imgbuild.core.errors import ConfigError
 from imgbuild.lock.lockfile import load_lock, lock_inputs, parse_pins, read_lock
 from imgbuild.matrix.select import Selection, select
 from imgbuild.release.diff import compare, side_from_labels

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from imgbuild.build.image import Image
+from imgbuild.core import tags
 from imgbuild.core.errors import PublishError
 from imgbuild.core.reference import ImageRef, RegistryRef
-from imgbuild.core import tags
 from imgbuild.matrix.select import Selection, select
 from imgbuild.publish.push import PushResult
 from imgbuild.release.manifest import ReleaseEntry, merge_releases, release_entry, write_release

@@ -13,9 +13,9 @@ import yaml
 from helpers import ROOT
 from imgbuild.build.image import Image
 from imgbuild.cli.options import SelectionOptions
+from imgbuild.core import tags
 from imgbuild.core.errors import ConfigError, NothingSelected
 from imgbuild.core.reference import ImageRef, RegistryRef
-from imgbuild.core import tags
 from imgbuild.matrix.load import load_matrix
 from imgbuild.matrix.select import Selection, select
 from imgbuild.release.manifest import merge_releases, release_entry, write_release
