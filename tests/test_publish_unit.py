@@ -19,7 +19,7 @@ from imgbuild.registry.credentials import Credentials
 from imgbuild.registry.target import RegistryTarget
 from imgbuild.smoke import record
 from imgbuild.smoke.record import TestRecord, record_tested
-from imgbuild.smoke.run import SmokeCase, SmokeReport
+from imgbuild.smoke.report import SmokeCase, SmokeReport
 from rich.console import Console
 
 IMAGE_ID, DIGEST = "sha256:" + "cd" * 32, "sha256:" + "ef" * 32

@@ -12,7 +12,7 @@ from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.matrix.select import Selection, select
 from imgbuild.publish.push import PushResult
 from imgbuild.release.manifest import ReleaseEntry, merge_releases, release_entry, write_release
-from imgbuild.smoke.run import SmokeCase, SmokeReport
+from imgbuild.smoke.report import SmokeCase, SmokeReport
 
 REGISTRY = RegistryRef("ghcr.io", "team")
 DIGEST = "sha256:" + "ab" * 32

@@ -12,7 +12,7 @@ import pytest
 from imgbuild.core.errors import DaemonError, OutputError
 from imgbuild.engine.container import Container
 from imgbuild.smoke import run as smoke
-from imgbuild.smoke.run import SmokeCase, SmokeReport, write_json, write_junit
+from imgbuild.smoke.report import SmokeCase, SmokeReport, write_json, write_junit
 
 CASES = (SmokeCase("test_identity::test_torch_version", "passed", 1.25),
          SmokeCase("test_gpu::test_cuda_available", "skipped", 0.0, "no GPU tier"),

@@ -14,7 +14,7 @@ from ..core.output import Reporter
 from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named, output
 
 if TYPE_CHECKING:
-    from ..smoke.run import SmokeReport
+    from ..smoke.report import SmokeReport
 
 
 @cli_options
@@ -61,16 +61,16 @@ def test_cmd(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
+    from ..core.paths import WORK_DIR
     from ..engine.daemon import Engine
-    from ..smoke.record import record_tested
-    from ..smoke.run import run_smoke, write_json, write_junit
+    from ..smoke.report import write_json, write_junit
+    from ..smoke.run import smoke_test
 
     refs = images_named(image, select)
     engine, out = Engine(), output(ctx)
     failed = 0
     for ref in refs:
-        report = run_smoke(engine, ref, gpu)
-        record_tested(report)  # for a later `imgbuild push` run
+        report = smoke_test(engine, ref, gpu, WORK_DIR)
         print_smoke(report, out)
         if junit:
             write_junit(report, junit)

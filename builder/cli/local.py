@@ -45,7 +45,8 @@ def status_cmd(ctx: typer.Context) -> None:
     """Say whether the local registry runs, how, where it listens and where its data lives."""
     reg, up = localregistry.status()
     if reg is None:
-        output(ctx).result(f"local registry: never started (data folder {localregistry.data_dir()}): imgbuild registry start")
+        output(ctx).result(f"local registry: never started (data folder {localregistry.data_dir()}): "
+                           "imgbuild registry start")
         raise typer.Exit(1)
     output(ctx).result(_describe(reg, up))
     raise typer.Exit(0 if up else 1)

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from .errors import ConfigError
 from .variant import Variant
 
 LABEL_PREFIX = "io.imgbuild"
@@ -23,8 +24,6 @@ def build_time(env: Mapping[str, str] | None = None) -> dt.datetime:
         try:
             return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
         except (ValueError, OverflowError, OSError):
-            from .errors import ConfigError
-
             raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time: set seconds since 1970, "
                               "e.g. $(date +%s)") from None
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
+import docker.auth
+import docker.errors
+
 from ..core.errors import DaemonError
 from .boundary import short
 
@@ -9,10 +14,6 @@ from .boundary import short
 def docker_login(registry_host: str, config_file: str, env: dict[str, str]) -> tuple[str, str] | None:
     """What `docker login` left for this registry: an auths entry, or a credsStore / credHelpers helper
     (`docker-credential-NAME get`, as on desktops and CI runners). docker-py reads the config and runs the helper."""
-    import warnings
-
-    import docker.auth
-
     try:
         with warnings.catch_warnings():  # a missing helper binary warns, then fails: the failure says it in one line
             warnings.simplefilter("ignore")

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import RegistryError
+from ..core.errors import DaemonError, RegistryError
+from ..engine.login import docker_login
 
 _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
 
@@ -31,9 +32,6 @@ def credentials_for(
         return Credentials(user, password)
     if user or password:
         raise RegistryError("only one of IMGBUILD_REGISTRY_USER / _PASSWORD is set: set both or neither")
-    from ..core.errors import DaemonError
-    from ..engine.login import docker_login
-
     path = Path(docker_config_path or Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json")
     host = "index.docker.io" if registry_host in _DOCKER_HUB else registry_host
     try:

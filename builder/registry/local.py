@@ -20,7 +20,7 @@ from pathlib import Path
 import platformdirs
 import requests
 
-from ..core.errors import RegistryError
+from ..core.errors import DaemonError, RegistryError
 
 IMAGE = "registry:2"
 CONTAINER = "imgbuild-registry"
@@ -122,8 +122,6 @@ def stop(engine_factory, root: Path | None = None) -> LocalRegistry | None:
 
 def _start_container(engine_factory, port: int, root: Path) -> LocalRegistry | None:
     """registry:2 where the daemon has it or can pull it; None to fall back to a binary."""
-    from ..core.errors import DaemonError
-
     try:
         engine = engine_factory()
         if engine.image(IMAGE) is None:

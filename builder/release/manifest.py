@@ -15,7 +15,7 @@ from ..core.errors import PublishError, writing
 from ..core.reference import RegistryRef
 from ..core.variant import Variant
 from ..publish.push import PushResult
-from ..smoke.run import SmokeReport
+from ..smoke.report import SmokeReport
 from .diff import catalog_line
 
 RELEASE_FILE, CATALOG_FILE = "release.json", "TAGS.md"

@@ -18,8 +18,8 @@ from ..engine.daemon import Engine
 from ..host.preflight import before_release
 from ..publish.push import push_image
 from ..registry.target import RegistryTarget
-from ..smoke.record import record_tested
-from ..smoke.run import run_smoke, write_junit
+from ..smoke.report import write_junit
+from ..smoke.run import smoke_test
 from . import skip
 from .manifest import ReleaseEntry, release_entry, write_release
 
@@ -78,8 +78,7 @@ def release_one(variant: Variant, plan: ReleasePlan, engine: Engine, reporter: R
         if image.log:
             with writing(plan.out / image.log.name):
                 shutil.copyfile(image.log, plan.out / image.log.name)
-        report = run_smoke(engine, image.ref, plan.gpu)
-        record_tested(report, plan.options.work_dir)  # for a later `imgbuild push` of the same image
+        report = smoke_test(engine, image.ref, plan.gpu, plan.options.work_dir)  # kept for a later `imgbuild push`
         write_junit(report, plan.out / f"{variant.name}.junit.xml")
         if report.passed:  # the report in hand is the gate: no write-then-read inside one run
             pushed = push_image(engine, image, plan.target, report, reporter=reporter)

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from ..core.errors import writing
 from ..core.paths import WORK_DIR
-from .run import SmokeReport
+from .report import SmokeReport
 
 
 class Tested(Protocol):

@@ -1,4 +1,4 @@
-"""Stage 4: Image -> SmokeReport. Runs smoketests/ inside the image and probes its services from outside."""
+"""Image -> SmokeReport: run smoketests/ inside the image and probe its services from outside."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from ..core.choices import GpuMode
@@ -24,38 +24,15 @@ from ..core.reference import ImageRef
 from ..engine.daemon import Engine
 from ..host import gpu
 from . import probes
+from .record import record_tested
+from .report import SmokeCase, SmokeReport
 
 INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's user)
 OUTSIDE = "/tmp/imgbuild-smoke-out"  # what the suite writes, made by the image's user
 
 
-@dataclass(frozen=True)
-class SmokeCase:
-    name: str
-    outcome: str  # passed | failed | skipped
-    seconds: float
-    message: str = ""
 
 
-@dataclass(frozen=True)
-class SmokeReport:
-    image: str
-    image_id: str
-    variant: str
-    gpu_tier: bool
-    cases: tuple[SmokeCase, ...]
-    figures: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.cases) and not any(c.outcome == "failed" for c in self.cases)
-
-    def counts(self) -> dict[str, int]:
-        return {k: sum(c.outcome == k for c in self.cases) for k in ("passed", "failed", "skipped")}
-
-    def to_json(self) -> str:
-        return json.dumps({**asdict(self), "passed": self.passed, "counts": self.counts()}, indent=2)
 
 
 def expectations(labels: dict[str, str]) -> dict[str, str]:
@@ -65,6 +42,13 @@ def expectations(labels: dict[str, str]) -> dict[str, str]:
             "workbench.os", "workbench.python", "team.pip", "team.apt")
     return {f"IMGBUILD_{k.upper().replace('-', '_').replace('.', '_')}": labels.get(f"io.imgbuild.{k}", "")
             for k in keys}
+
+
+def smoke_test(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode, work_dir: Path) -> SmokeReport:
+    """Run the smoke suite and keep its verdict on this exact image id for a later `imgbuild push`."""
+    report = run_smoke(engine, image_ref, gpu_mode)
+    record_tested(report, work_dir)
+    return report
 
 
 def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.auto,
@@ -112,26 +96,8 @@ def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.a
                        gpu_tier=use_gpu, cases=tuple(cases), figures=figures, seconds=time.monotonic() - start)
 
 
-def write_json(report: SmokeReport, path: Path) -> None:
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(report.to_json())
 
 
-def write_junit(report: SmokeReport, path: Path) -> None:
-    """The report as JUnit XML (one testcase per case; failures and skips carry their message)."""
-    counts = report.counts()
-    suite = ET.Element("testsuite", name=f"imgbuild smoke {report.variant}", tests=str(len(report.cases)),
-                       failures=str(counts["failed"]), skipped=str(counts["skipped"]), time=f"{report.seconds:.2f}")
-    for case in report.cases:
-        classname, _, name = case.name.rpartition("::")
-        element = ET.SubElement(suite, "testcase", classname=classname or "smoke", name=name,
-                                time=f"{case.seconds:.2f}")
-        if case.outcome in ("failed", "skipped"):
-            ET.SubElement(element, "failure" if case.outcome == "failed" else "skipped", message=case.message[:500])
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _suite_archive(python: str) -> bytes:

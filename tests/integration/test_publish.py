@@ -28,7 +28,7 @@ from imgbuild.registry.credentials import Credentials
 from imgbuild.registry.target import RegistryTarget
 from imgbuild.smoke import record
 from imgbuild.smoke.record import record_tested
-from imgbuild.smoke.run import SmokeCase, SmokeReport
+from imgbuild.smoke.report import SmokeCase, SmokeReport
 from registry_server import RegistryServer, auth_registry_fixture, skopeo
 from rich.console import Console
 

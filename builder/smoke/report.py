@@ -1,0 +1,61 @@
+"""SmokeReport: what the smoke suite found in one image, case by case, as JSON or JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..core.errors import writing
+
+
+@dataclass(frozen=True)
+class SmokeCase:
+    name: str
+    outcome: str  # passed | failed | skipped
+    seconds: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    image: str
+    image_id: str
+    variant: str
+    gpu_tier: bool
+    cases: tuple[SmokeCase, ...]
+    figures: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and not any(c.outcome == "failed" for c in self.cases)
+
+    def counts(self) -> dict[str, int]:
+        return {k: sum(c.outcome == k for c in self.cases) for k in ("passed", "failed", "skipped")}
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "passed": self.passed, "counts": self.counts()}, indent=2)
+
+
+def write_json(report: SmokeReport, path: Path) -> None:
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(report.to_json())
+
+
+def write_junit(report: SmokeReport, path: Path) -> None:
+    """The report as JUnit XML (one testcase per case; failures and skips carry their message)."""
+    counts = report.counts()
+    suite = ET.Element("testsuite", name=f"imgbuild smoke {report.variant}", tests=str(len(report.cases)),
+                       failures=str(counts["failed"]), skipped=str(counts["skipped"]), time=f"{report.seconds:.2f}")
+    for case in report.cases:
+        classname, _, name = case.name.rpartition("::")
+        element = ET.SubElement(suite, "testcase", classname=classname or "smoke", name=name,
+                                time=f"{case.seconds:.2f}")
+        if case.outcome in ("failed", "skipped"):
+            ET.SubElement(element, "failure" if case.outcome == "failed" else "skipped", message=case.message[:500])
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
