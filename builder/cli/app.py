@@ -12,6 +12,7 @@ import typer
 from ..core.errors import ImgbuildError
 from ..core.output import Reporter
 from . import artifacts, build, doctor, local, lock, matrix, publish
+from .options import matrix_path
 
 try:  # typer vendors click from 0.2x on; older typer uses click itself
     from typer._click import exceptions as click_errors
@@ -26,7 +27,6 @@ def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version
 
-        from .options import matrix_path
 
         print(f"imgbuild {version('imgbuild')}\nmatrix: {matrix_path(None).resolve()}")
         raise typer.Exit()

@@ -11,6 +11,7 @@ from rich.table import Table
 from ..core.choices import GpuMode
 from ..core.errors import SmokeError, writing
 from ..core.output import Reporter
+from ..core.paths import WORK_DIR
 from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named, output
 
 if TYPE_CHECKING:
@@ -61,7 +62,6 @@ def test_cmd(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
-    from ..core.paths import WORK_DIR
     from ..engine.daemon import Engine
     from ..smoke.report import write_json, write_junit
     from ..smoke.run import smoke_test

@@ -17,13 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ..core.errors import ImgbuildError
-from ..core.output import Reporter
 from ..host.checks import Check, disk_check, split_message
 from ..host.gpu import TOOLKIT_FIX, docker_has_nvidia, host_driver
-from ..host.preflight import check_base_images
 from ..matrix.load import Matrix, load_matrix
 from ..registry.target import RegistryTarget
-from .options import MatrixOpt, matrix_path
+from .options import MatrixOpt, matrix_path, output
 
 NO_GPU = "no NVIDIA driver: GPU variants can be built but not GPU-tested here"
 NO_GPU_FIX = "install the driver and the NVIDIA Container Toolkit"
@@ -100,6 +98,8 @@ def _driver(driver: str | None, matrix: Matrix | None) -> Check:
 
 def _base_image(engine, ref: str) -> Check:
     """The matrix's base is here or pullable; where Docker Hub is out of reach, `imgbuild base` makes one."""
+    from ..host.preflight import check_base_images  # imports docker: not at startup
+
     try:
         pulled = check_base_images(engine, [ref])
     except ImgbuildError:  # a warning: builds still work with --base-image
@@ -155,4 +155,4 @@ def doctor_cmd(
     except ImgbuildError as exc:
         first = Check("matrix", False, *split_message(str(exc)))
     checks = [first] + run_checks(lambda: Engine(timeout=15), loaded, os.environ, registry)
-    raise typer.Exit(print_checks(checks, ctx.ensure_object(Reporter).out))
+    raise typer.Exit(print_checks(checks, output(ctx).out))

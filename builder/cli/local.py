@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
+from ..matrix.load import load_matrix
 from ..registry import local as localregistry
 from .options import matrix_path, output
 
@@ -60,10 +62,7 @@ def base_cmd(
     force: Annotated[bool, typer.Option("--force", help="make it again even if the image exists")] = False,
 ) -> None:
     """Make a base image from this host's apt sources (debootstrap) and print the --base-image to pass."""
-    from dataclasses import replace
-
     from ..host.base import PYTHON_LABEL, host_source, make_base
-    from ..matrix.load import load_matrix
 
     source = host_source()
     source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)

@@ -16,6 +16,7 @@ from ..build.build import prepare
 from ..build.options import BuildOptions
 from ..core import tags
 from ..core.errors import ImgbuildError, PublishError, RegistryError
+from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..registry.client import RegistryClient
@@ -158,7 +159,7 @@ def after_push(decision: Decision, entry: ReleaseEntry, target: RegistryTarget) 
         return entry
     marker = None
     try:
-        mark_tested(target.client, entry.repository.split("/", 1)[1], entry.digest)
+        mark_tested(target.client, ImageRef.parse(entry.repository).repository, entry.digest)
     except ImgbuildError as exc:  # published all the same; tomorrow's run just cannot skip it
         marker = f"not written: {exc}"
     changes = None
