@@ -17,8 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from imgbuild.build import sbom
-from imgbuild.build.seal import seal as attest
+from imgbuild.build import sbom, seal
 from imgbuild.core.output import Reporter
 from imgbuild.engine.daemon import Engine
 from imgbuild.matrix.load import load_matrix
@@ -41,12 +40,12 @@ def main() -> None:
     t1 = time.perf_counter()
     document = sbom.cyclonedx_json(inventory, variant, info.id, dt.datetime.now(dt.timezone.utc))
     t2 = time.perf_counter()
-    facts = attest.BuildFacts("https://example.invalid/src", "0" * 40, variant.base_image, {},
-                              dt.datetime.now(dt.timezone.utc))
+    facts = seal.BuildFacts("https://example.invalid/src", "0" * 40, variant.base_image, "sha256:" + "0" * 64, {},
+                            dt.datetime.now(dt.timezone.utc))
     with tempfile.TemporaryDirectory() as work:
         start = time.perf_counter()
-        sealed = attest.seal(engine, info.id, variant, facts, Path(work), io.StringIO(),
-                             Reporter(Console(file=io.StringIO())))
+        sealed = seal.seal(engine, info.id, variant, facts, Path(work), io.StringIO(),
+                           Reporter(Console(file=io.StringIO())))
         seal_total = time.perf_counter() - start
     engine.remove_image(sealed)
     print(f"image                 {ref} ({info.size / 1e9:.2f} GB)")
