@@ -1,0 +1,1 @@
+"""Stage 4, build: BuildContext -> Image through the engine, sealed with its SBOM and provenance."""
