@@ -5,8 +5,8 @@ import json
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild.build.build import build
 from imgbuild.build import build as build_mod
+from imgbuild.build.build import build
 from imgbuild.build.options import BuildOptions, check_options, torch_index
 from imgbuild.core.choices import Index, Network
 from imgbuild.core.errors import BuildError, ConfigError

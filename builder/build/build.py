@@ -4,7 +4,6 @@ wheelhouse served, seal the SBOM and provenance in, then tag. Tags are applied o
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from contextlib import nullcontext
 
@@ -21,7 +20,7 @@ from ..render.render import render
 from . import seal
 from .failures import explain_failure
 from .image import Image
-from .options import BuildOptions, check_options, content_options, revision, source, torch_index
+from .options import BuildOptions, certificates, check_options, content_options, revision, source, torch_index
 
 
 def build_all(variants: list[Variant], engine: Engine, options: BuildOptions, reporter: Reporter) -> list[Image]:
@@ -51,8 +50,8 @@ def prepare(variant: Variant, options: BuildOptions) -> BuildContext:
         if ctx.ca_certificates.is_dir():
             for cert in options.ca_certs:
                 # update-ca-certificates reads only *.crt; the content hash keeps the layer cache stable.
-                name = hashlib.sha256(cert.read_bytes()).hexdigest()[:12] + ".crt"
-                shutil.copyfile(cert, ctx.ca_certificates / name)
+                pem = certificates(cert)
+                (ctx.ca_certificates / (hashlib.sha256(pem).hexdigest()[:12] + ".crt")).write_bytes(pem)
     return ctx
 
 

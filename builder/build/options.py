@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,7 @@ def check_options(variant: Variant, options: BuildOptions) -> None:
         raise ConfigError(f"--index pypi: PyPI's torch {variant.torch} is not the {variant.cuda_tag} build "
                           f"{variant.id} needs; use --index auto (or pytorch) to take it from {variant.index}")
     for cert in options.ca_certs:
-        if not cert.is_file() or b"-----BEGIN CERTIFICATE-----" not in cert.read_bytes():
-            raise ConfigError(f"--ca-cert {cert}: not a PEM certificate file: pass a .crt/.pem with BEGIN CERTIFICATE")
+        certificates(cert)
     if options.wheelhouse and not options.wheelhouse.is_dir():
         raise ConfigError(f"--wheelhouse {options.wheelhouse} is not a folder: fill one with `imgbuild wheelhouse`")
     if options.wheelhouse and options.network is not Network.host:
@@ -59,7 +59,7 @@ def content_options(variant: Variant, options: BuildOptions) -> dict[str, object
     wheel = torch_wheel(options.wheelhouse, variant) if options.wheelhouse else None
     return {"index": options.index.value, "torchIndexUrl": torch_index(variant, options) or configured_index(),
             "torchWheel": wheel.name if wheel else None, "noCache": options.no_cache,
-            "caCertificates": sorted("sha256:" + hashlib.sha256(c.read_bytes()).hexdigest() for c in options.ca_certs)}
+            "caCertificates": sorted("sha256:" + hashlib.sha256(certificates(c)).hexdigest() for c in options.ca_certs)}
 
 
 def revision() -> str:
@@ -77,3 +77,22 @@ def source() -> str:
     if os.environ.get("GITHUB_REPOSITORY"):
         return f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{os.environ['GITHUB_REPOSITORY']}"
     return os.environ.get("IMGBUILD_SOURCE", "https://github.com/imgbuild/imgbuild")
+
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----")
+
+
+def certificates(path: Path) -> bytes:
+    """The PEM certificates of a --ca-cert file, and nothing else of it: a private key beside them is refused, so it
+    can never reach a build context or an image."""
+    try:
+        data = path.read_bytes() if path.is_file() else b""
+    except OSError:
+        data = b""
+    if b"PRIVATE KEY-----" in data:
+        raise ConfigError(f"--ca-cert {path}: the file holds a private key, which must never go into an image: pass a "
+                          "file with the CA's certificate alone")
+    found = _PEM_CERTIFICATE.findall(data)
+    if not found:
+        raise ConfigError(f"--ca-cert {path}: not a PEM certificate file: pass a .crt/.pem with BEGIN CERTIFICATE")
+    return b"\n".join(found) + b"\n"

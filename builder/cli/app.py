@@ -8,8 +8,9 @@ import sys
 from typing import Annotated
 
 import typer
+import typer.main
 
-from ..core.errors import ImgbuildError
+from ..core.errors import ConfigError, ImgbuildError
 from ..core.output import Reporter
 from . import artifacts, build, doctor, local, lock, matrix, publish
 from .options import matrix_path
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command line; every failure ends in one `imgbuild: error:` line and its kind's exit code."""
     out = Reporter()
     try:
+        _refuse_repeated_options(sys.argv[1:] if argv is None else argv)
         code = app(args=argv, prog_name="imgbuild", standalone_mode=False, obj=out)
     except click_errors.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help())
@@ -91,6 +93,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         out.error("interrupted")
         sys.exit(130)
+    except OSError as exc:  # the machine refused: a full disk, a closed pipe, a file that cannot be written
+        if os.environ.get("IMGBUILD_DEBUG"):
+            raise
+        where = f" {exc.filename}" if exc.filename else " the output"
+        _last_words(out, f"cannot write{where} ({exc.strerror or type(exc).__name__}): free space, or send the "
+                         "output elsewhere")
+        sys.exit(8)
+    except UnicodeEncodeError as exc:  # a terminal or pipe that takes ASCII only
+        _last_words(out, f"the output cannot be written in {exc.encoding}: set PYTHONIOENCODING=utf-8 "
+                         "(or a UTF-8 locale)")
+        sys.exit(8)
     except Exception as exc:  # a bug: still one line, the traceback on request
         if os.environ.get("IMGBUILD_DEBUG"):
             raise
@@ -100,6 +113,36 @@ def main(argv: list[str] | None = None) -> None:
     if code == 130:  # typer turns Ctrl-C into exit 130
         out.error("interrupted")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refuse_repeated_options(argv: list[str]) -> None:
+    """An option that takes one value, given twice (`--python 3.11 --python 3.12`), is refused: click would keep the
+    last one silently."""
+    command = typer.main.get_command(app)
+    words = list(argv)
+    while words and words[0] in getattr(command, "commands", {}):  # a group: its subcommand's options
+        command = command.commands[words.pop(0)]
+    single = {name: option for option in command.params if option.param_type_name == "option"
+              and not option.multiple and not getattr(option, "count", False) for name in option.opts}
+    seen: dict[str, str] = {}
+    for i, word in enumerate(words):
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        if name in single:
+            first = single[name].opts[0]
+            given = word if "=" in word or single[name].is_flag else " ".join(words[i:i + 2])
+            if first in seen:
+                raise ConfigError(f"{first} is given twice ({seen[first]!r}, then {given!r}): give it once")
+            seen[first] = given
+
+
+def _last_words(out: Reporter, message: str) -> None:
+    """The error line, even where the output channel itself is what failed."""
+    try:
+        out.error(message)
+    except (OSError, UnicodeEncodeError):
+        os.write(2, f"imgbuild: error: {message}\n".encode("ascii", "replace"))
 
 
 def _one_line(message: str) -> str:

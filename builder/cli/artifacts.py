@@ -45,10 +45,10 @@ def digests_cmd(
 ) -> None:
     """Print REPOSITORY@DIGEST for every published image of the releases and, unless --images-only, the SBOM and
     provenance artifacts that refer to it: what the nightly signs, verifies and scans. Nothing published: no line."""
-    from ..release.manifest import merge_releases
+    from ..release.manifest import read_releases
 
     lines = []
-    for entry in merge_releases(in_dir):
+    for entry in read_releases(in_dir):
         if not entry.published:
             continue
         lines.append(f"{entry.repository}@{entry.digest}")

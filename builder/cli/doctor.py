@@ -28,8 +28,6 @@ NO_GPU_FIX = "install the driver and the NVIDIA Container Toolkit"
 DAEMON_FIX = "start dockerd (`sudo systemctl start docker`) or point DOCKER_HOST at a running daemon"
 
 
-
-
 def run_checks(engine_factory: Callable[[], object], matrix: Matrix | None, env: Mapping[str, str],
                registry: str | None = None) -> list[Check]:
     """Every check, in the order a user fixes them: daemon, GPU pass-through, driver, disk, registry."""
@@ -94,8 +92,6 @@ def _driver(driver: str | None, matrix: Matrix | None) -> Check:
                  f"upgrade the driver to {newest} or newer to GPU-test CUDA {', '.join(cannot)}")
 
 
-
-
 def _base_image(engine, ref: str) -> Check:
     """The matrix's base is here or pullable; where Docker Hub is out of reach, `imgbuild base` makes one."""
     from ..host.preflight import check_base_images  # imports docker: not at startup
@@ -119,8 +115,6 @@ def _registry(value: str | None, env: Mapping[str, str]) -> Check:
         return Check("registry", False, detail, fix)
     who = f"user {target.credentials.username!r}" if target.credentials else "no credentials (an open registry)"
     return Check("registry", True, f"{target.host}: logged in as {who}")
-
-
 
 
 SYMBOLS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]![/]"}

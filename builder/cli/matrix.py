@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 
 from ..core import tags
@@ -62,10 +63,16 @@ def matrix_cmd(
         return
     table = Table(title=f"{len(variants)} variants")
     for column in ("id", "torch", "torchvision", "cuda", "cudnn", "python", "flavor", "min driver", "tag"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for v in variants:
         table.add_row(v.id, v.torch, v.torchvision, v.cuda, v.cudnn or "-", v.python, v.flavor,
                       v.min_driver or "-", tags.release_tag(v))
+    natural = Measurement.get(out.out, out.out.options.update(max_width=10_000), table).maximum
+    if natural > out.out.width:  # the table would cut ids: a plain list keeps them whole
+        widest = max(len(v.id) for v in variants)
+        for v in variants:
+            out.result(f"{v.id:<{widest}}  {tags.release_tag(v)}")
+        return
     out.table(table)
 
 

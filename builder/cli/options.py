@@ -116,6 +116,17 @@ class BuildFlags:
     network: NetworkOpt = Network.host
     no_cache: NoCacheOpt = False
 
+    def __post_init__(self) -> None:
+        if self.base_image is not None:  # it becomes a FROM line: parsed here, and only its parsed form goes on
+            if not self.base_image.strip():
+                raise ConfigError("--base-image is empty: give an image reference like debian:bookworm, or leave it "
+                                  "out for the matrix's")
+            try:
+                parsed = ImageRef.parse(self.base_image)
+            except ConfigError as exc:
+                raise ConfigError(f"--base-image: {exc}") from None
+            object.__setattr__(self, "base_image", str(parsed))
+
     def apply(self, variant: Variant) -> Variant:
         """The variant as this site builds it: --base-image replaces the matrix's base, once, here."""
         return dataclasses.replace(variant, base_image=self.base_image) if self.base_image else variant

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..core.choices import GpuMode
-from ..core.errors import ConfigError, PublishError
+from ..core.errors import PublishError
 from ..core.output import Reporter
 from ..core.reference import ImageRef
 from .options import BuildFlags, GpuOpt, RegistryOpt, SelectionOptions, cli_options, images_named, output, registry_target
@@ -31,8 +31,8 @@ def push_cmd(
 
     out = output(ctx)
     refs = images_named(image, select)
+    engine = Engine()  # the daemon first: a push that cannot run must not leave a local registry started
     target = registry_target(registry, out)
-    engine = Engine()
     check_registry(target)
     results = push_local(refs, engine, target, out, allow_untested=allow_untested)
     for result in results:
@@ -58,9 +58,10 @@ def release_cmd(
 
     reporter = output(ctx)
     variants, options = site.resolve(select.variants(teams=True))
+    engine = Engine()  # the daemon first: a release that cannot run must not leave a local registry started
     plan = ReleasePlan(variants=tuple(variants), target=registry_target(registry, reporter), options=options, gpu=gpu,
                        out=out, rebuild=rebuild, max_age=max_age)
-    outcome = release(plan, Engine(), reporter)
+    outcome = release(plan, engine, reporter)
     _print_outcomes(reporter, outcome.entries, outcome.manifest, outcome.catalog)
     _print_pinned(reporter, outcome.pinned)
     if outcome.failed:
@@ -74,15 +75,9 @@ def catalog_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
 ) -> None:
     """Merge the nightly's release fragments into one release.json and TAGS.md."""
-    from ..release.manifest import RELEASE_FILE, merge_releases, write_release
+    from ..release.manifest import read_releases, write_release
 
-    if not in_dir.is_dir():
-        raise ConfigError(f"--in {in_dir} is not a folder: pass the folder the nightly's release fragments were "
-                          "downloaded into")
-    entries = merge_releases(in_dir)
-    if not entries:
-        raise ConfigError(f"no {RELEASE_FILE} with any image under {in_dir}: pass the folder holding the "
-                          "fragments `imgbuild release` wrote")
+    entries = read_releases(in_dir)
     manifest, catalog = write_release(entries, out)
     output(ctx).result(f"{len(entries)} images: {manifest}, {catalog}")
 
@@ -92,9 +87,9 @@ def summary_cmd(
     in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json files (searched recursively)")],
 ) -> None:
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
-    from ..release.manifest import merge_releases
+    from ..release.manifest import read_releases
 
-    entries = merge_releases(in_dir)
+    entries = read_releases(in_dir)
     unchanged = [e for e in entries if e.unchanged_since]
     built = [e for e in entries if e.published and not e.unchanged_since]
     failed = [e for e in entries if not e.published]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the imgbuild package (core/ is one of its folders)
@@ -19,3 +21,20 @@ DEFAULT_MATRIX = PACKAGE / "matrix.yaml"
 LOCKS = _shipped("locks")  # the locks resolved for the default matrix
 # The work folder (build logs, tested records, release files) is relative to where imgbuild runs.
 WORK_DIR = Path(".imgbuild")
+
+
+@contextmanager
+def new_folder(path: Path) -> Iterator[Path]:
+    """Make `path` (and its missing parents) for the work inside; when that work fails, remove the folders made here
+    that it left empty, so a failed command leaves no trace."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for made in missing:  # deepest first
+            try:
+                made.rmdir()
+            except OSError:  # not empty, or gone: leave it
+                break
+        raise

@@ -12,12 +12,15 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, RegistryError
+from .redact import has_credentials, redact
 
+# Docker's grammar, ASCII only and matched whole (a newline or a quote can never pass into a Dockerfile's FROM).
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
-_REGISTRY = re.compile(r"^(?:localhost|\[[0-9a-fA-F:]+\]|[\w-]+(?:\.[\w-]+)*)(?::\d{1,5})?$")
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
+_REGISTRY = re.compile(r"(?:localhost|\[[0-9a-fA-F:]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::(?P<port>[0-9]{1,5}))?")
+MAX_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ImageRef:
         except ConfigError:
             ref = None
         if ref is None or ref.registry is None:
-            raise ConfigError(f"bad image reference {text!r}: give HOST/NAMESPACE/IMAGE:TAG or "
+            raise ConfigError(f"bad image reference {_shown(text)}: give HOST/NAMESPACE/IMAGE:TAG or "
                               "HOST/NAMESPACE/IMAGE@sha256:... (e.g. ghcr.io/org/pytorch:2.6.0-cpu)")
         return ref if ref.tag or ref.digest else ref.with_tag("latest")
 
@@ -60,16 +63,19 @@ class ImageRef:
 
     def _check(self, text: str) -> None:
         bad = None
-        if not _REPOSITORY.match(self.repository):
-            bad = f"repository {self.repository!r} (lowercase letters, digits and . _ - / only)"
-        elif self.tag is not None and not _TAG.match(self.tag):
-            bad = f"tag {self.tag!r}"
-        elif self.digest is not None and not _DIGEST.match(self.digest):
-            bad = f"digest {self.digest!r} (want sha256:<hex>)"
-        elif self.registry is not None and not _REGISTRY.match(self.registry):
-            bad = f"registry {self.registry!r}"
+        host = _REGISTRY.fullmatch(self.registry) if self.registry is not None else None
+        if len(text) > MAX_LENGTH:
+            bad = f"{len(text)} characters (at most {MAX_LENGTH})"
+        elif not _REPOSITORY.fullmatch(self.repository):
+            bad = f"repository {_shown(self.repository)} (lowercase letters, digits and . _ - / only)"
+        elif self.tag is not None and not _TAG.fullmatch(self.tag):
+            bad = f"tag {_shown(self.tag)}"
+        elif self.digest is not None and not _DIGEST.fullmatch(self.digest):
+            bad = f"digest {_shown(self.digest)} (want sha256:<hex>)"
+        elif self.registry is not None and (not host or int(host["port"] or 1) > 65535):
+            bad = f"registry {_shown(self.registry)}" + (" (a port is 1 to 65535)" if host else "")
         if bad:
-            raise ConfigError(f"bad image reference {text!r}: {bad}: write it as [HOST[:PORT]/]NAME[:TAG][@DIGEST]")
+            raise ConfigError(f"bad image reference {_shown(text)}: {bad}: write it as [HOST[:PORT]/]NAME[:TAG][@DIGEST]")
 
     @property
     def name(self) -> str:
@@ -109,9 +115,10 @@ class RegistryRef:
             ref = ImageRef.parse(value.strip().rstrip("/"))
         except ConfigError:
             ref = None
-        if "://" in value or ref is None or ref.registry is None or ref.tag or ref.digest:
-            raise RegistryError(f"bad registry {value!r}: give HOST[:PORT]/NAMESPACE without a scheme, lowercase "
-                                "namespace (e.g. ghcr.io/my-org or 127.0.0.1:5000/team)")
+        if "://" in value or has_credentials(value) or ref is None or ref.registry is None or ref.tag or ref.digest:
+            raise RegistryError(f"bad registry {_shown(value)}: give HOST[:PORT]/NAMESPACE without a scheme or a "
+                                "password (those go in IMGBUILD_REGISTRY_USER / _PASSWORD or `docker login`), "
+                                "lowercase namespace (e.g. ghcr.io/my-org or 127.0.0.1:5000/team)")
         return cls(ref.registry, ref.repository)
 
     @property
@@ -128,3 +135,9 @@ class RegistryRef:
 
     def __str__(self) -> str:
         return f"{self.host}/{self.namespace}"
+
+
+def _shown(text: str) -> str:
+    """A user's value in a message: credentials masked, cut short, one line."""
+    shown = repr(redact(text))
+    return shown if len(shown) <= 80 else shown[:77] + "..."

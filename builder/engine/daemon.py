@@ -25,12 +25,6 @@ NO_DAEMON = ("cannot reach the Docker daemon{where}: start it (`sudo systemctl s
              "`sudo dockerd &`) or point DOCKER_HOST at one")
 
 
-
-
-
-
-
-
 class Engine:
     """A thin wrapper over the Docker SDK (repo2docker's ContainerEngine is the model)."""
 
@@ -221,10 +215,6 @@ class Engine:
     @daemon_errors
     def runtimes(self) -> list[str]:
         return sorted((self.info().get("Runtimes") or {}).keys())
-
-
-
-
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -98,8 +98,6 @@ def lock_inputs(variant: Variant) -> LockInputs:
                       index=lock_index(variant))
 
 
-
-
 def lock_path(variant: Variant, env: dict[str, str] | None = None) -> Path:
     """The lock a build reads: $IMGBUILD_LOCKS, else ./locks, else the locks shipped with imgbuild."""
     env = os.environ if env is None else env
@@ -132,7 +130,13 @@ def parse_pins(text: str) -> tuple[Pin, ...]:
 
 
 def read_lock(path: Path, variant_id: str = "") -> Lock:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a lock (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not "
+                          "UTF-8): pass a file `imgbuild lock` wrote") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}): pass a lock file `imgbuild lock` wrote") from None
     recorded = next((line[len(DIGEST_LINE):].strip() for line in text.splitlines() if line.startswith(DIGEST_LINE)),
                     "")
     return Lock(variant=variant_id or path.stem, path=path, inputs_digest=recorded, pins=parse_pins(text), text=text)
@@ -150,12 +154,6 @@ def load_lock(variant: Variant, env: dict[str, str] | None = None) -> Lock:
     if not lock.pins or any(not p.hashes for p in lock.pins):
         raise ConfigError(f"{path} has no pins or a pin without a hash: run `{lock_command(variant)}`")
     return lock
-
-
-
-
-
-
 
 
 def devel_requirements(variant: Variant) -> list[str]:

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, writing
+from ..core.paths import new_folder
+from ..core.redact import redact
 from ..core.variant import Variant
 from .lockfile import DEFAULT_INDEX, DIGEST_LINE, INPUTS_LINE, Lock, LockInputs, lock_command, lock_inputs, read_lock
 
@@ -22,9 +24,14 @@ def write_dir(env: dict[str, str] | None = None) -> Path:
 
 
 def resolve(variant: Variant, out_dir: Path, *, find_links: Path | None = None, offline: bool = False) -> Lock:
-    """Resolve the variant's whole package set with uv and write out_dir/<variant id>.txt."""
+    """Resolve the variant's whole package set with uv and write out_dir/<variant id>.txt (a folder made for it and
+    left empty by a failure is removed)."""
+    with writing(out_dir), new_folder(out_dir):
+        return _resolve_into(variant, out_dir, find_links, offline)
+
+
+def _resolve_into(variant: Variant, out_dir: Path, find_links: Path | None, offline: bool) -> Lock:
     inputs = lock_inputs(variant)
-    out_dir.mkdir(parents=True, exist_ok=True)
     source = out_dir / f".{variant.id}.in"
     source.write_text("\n".join(inputs.requirements) + "\n", encoding="utf-8")
     command = [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
@@ -42,7 +49,7 @@ def resolve(variant: Variant, out_dir: Path, *, find_links: Path | None = None, 
     finally:
         source.unlink(missing_ok=True)
     if result.returncode != 0:
-        raise ConfigError(f"cannot lock {variant.id}: {_uv_failure(result.stderr, inputs)}")
+        raise ConfigError(f"cannot lock {variant.id}: {redact(_uv_failure(result.stderr, inputs))}")
     body = result.stdout.replace(f"-r {source}", "-r requirements").replace(f"-r {source.name}", "-r requirements")
     header = [f"# imgbuild lock of {variant.id}: do not edit; refresh with `{lock_command(variant)}`",
               f"{INPUTS_LINE}{json.dumps(inputs.as_dict(), sort_keys=True)}",

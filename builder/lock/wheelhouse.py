@@ -17,6 +17,8 @@ from packaging.version import Version
 
 from ..core.choices import Index
 from ..core.errors import ConfigError, writing
+from ..core.paths import new_folder
+from ..core.redact import redact
 from ..core.variant import Variant
 from .lockfile import load_lock, lock_index, lock_path
 
@@ -78,8 +80,11 @@ def serve(wheelhouse: Path) -> Iterator[str]:
 def download(variant: Variant, out: Path, *, index: str | None) -> None:
     """pip download exactly the variant's lock (every file checked against its hash) into `out`."""
     load_lock(variant)  # missing or stale: stop with the command that fixes it
-    with writing(out):
-        out.mkdir(parents=True, exist_ok=True)
+    with writing(out), new_folder(out):
+        _download_into(variant, out, index)
+
+
+def _download_into(variant: Variant, out: Path, index: str | None) -> None:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--dest", str(out),
                "-r", str(lock_path(variant))]
     if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}":
@@ -96,7 +101,7 @@ def download(variant: Variant, out: Path, *, index: str | None) -> None:
         result = subprocess.run(step, capture_output=True, text=True)
         if result.returncode != 0:
             last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or ["pip failed"]
-            raise ConfigError(f"pip download for {variant.name} failed: {last[0]}")
+            raise ConfigError(f"pip download for {variant.name} failed: {redact(last[0])}")
 
 
 def pip_index(variant: Variant, index: Index) -> str | None:

@@ -55,9 +55,16 @@ def check_images(file: MatrixFile, ids: list[str], located: Located) -> None:
             if why := refused_apt(package):
                 raise located.error(at + ("apt", j), f"image {image.name}: apt package {package!r} is refused: {why}: "
                                     "drop it")
-        if image.tests and not (Path(located.file).resolve().parent / image.tests).is_dir():
-            raise located.error(at + ("tests",), f"image {image.name}: its tests folder {image.tests!r} is not there "
-                                "(paths are relative to the matrix file): make it or drop `tests:`")
+        if image.tests:
+            home = Path(located.file).resolve().parent
+            folder = (home / image.tests).resolve()  # symlinks resolved: a link cannot lead out either
+            if Path(image.tests).is_absolute() or not folder.is_relative_to(home):
+                raise located.error(at + ("tests",), f"image {image.name}: its tests folder {image.tests!r} is outside "
+                                    "the matrix's folder (it would be copied into the image): give a folder beside "
+                                    "matrix.yaml, like teams/NAME")
+            if not folder.is_dir():
+                raise located.error(at + ("tests",), f"image {image.name}: its tests folder {image.tests!r} is not "
+                                    "there (paths are relative to the matrix file): make it or drop `tests:`")
         for j, pattern in enumerate(image.variants):
             if not any(fnmatch.fnmatchcase(v, pattern) for v in ids):
                 raise located.error(at + ("variants", j), f"image {image.name}: {pattern!r} matches no variant: ids "

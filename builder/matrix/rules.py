@@ -7,6 +7,7 @@ release lists can install every pinned package (their Requires-Python, recorded 
 
 from __future__ import annotations
 
+import difflib
 import functools
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -14,9 +15,12 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from ..core.errors import ConfigError
-from .schema import MEANING, MatrixFile, Release
+from .schema import MEANING, CudaBuild, CudaVersion, Defaults, MatrixFile, Release, TeamImage, Workbench
 from .yamlsource import Located
 
+# Every key a matrix may hold, for "did you mean": a misspelt key is one or two edits from a known one.
+KNOWN_KEYS = sorted({name for model in (MatrixFile, Defaults, CudaVersion, CudaBuild, Release, Workbench, TeamImage)
+                     for name in model.model_fields})
 TYPES = {"string_type": 'a string (quote versions: "2.6.0")', "bool_type": "true or false", "list_type": "a list",
          "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping"}
 
@@ -38,6 +42,8 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
         field = str(loc[-3])  # a map key: cuda.<key>.[key] or requires_python.<key>.[key]
     if kind == "extra_forbidden":
         message = f"unknown key {_short(loc[-1])} at {where}"
+        close = difflib.get_close_matches(str(loc[-1]), KNOWN_KEYS, n=1, cutoff=0.75)
+        message += f": did you mean {close[0]!r}?" if close else ": remove it (docs/matrix-schema.md lists every key)"
     elif kind == "missing":
         message = f"missing key {where!r}"
         if loc[-1] == "cudnn":
@@ -46,12 +52,16 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
             message = f"CUDA {loc[-2]} has no min_driver ({where} is missing)"
     elif kind == "literal_error" and "flavors" in loc:
         message = f"unknown flavor {_short(err['input'])} (flavors are runtime, devel)"
+        if isinstance(err["input"], bool):  # YAML 1.1 reads yes/no/on/off as booleans
+            message += ": YAML read a yes/no/on/off word as true/false; write runtime or devel"
     elif kind == "string_pattern_mismatch" and field in MEANING:
         message = f"{where}: {_short(err['input'])} is not {MEANING[field]}"
     elif kind in TYPES or kind.endswith("_type"):
         message = f"wrong type at {where}: expected {TYPES.get(kind, kind)}, got {_short(err['input'])}"
     elif kind == "too_short":
         message = f"{where} is empty: the matrix needs at least one entry"
+    elif kind == "value_error":  # our own validators: their message already names the fix
+        message = f"{where}: {' '.join(str(err['msg']).removeprefix('Value error, ').split())[:300]}"
     else:
         message = f"{where}: {' '.join(str(err['msg']).split())[:120]}"
     return located.error(loc, message)

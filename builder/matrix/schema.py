@@ -9,7 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from packaging.requirements import InvalidRequirement, Requirement
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+
+from ..core.errors import ConfigError
+from ..core.redact import has_credentials
+from ..core.reference import ImageRef
 
 FLAVORS = ("runtime", "devel")
 VERSION = r"^[0-9]{1,6}(\.[0-9]{1,6}){1,4}$"  # 2.6.0, 9.1.0.70, 525.60.13
@@ -30,9 +35,37 @@ MEANING = {
     "default_cuda": 'a CUDA version like "12.4", or "cpu"', "cuda": 'a CUDA version like "12.4"',
     "index": "an http(s) URL", "cpu_index": "an http(s) URL", "nvcc": "a pip package name",
     "image": "a repository name like pytorch", "base_image": "an image reference like ubuntu:24.04",
+    "name": "a repository name like vision (lowercase letters, digits, and . _ - between them)",
     "requires_python": 'a pin like "jupyterlab==4.5.11"',
 }
 
+# Names the image contract owns: a team's env may not move the venv, the loader, the user or the services' settings.
+RESERVED_ENV = frozenset({"PATH", "HOME", "USER", "SHELL", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "VIRTUAL_ENV",
+                          "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+                          "PIP_CONSTRAINT", "CUDA_HOME", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
+                          "JUPYTER_TOKEN", "JUPYTER_PORT", "SSH_PORT", "SSH_AUTHORIZED_KEYS", "TENSORBOARD_PORT",
+                          "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"})
+RESERVED_ENV_PREFIXES = ("IMGBUILD_", "LD_", "DYLD_")
+
+
+def _no_credentials(url: str) -> str:
+    """An index URL lands in the Dockerfile (an ARG) and the provenance: a token in it would be in the image."""
+    if has_credentials(url):
+        raise ValueError("carries credentials (user:password@ or a token before the host), which would land in the "
+                         "image's history: configure the index on the build host (pip.conf, PIP_INDEX_URL) or build "
+                         "from a --wheelhouse")
+    return url
+
+
+def _image_ref(value: str) -> str:
+    """A FROM line: the one reference parser decides, and only its parsed form goes on."""
+    try:
+        return str(ImageRef.parse(value))
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("bad image reference ")) from None
+
+
+Url = Annotated[StrictStr, Field(pattern=URL), AfterValidator(_no_credentials)]
 Python = Annotated[StrictStr, Field(pattern=PYTHON)]
 CudaKey = Annotated[StrictStr, Field(pattern=CUDA)]
 
@@ -43,7 +76,7 @@ class _Strict(BaseModel):
 
 class Defaults(_Strict):
     image: StrictStr = Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$", max_length=100)
-    base_image: StrictStr = Field(pattern=IMAGE_REF)
+    base_image: Annotated[StrictStr, Field(pattern=IMAGE_REF), AfterValidator(_image_ref)]
     jupyterlab: StrictStr = Field(pattern=VERSION)
     timm: StrictStr = Field(pattern=VERSION)
     flavors: list[Literal["runtime", "devel"]] = Field(min_length=1)
@@ -51,7 +84,7 @@ class Defaults(_Strict):
 
 class CudaVersion(_Strict):
     min_driver: StrictStr = Field(pattern=VERSION)
-    index: StrictStr = Field(pattern=URL)
+    index: Url
     nvcc: StrictStr | None = Field(default=None, pattern=PACKAGE)  # none: this CUDA has no devel flavor
 
 
@@ -105,13 +138,14 @@ class TeamImage(_Strict):
     @field_validator("pip")
     @classmethod
     def _requirements(cls, values: list[str]) -> list[str]:
-        from packaging.requirements import InvalidRequirement, Requirement
-
         for value in values:
             try:
-                Requirement(value)
+                requirement = Requirement(value)
             except InvalidRequirement:
                 raise ValueError(f"{value!r} is not a pip requirement like \"einops==0.8.2\"") from None
+            if requirement.url and (has_credentials(requirement.url) or not requirement.url.startswith("https://")):
+                raise ValueError(f"{requirement.name} comes from a URL that is not plain https:// (a file of this "
+                                 "host, or credentials in the URL): pin a version from the index instead")
         return values
 
     _packages = field_validator("apt")(lambda values: _package_names(values))
@@ -122,6 +156,9 @@ class TeamImage(_Strict):
         for key, value in values.items():
             if not re.match(ENV_NAME, key):
                 raise ValueError(f"{key!r} is not an environment variable name")
+            if key.upper() in RESERVED_ENV or key.upper().startswith(RESERVED_ENV_PREFIXES):
+                raise ValueError(f"{key} belongs to the image contract (the venv, the loader, the services): "
+                                 "pick another name")
             if "\n" in value or "\r" in value:
                 raise ValueError(f"the value of {key} has a line break: environment values are one line")
         return values
@@ -130,7 +167,7 @@ class TeamImage(_Strict):
 class MatrixFile(_Strict):
     defaults: Defaults
     cuda: dict[CudaKey, CudaVersion]
-    cpu_index: StrictStr = Field(pattern=URL)
+    cpu_index: Url
     # The Requires-Python of every pinned package ("name==version": specifier), from its wheel's METADATA:
     # a release may list only Pythons that every pin it installs supports.
     requires_python: dict[Annotated[StrictStr, Field(pattern=PIN)], StrictStr] = Field(default_factory=dict)

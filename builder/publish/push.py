@@ -47,15 +47,6 @@ class PushResult:
 # --- the tested gate ----------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
 def local_image(engine: Engine, ref: ImageRef) -> Image:
     """A local image to push by reference, with every tag it carries in its repository."""
     info = engine.image(ref)

@@ -20,7 +20,7 @@ from pathlib import Path
 import platformdirs
 import requests
 
-from ..core.errors import DaemonError, RegistryError
+from ..core.errors import ConfigError, DaemonError, RegistryError
 
 IMAGE = "registry:2"
 CONTAINER = "imgbuild-registry"
@@ -85,6 +85,9 @@ def ensure_running(engine_factory, port: int | None = None, root: Path | None = 
     state, up = status(root)
     if up and (port is None or state.port == port):
         return state
+    if up and state is not None:  # starting another would leave this one running, and no longer known
+        raise ConfigError(f"the local registry already runs on port {state.port}: use it (drop --port), or stop it "
+                          "first with `imgbuild registry stop`")
     return start(engine_factory, port or (state.port if state else DEFAULT_PORT), root)
 
 

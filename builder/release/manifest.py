@@ -11,7 +11,7 @@ from typing import Any
 
 from ..build.image import Image
 from ..core import tags
-from ..core.errors import PublishError, writing
+from ..core.errors import ConfigError, PublishError, writing
 from ..core.reference import RegistryRef
 from ..core.variant import Variant
 from ..publish.push import PushResult
@@ -183,6 +183,19 @@ def merge_releases(in_dir: Path) -> list[ReleaseEntry]:
                 newest[key] = (generated, entry)
     ordered = sorted(newest.values(), key=lambda g: (g[1].variant, g[1].repository))
     return [entry for _, entry in ordered]
+
+
+def read_releases(in_dir: Path) -> list[ReleaseEntry]:
+    """What `catalog`, `digests` and `nightly-summary` read: the merged releases under `in_dir`, which must hold at
+    least one image (a nightly must never sign, scan or summarise nothing and stay green)."""
+    if not Path(in_dir).is_dir():
+        raise ConfigError(f"--in {in_dir} is not a folder: pass the folder the nightly's release fragments were "
+                          "downloaded into")
+    entries = merge_releases(in_dir)
+    if not entries:
+        raise ConfigError(f"no {RELEASE_FILE} with any image under {in_dir}: pass the folder holding the "
+                          "fragments `imgbuild release` wrote")
+    return entries
 
 
 def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:

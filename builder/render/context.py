@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import ConfigError
 from ..core.variant import Variant
 
 
@@ -24,11 +25,28 @@ class BuildContext:
         return self.path / "ca-certificates"
 
 
+# Every context carries this .dockerignore; it also marks the folder as imgbuild's, the only kind it ever replaces.
+MARK = "# the context is exactly what imgbuild rendered\n"
+
+
 def fresh_folder(out: Path, variant: Variant) -> Path:
-    """out/<image name>/, emptied of an earlier render; the context is exactly what imgbuild writes."""
+    """out/<image name>/, emptied of an earlier render; a folder of that name that imgbuild did not write is a user's,
+    and is never deleted."""
     path = out / variant.name
+    if path.is_symlink() or path.exists() and not is_rendered(path):
+        raise ConfigError(f"{path} exists and imgbuild did not write it (no build context of its own): move it away, "
+                          "or pick another --out")
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / ".dockerignore").write_text("# the context is exactly what imgbuild rendered\n", encoding="utf-8")
+    (path / ".dockerignore").write_text(MARK, encoding="utf-8")
     return path
+
+
+def is_rendered(path: Path) -> bool:
+    """A build context imgbuild wrote (and may replace)."""
+    marker = path / ".dockerignore"
+    try:
+        return path.is_dir() and not marker.is_symlink() and marker.read_text(encoding="utf-8") == MARK
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.errors import ConfigError, OutputError
+from ..core.paths import new_folder
 from ..core.variant import Standard, Team, Variant
 from .context import BuildContext
 from .standard import render_standard
@@ -32,8 +33,8 @@ def render_all(variants: list[Variant], out: Path, *, force: bool = False, unloc
             if strangers:
                 raise ConfigError(f"{out} holds other files ({', '.join(strangers[:3])}"
                                   f"{', ...' if len(strangers) > 3 else ''}): pick an empty --out or pass --force")
-        out.mkdir(parents=True, exist_ok=True)
-        return [render(v, out, unlocked=unlocked) for v in variants]
+        with new_folder(out):
+            return [render(v, out, unlocked=unlocked) for v in variants]
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out) else ""
         raise OutputError(f"cannot write build contexts into {out}{where}: {exc.strerror or exc}: "

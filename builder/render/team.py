@@ -57,6 +57,9 @@ def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContex
     team = cast(Team, v.kind)
     if team.tests and not team.tests.is_dir():
         raise ConfigError(f"image {team.name}: its tests folder {team.tests} is not there: make it or drop `tests:`")
+    if team.tests and (escaping := _links_out_of(team.tests)):
+        raise ConfigError(f"image {team.name}: {escaping} in its tests folder links outside it (it would copy a file "
+                          "of this host into the image): replace the link with the file")
     path = fresh_folder(out, v)
     data = {"variant": v, "team": team, "base_ref": tags.built_from(v), "apt": list(team.apt),
             "pip": list(team.pip), "env": [(k, quoted(value)) for k, value in team.env], "tests": team.tests is not None,
@@ -65,5 +68,15 @@ def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContex
     (path / "Dockerfile").write_text(render_template(team.template, data), encoding="utf-8")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in team.pip), encoding="utf-8")
     if team.tests:
-        shutil.copytree(team.tests, path / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+        shutil.copytree(team.tests, path / "tests", symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
     return BuildContext(variant=v, path=path)
+
+
+def _links_out_of(folder: Path) -> Path | None:
+    """The first symbolic link under `folder` that resolves outside it, if any."""
+    root = folder.resolve()
+    for entry in sorted(folder.rglob("*")):
+        if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+            return entry
+    return None

@@ -31,10 +31,6 @@ INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's
 OUTSIDE = "/tmp/imgbuild-smoke-out"  # what the suite writes, made by the image's user
 
 
-
-
-
-
 def expectations(labels: dict[str, str]) -> dict[str, str]:
     """What the suite checks the image against: its own labels."""
     keys = ("torch", "torchvision", "timm", "cuda", "cudnn", "flavor", "python", "min-driver",
@@ -94,10 +90,6 @@ def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.a
             container.remove()
     return SmokeReport(image=str(image_ref), image_id=info.id, variant=info.labels.get("io.imgbuild.variant", "?"),
                        gpu_tier=use_gpu, cases=tuple(cases), figures=figures, seconds=time.monotonic() - start)
-
-
-
-
 
 
 def _suite_archive(python: str) -> bytes:
