@@ -3,6 +3,10 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from helpers import SMALL_MATRIX
 
@@ -13,3 +17,15 @@ def matrix():
     from imgbuild.matrix.load import load_matrix
 
     return load_matrix(SMALL_MATRIX)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A working folder anyone may enter (a run as nobody needs it), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="imgbuild-hostile-"))
+    path.chmod(0o755)
+    yield path
+    for entry in path.rglob("*"):
+        if entry.is_dir() and not entry.is_symlink():
+            entry.chmod(0o755)
+    shutil.rmtree(path)

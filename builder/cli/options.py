@@ -206,7 +206,8 @@ def registry_target(value: str | None, reporter: Reporter) -> RegistryTarget:
     from ..registry.target import RegistryTarget
 
     if value is None:
-        value = ensure_running(lambda: Engine(timeout=60)).target
+        engine = Engine(timeout=60)  # no daemon: fail here, before a local registry is started for nothing
+        value = ensure_running(lambda: engine).target
         # stdout, beside the pinned refs it leads to: stderr stays for progress and the one error line
         reporter.result(f"publishing to the local registry {value} (imgbuild registry status)")
     elif not value.strip():

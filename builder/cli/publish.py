@@ -31,8 +31,8 @@ def push_cmd(
 
     out = output(ctx)
     refs = images_named(image, select)
-    engine = Engine()  # the daemon first: a push that cannot run must not leave a local registry started
     target = registry_target(registry, out)
+    engine = Engine()
     check_registry(target)
     results = push_local(refs, engine, target, out, allow_untested=allow_untested)
     for result in results:
@@ -58,10 +58,9 @@ def release_cmd(
 
     reporter = output(ctx)
     variants, options = site.resolve(select.variants(teams=True))
-    engine = Engine()  # the daemon first: a release that cannot run must not leave a local registry started
     plan = ReleasePlan(variants=tuple(variants), target=registry_target(registry, reporter), options=options, gpu=gpu,
                        out=out, rebuild=rebuild, max_age=max_age)
-    outcome = release(plan, engine, reporter)
+    outcome = release(plan, Engine(), reporter)
     _print_outcomes(reporter, outcome.entries, outcome.manifest, outcome.catalog)
     _print_pinned(reporter, outcome.pinned)
     if outcome.failed:

@@ -1,0 +1,145 @@
+"""How a hostile input is run and judged: against the installed `imgbuild` as a user would, each must end in exactly
+one line on stderr naming the cause (`file:line:` when a file is at fault), a non-zero exit, no traceback, no secret
+it was given, in under 2 s and 200 MB, with nothing written. The tables are test_hostile_inputs.py and
+test_hostile_boundary.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import SMALL_MATRIX
+
+SMALL = SMALL_MATRIX.read_text(encoding="utf-8")
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+# The 2 s bound is on the child's own CPU time, which other work on the machine cannot stretch; a hang (the
+# thing wall time would catch) is caught by the watchdog and a generous wall bound.
+CPU_S, WALL_S, RSS_MB = 2.0, 10.0, 200
+
+
+def installed_imgbuild() -> str:
+    beside = Path(sys.executable).parent / "imgbuild"
+    found = str(beside) if beside.exists() else shutil.which("imgbuild")
+    assert found, "imgbuild is not installed: pip install -e '.[test]'"
+    return found
+
+
+def small(old: str, new: str) -> str:
+    assert old in SMALL, old
+    return SMALL.replace(old, new, 1)
+
+
+def laughs(levels: int = 12) -> str:
+    """The billion laughs: 1 KB whose aliases expand to 10^12 strings."""
+    rows = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    rows += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    return "\n".join(rows) + "\n"
+
+
+@dataclass
+class Case:
+    name: str
+    words: str  # what the one stderr line must say
+    files: dict[str, str | bytes] = field(default_factory=dict)  # written into the working folder first
+    args: tuple[str, ...] = ("matrix",)
+    at: str | None = None  # the file at fault: the line must start `imgbuild: error: FILE:LINE: `
+    setup: Callable[[Path], None] | None = None
+    as_nobody: bool = False  # root reads and writes anything: run as nobody where permissions are the point
+    env: dict[str, str] = field(default_factory=dict)  # set for the command
+    stdout: str | None = None  # a file the command's stdout goes to (/dev/full) instead of a log
+    secret: str | None = None  # given in the input: must appear in no output
+
+
+def fifo(folder: Path) -> None:
+    os.mkfifo(folder / "pipe.yaml")
+
+
+def unreadable(folder: Path) -> None:
+    (folder / "secret.yaml").write_text(SMALL)
+    (folder / "secret.yaml").chmod(0)
+
+
+def read_only_out(folder: Path) -> None:
+    (folder / "ro").mkdir()
+    (folder / "ro").chmod(0o555)
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under the folder with its size, mode and mtime: a write anywhere changes it."""
+    found = {}
+    for entry in sorted(folder.rglob("*")):
+        info = entry.lstat()
+        found[str(entry.relative_to(folder))] = (info.st_size, stat.S_IMODE(info.st_mode), info.st_mtime_ns)
+    return found
+
+
+def run(folder: Path, argv: list[str], logs: Path, extra_env: dict[str, str] | None = None,
+        stdout: str | None = None) -> tuple[int, str, str, tuple[float, float], float]:
+    """Run one command; return (exit code, stdout, stderr, (CPU, wall) seconds, peak RSS in MB) of that child alone."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IMGBUILD_MATRIX", "IMGBUILD_DEBUG")}
+    env.update(NO_COLOR="1", COLUMNS="200", **(extra_env or {}))
+    with open(stdout or logs / "out", "w+b" if stdout is None else "wb") as out, open(logs / "err", "w+b") as err:
+        start = time.monotonic()
+        child = subprocess.Popen(argv, cwd=folder, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        watchdog = threading.Timer(20, child.kill)  # a hang fails the wall-time check instead of the whole run
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage: ru_maxrss in KB
+        finally:
+            watchdog.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - start
+        err.seek(0)
+        said = "" if stdout else (out.seek(0), out.read().decode(errors="replace"))[1]
+        return child.returncode, said, err.read().decode(errors="replace"), \
+            (usage.ru_utime + usage.ru_stime, wall), usage.ru_maxrss / 1024
+
+
+def nobody_can_run(folder: Path) -> bool:
+    """Root passes every permission check, so those cases run as nobody, which must be able to run imgbuild."""
+    if not shutil.which("setpriv"):
+        return False
+    probe = subprocess.run([*NOBODY, installed_imgbuild(), "--version"], cwd=folder, capture_output=True, timeout=60)
+    return probe.returncode == 0
+
+
+def check(case: Case, folder: Path, tmp_path: Path) -> None:
+    """Run one case as a user would and hold it to the rules in this module's docstring."""
+    for name, content in case.files.items():
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    if case.setup:
+        case.setup(folder)
+    prefix = []
+    if case.as_nobody and os.geteuid() == 0:
+        if not nobody_can_run(folder):
+            pytest.skip("root cannot test permissions here: no setpriv, or nobody cannot run the installed imgbuild")
+        prefix = NOBODY
+    before = snapshot(folder)
+    code, stdout, stderr, seconds, rss = run(folder, [*prefix, installed_imgbuild(), *case.args], tmp_path, case.env,
+                                             case.stdout)
+
+    assert code != 0, stdout
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("imgbuild: error: ") and any(w in lines[0] for w in case.words.split("|")), lines[0]
+    if case.at:
+        assert re.match(rf"imgbuild: error: {re.escape(case.at)}:\d+: ", lines[0]), lines[0]
+    assert len(lines[0]) < 400
+    if case.secret:
+        assert case.secret not in stderr and case.secret not in stdout, "a secret was echoed"
+    cpu, wall = seconds
+    assert cpu < CPU_S and wall < WALL_S, f"took {cpu:.2f} s of CPU, {wall:.2f} s on the clock"
+    assert rss < RSS_MB, f"peak RSS {rss:.0f} MB"
+    assert snapshot(folder) == before, "the command wrote into its working folder"
+    assert not Path("/proc/imgbuild-test").exists()

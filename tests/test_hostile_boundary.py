@@ -1,0 +1,189 @@
+"""The input boundary, tried as a hostile user would (the rules: hostile.py): no input becomes Dockerfile text, reaches
+outside its folder, leaks a secret or destroys a file, and no command succeeds on nothing. A table: add a row for every
+new kind of bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hostile import SMALL, Case, check, small
+
+M = "matrix.yaml"
+CPU = ("--torch", "2.6", "--cuda", "cpu")
+RENDER = ("render", "--unlocked", *CPU, "--out", "out")
+BUILD = ("build", *CPU)  # every one of these stops before the daemon is asked for anything
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+CERT = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2VydA==\n-----END CERTIFICATE-----\n"
+TEAM = ("images:\n  - name: vision\n    variants: [\"2.6.0-*\"]\n    pip: [\"einops==0.8.2\"]\n")
+DIGEST = "sha256:" + "a" * 64
+
+
+def team(extra: str = "", name: str = "vision") -> str:
+    """The small matrix with one team image; `extra` adds keys to it (indented as the image's own)."""
+    return SMALL + TEAM.replace("vision", name, 1) + extra
+
+
+def user_folder_named_like_a_variant(folder: Path) -> None:
+    mine = folder / "out" / "2.6.0-cpu-py3.12-runtime"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("a user's work\n")
+
+
+def tests_link_to_etc(folder: Path) -> None:
+    (folder / "teams").mkdir()
+    os.symlink("/etc", folder / "teams" / "link")
+
+
+def a_team_tests_file(folder: Path) -> None:
+    (folder / "teams").mkdir()
+    (folder / "teams" / "vision").write_text("not a folder\n")
+
+
+def empty_folder(folder: Path) -> None:
+    (folder / "empty").mkdir()
+
+
+def broken_release(folder: Path) -> None:
+    (folder / "rel").mkdir()
+    (folder / "rel" / "release.json").write_text("{\"images\": 3}\n")
+
+
+def a_folder(folder: Path) -> None:
+    (folder / "d").mkdir()
+
+
+CASES = [
+    # a value that would become Dockerfile text (the FROM line)
+    Case("--base-image with a newline", "--base-image: bad image reference", args=(*RENDER, "--base-image",
+                                                                                   "debian:12\nRUN touch /pwned")),
+    Case("--base-image empty", "--base-image is empty", args=(*RENDER, "--base-image", "")),
+    Case("--base-image blank", "--base-image is empty", args=(*RENDER, "--base-image", "   ")),
+    Case("--base-image upper case", "repository 'UPPER'", args=(*RENDER, "--base-image", "UPPER:case")),
+    Case("--base-image with a quote", "bad image reference", args=(*RENDER, "--base-image", 'debian"12')),
+    Case("--base-image with a space", "bad image reference", args=(*RENDER, "--base-image", "debian:12 AS x")),
+    Case("--base-image of 600 characters", "600 characters", args=(*RENDER, "--base-image", "d" * 600)),
+    Case("--base-image not ASCII", "bad image reference", args=(*RENDER, "--base-image", "d\u00e9bian:12")),
+    Case("--base-image port 70000", "a port is 1 to 65535", args=(*RENDER, "--base-image", "h:70000/img:1")),
+    Case("--base-image on build", "--base-image: bad image reference", {M: SMALL},
+         args=(*BUILD, "--base-image", "x\ny")),
+    Case("--base-image on release", "--base-image: bad image reference", {M: SMALL},
+         args=("release", *CPU, "--base-image", "a b")),
+    Case("matrix base_image upper case", "defaults.base_image", {M: small("base_image: ubuntu:24.04",
+                                                                          "base_image: Ubuntu:24.04")}, at=M),
+    Case("matrix base_image port 99999", "a port is 1 to 65535",
+         {M: small("base_image: ubuntu:24.04", "base_image: reg.io:99999/ubuntu:24.04")}, at=M),
+    # registries and remote references
+    Case("--registry with a password", "bad registry '***@ghcr.io/ns'", {M: SMALL},
+         args=("push", "--registry", "user:hunter2@ghcr.io/ns", "img:1"), secret="hunter2"),
+    Case("--registry with a token", "bad registry '***@ghcr.io/ns'", {M: SMALL},
+         args=("push", "--registry", "ghp_T0KEN@ghcr.io/ns", "img:1"), secret="ghp_T0KEN"),
+    Case("--registry with a scheme", "bad registry 'https://ghcr.io/ns'", {M: SMALL},
+         args=("push", "--registry", "https://ghcr.io/ns", "img:1")),
+    Case("--registry empty", "--registry is empty", {M: SMALL}, args=("push", "--registry", "", "img:1")),
+    Case("--registry upper case", "bad registry", {M: SMALL}, args=("push", "--registry", "ghcr.io/Org", "img:1")),
+    Case("--registry port 99999", "bad registry", {M: SMALL}, args=("push", "--registry", "127.0.0.1:99999/ns", "i:1")),
+    Case("--registry on release with a password", "bad registry '***@", {M: SMALL},
+         args=("release", *CPU, "--registry", "u:s3cr3t@127.0.0.1:5000/ns"), secret="s3cr3t"),
+    Case("half the registry credentials", "only one of IMGBUILD_REGISTRY_USER", {M: SMALL},
+         args=("push", "--registry", "ghcr.io/ns", "img:1"), env={"IMGBUILD_REGISTRY_USER": "someone"}),
+    Case("sbom of nothing", "bad image reference", args=("sbom", "")),
+    Case("sbom without a registry", "bad image reference 'pytorch:2.6'", args=("sbom", "pytorch:2.6")),
+    Case("sbom port 99999", "a port is 1 to 65535|bad image reference", args=("sbom", "127.0.0.1:99999/ns/img:t")),
+    Case("sbom md5 digest", "bad image reference", args=("sbom", "ghcr.io/org/img@md5:00")),
+    Case("sbom with credentials", "bad image reference '***@", args=("sbom", "u:pw0rd@ghcr.io/org/img:1"),
+         secret="pw0rd"),
+    Case("diff of missing files", "neither a lock file nor a registry image", args=("diff", "./missing.txt", "./x.txt")),
+    Case("diff of a Latin-1 file", "is not a lock (byte 0xe9", {"a.txt": "caf\u00e9\n".encode("latin-1")},
+         args=("diff", "a.txt", "a.txt")),
+    Case("diff of a folder", "neither a lock file nor a registry image", args=("diff", "d", "d"), setup=a_folder),
+    # index URLs, certificates and requirements that would carry a secret into an image
+    Case("index URL with credentials", "carries credentials",
+         {M: small("https://download.pytorch.org/whl/cu124", "https://bot:T0PS3CRET@mirror.example/whl/cu124")},
+         at=M, secret="T0PS3CRET"),
+    Case("cpu index with a token", "carries credentials",
+         {M: small("cpu_index: https://download.pytorch.org/whl/cpu", "cpu_index: https://tok3n@mirror.example/cpu")},
+         at=M, secret="tok3n"),
+    Case("index URL over ftp", "is not an http(s) URL",
+         {M: small("https://download.pytorch.org/whl/cu124", "ftp://mirror.example/whl/cu124")}, at=M),
+    Case("--ca-cert is a private key", "holds a private key", {M: SMALL, "key.pem": KEY},
+         args=(*BUILD, "--ca-cert", "key.pem")),
+    Case("--ca-cert with a key beside the certificate", "holds a private key", {M: SMALL, "both.pem": CERT + KEY},
+         args=(*BUILD, "--ca-cert", "both.pem")),
+    Case("--ca-cert empty", "not a PEM certificate file", {M: SMALL, "empty.pem": ""},
+         args=(*BUILD, "--ca-cert", "empty.pem")),
+    Case("--ca-cert a folder", "not a PEM certificate file", {M: SMALL}, args=(*BUILD, "--ca-cert", "d"),
+         setup=a_folder),
+    Case("--ca-cert missing", "not a PEM certificate file", {M: SMALL}, args=(*BUILD, "--ca-cert", "nope.pem")),
+    Case("team pip from a URL with credentials", "not plain https://",
+         {M: team().replace("einops==0.8.2", "einops @ https://u:pa55@host.example/einops.whl")}, at=M, secret="pa55"),
+    Case("team pip from a file of this host", "not plain https://",
+         {M: team().replace("einops==0.8.2", "einops @ file:///etc/passwd")}, at=M),
+    # paths that would reach outside their folder
+    Case("team tests at /etc", "is outside the matrix's folder", {M: team("    tests: /etc\n")}, at=M),
+    Case("team tests above the matrix", "is outside the matrix's folder", {M: team("    tests: ../../\n")}, at=M),
+    Case("team tests through a link", "is outside the matrix's folder", {M: team("    tests: teams/link\n")}, at=M,
+         setup=tests_link_to_etc),
+    Case("team tests a file", "is not there", {M: team("    tests: teams/vision\n")}, at=M, setup=a_team_tests_file),
+    # names the image contract owns
+    Case("team env PATH", "PATH belongs to the image contract", {M: team("    env: {PATH: /evil}\n")}, at=M),
+    Case("team env LD_PRELOAD", "belongs to the image contract", {M: team("    env: {LD_PRELOAD: /x.so}\n")}, at=M),
+    Case("team env VIRTUAL_ENV", "belongs to the image contract", {M: team("    env: {VIRTUAL_ENV: /x}\n")}, at=M),
+    Case("team env HOME", "belongs to the image contract", {M: team("    env: {HOME: /root}\n")}, at=M),
+    Case("team env of imgbuild's own", "belongs to the image contract", {M: team("    env: {IMGBUILD_TORCH: x}\n")},
+         at=M),
+    Case("team env lower-case path", "belongs to the image contract", {M: team("    env: {path: /evil}\n")}, at=M),
+    Case("team env not a name", "is not an environment variable name", {M: team("    env: {1X: y}\n")}, at=M),
+    Case("team env with a line break", "has a line break", {M: team('    env: {A: "x\\nRUN y"}\n')}, at=M),
+    Case("team apt with a semicolon", "is not a Debian package name", {M: team("    apt: [\"jq;rm\"]\n")}, at=M),
+    Case("team name upper case", "is not a repository name like vision", {M: team(name="Vision")}, at=M),
+    # answers that name their fix
+    Case("misspelt releases", "did you mean 'releases'", {M: SMALL.replace("releases:", "relases:")}, at=M),
+    Case("misspelt min_driver", "did you mean 'min_driver'", {M: small("min_driver:", "min_drivr:")}, at=M),
+    Case("a key nothing is like", "remove it", {M: small("  timm:", "  zzzzzz: 1\n  timm:")}, at=M),
+    Case("flavors yes and no", "YAML read a yes/no/on/off word", {M: small("[runtime, devel]", "[yes, no]")}, at=M),
+    # options given twice: the last would win silently
+    Case("--python twice", "--python is given twice", args=("matrix", "--python", "3.11", "--python", "3.12")),
+    Case("--torch twice, one with =", "--torch is given twice", args=("matrix", "--torch=2.6", "--torch", "2.14")),
+    Case("--base-image twice", "--base-image is given twice", {M: SMALL},
+         args=(*BUILD, "--base-image", "a:1", "--base-image", "b:2")),
+    Case("--rebuild twice", "--rebuild is given twice", args=("release", "--rebuild", "--rebuild")),
+    Case("--port twice", "--port is given twice", args=("registry", "start", "--port", "5000", "--port", "5001")),
+    # commands whose input names nothing
+    Case("digests of a missing folder", "is not a folder", args=("digests", "--in", "missing")),
+    Case("digests of an empty folder", "no release.json", args=("digests", "--in", "empty"), setup=empty_folder),
+    Case("nightly summary of a missing folder", "is not a folder", args=("nightly-summary", "--in", "missing")),
+    Case("nightly summary of an empty folder", "no release.json", args=("nightly-summary", "--in", "empty"),
+         setup=empty_folder),
+    Case("catalog of an empty folder", "no release.json", args=("catalog", "--in", "empty", "--out", "o"),
+         setup=empty_folder),
+    Case("digests of a broken release", "is not a release manifest", args=("digests", "--in", "rel"),
+         setup=broken_release),
+    # files a user made, and folders a failure would leave
+    Case("render over a user's folder", "imgbuild did not write it", {M: SMALL}, args=(*RENDER, "--force"),
+         setup=user_folder_named_like_a_variant),
+    Case("render without a lock leaves no folder", "has no lock", {M: SMALL},
+         args=("render", *CPU, "--out", "new/deep/out")),
+    Case("wheelhouse without a lock leaves no folder", "has no lock", {M: SMALL},
+         args=("wheelhouse", *CPU, "--out", "new/wheels")),
+    # the environment and the output
+    Case("SOURCE_DATE_EPOCH not a time", "is not a Unix time", {M: SMALL}, args=("matrix", "--json"),
+         env={"SOURCE_DATE_EPOCH": "yesterday"}),
+    Case("IMGBUILD_MATRIX missing", "no such file", env={"IMGBUILD_MATRIX": "nope.yaml"}),
+    Case("output to a full disk", "cannot write the output (No space left on device)", {M: SMALL},
+         stdout="/dev/full"),
+    Case("an ASCII-only output", "set PYTHONIOENCODING=utf-8", {"a.txt": "torch==2.6.0 --hash=sha256:" + "0" * 64,
+                                                              "b.txt": "torch==2.7.0 --hash=sha256:" + "0" * 64},
+         args=("diff", "a.txt", "b.txt"), env={"PYTHONIOENCODING": "ascii"}),
+    Case("a port the registry cannot have", "Invalid value for '--port'", args=("registry", "start", "--port", "0")),
+]
+
+
+def test_the_table_has_at_least_60_kinds():
+    assert len(CASES) >= 60 and len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_boundary_holds(case, folder, tmp_path):
+    check(case, folder, tmp_path)
