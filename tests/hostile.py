@@ -116,6 +116,7 @@ def nobody_can_run(folder: Path) -> bool:
 def check(case: Case, folder: Path, tmp_path: Path) -> None:
     """Run one case as a user would and hold it to the rules in this module's docstring."""
     for name, content in case.files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     if case.setup:
         case.setup(folder)

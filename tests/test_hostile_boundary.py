@@ -4,6 +4,7 @@ new kind of bad input."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,6 +49,14 @@ def empty_folder(folder: Path) -> None:
 def broken_release(folder: Path) -> None:
     (folder / "rel").mkdir()
     (folder / "rel" / "release.json").write_text("{\"images\": 3}\n")
+
+
+def a_release(folder: Path) -> None:
+    (folder / "rel").mkdir()
+    entry = {"variant": "2.6.0-cpu-py3.12-runtime", "repository": "127.0.0.1:5000/ns/pytorch", "status": "ok",
+             "digest": DIGEST, "tags": ["2.6.0-cpu"]}
+    (folder / "rel" / "release.json").write_text(json.dumps({"generated": "2026-12-04T00:00:00+00:00",
+                                                             "images": [entry]}))
 
 
 def a_folder(folder: Path) -> None:
@@ -167,6 +176,14 @@ CASES = [
          args=("render", *CPU, "--out", "new/deep/out")),
     Case("wheelhouse without a lock leaves no folder", "has no lock", {M: SMALL},
          args=("wheelhouse", *CPU, "--out", "new/wheels")),
+    Case("catalog over a user's TAGS.md", "TAGS.md exists and imgbuild did not write it",
+         {"o/TAGS.md": "# my notes\n"}, args=("catalog", "--in", "rel", "--out", "o"), setup=a_release),
+    Case("catalog over a user's release.json", "release.json exists and imgbuild did not write it",
+         {"o/release.json": "[1, 2]\n"}, args=("catalog", "--in", "rel", "--out", "o"), setup=a_release),
+    Case("test over a user's JUnit file", "report.xml exists and imgbuild did not write it",
+         {"report.xml": "<mine/>\n"}, args=("test", "img:1", "--junit", "report.xml")),
+    Case("test over a user's JSON file", "report.json exists and imgbuild did not write it",
+         {"report.json": "{}\n"}, args=("test", "img:1", "--json", "report.json")),
     # the environment and the output
     Case("SOURCE_DATE_EPOCH not a time", "is not a Unix time", {M: SMALL}, args=("matrix", "--json"),
          env={"SOURCE_DATE_EPOCH": "yesterday"}),

@@ -11,7 +11,7 @@ from rich.table import Table
 from ..core.choices import GpuMode
 from ..core.errors import SmokeError, writing
 from ..core.output import Reporter
-from ..core.paths import WORK_DIR
+from ..core.paths import WORK_DIR, claim
 from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named, output
 
 if TYPE_CHECKING:
@@ -63,10 +63,13 @@ def test_cmd(
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
     from ..engine.daemon import Engine
-    from ..smoke.report import write_json, write_junit
+    from ..smoke.report import JSON_MARK, JUNIT_MARK, write_json, write_junit
     from ..smoke.run import smoke_test
 
     refs = images_named(image, select)
+    for path, mark in ((junit, JUNIT_MARK), (json_out, JSON_MARK)):
+        if path:
+            claim(path, mark)  # a user's file there: refused before the (long) suite runs
     engine, out = Engine(), output(ctx)
     failed = 0
     for ref in refs:

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import ConfigError
+
 PACKAGE = Path(__file__).resolve().parent.parent  # the imgbuild package (core/ is one of its folders)
 
 
@@ -38,3 +40,19 @@ def new_folder(path: Path) -> Iterator[Path]:
             except OSError:  # not empty, or gone: leave it
                 break
         raise
+
+
+def claim(path: Path, mark: str) -> Path:
+    """`path`, which imgbuild may write: absent, or a file it wrote before (its first KB holds `mark`). Anything else
+    there is a user's, and is refused before any work starts."""
+    if path.is_symlink() or path.exists() and not _holds(path, mark):
+        raise ConfigError(f"{path} exists and imgbuild did not write it: move it away, or write elsewhere")
+    return path
+
+
+def _holds(path: Path, mark: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return path.is_file() and mark.encode() in file.read(1024)
+    except OSError:
+        return False

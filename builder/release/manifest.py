@@ -12,6 +12,7 @@ from typing import Any
 from ..build.image import Image
 from ..core import tags
 from ..core.errors import ConfigError, PublishError, writing
+from ..core.paths import claim
 from ..core.reference import RegistryRef
 from ..core.variant import Variant
 from ..publish.push import PushResult
@@ -19,6 +20,7 @@ from ..smoke.report import SmokeReport
 from .diff import catalog_line
 
 RELEASE_FILE, CATALOG_FILE = "release.json", "TAGS.md"
+CATALOG_TITLE = "# PyTorch images"
 
 
 @dataclass(frozen=True)
@@ -156,13 +158,18 @@ def write_release(entries: list[ReleaseEntry], out_dir: Path) -> tuple[Path, Pat
     """Write release.json and TAGS.md into `out_dir`; returns both paths."""
     out_dir = Path(out_dir)
     generated = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
-    manifest, catalog = out_dir / RELEASE_FILE, out_dir / CATALOG_FILE
+    manifest, catalog = release_files(out_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         manifest.write_text(json.dumps({"generated": generated, "images": [e.to_json() for e in entries]},
                                        indent=2) + "\n")
         catalog.write_text(render_catalog(entries, generated))
     return manifest, catalog
+
+
+def release_files(out_dir: Path) -> tuple[Path, Path]:
+    """release.json and TAGS.md in `out_dir`, each absent or written by imgbuild (a user's file is never replaced)."""
+    return claim(Path(out_dir) / RELEASE_FILE, '"images"'), claim(Path(out_dir) / CATALOG_FILE, CATALOG_TITLE)
 
 
 def merge_releases(in_dir: Path) -> list[ReleaseEntry]:
@@ -201,7 +208,7 @@ def read_releases(in_dir: Path) -> list[ReleaseEntry]:
 def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
     ok = [e for e in entries if e.published]
     lines = [
-        "# PyTorch images",
+        CATALOG_TITLE,
         "",
         f"Generated {generated}. Pin the **dated tag** or the **digest**: they never change. The other tags",
         "move to the newest build when an image is rebuilt.",

@@ -21,7 +21,7 @@ from ..registry.target import RegistryTarget
 from ..smoke.report import write_junit
 from ..smoke.run import smoke_test
 from . import skip
-from .manifest import ReleaseEntry, release_entry, write_release
+from .manifest import ReleaseEntry, release_entry, release_files, write_release
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class ReleaseOutcome:
 def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOutcome:
     """Check in seconds what can fail (registry, disk, base images) before anything is built, then release every
     image of the plan (its build options were checked when the command line was read)."""
+    release_files(plan.out)  # a user's release.json or TAGS.md there: refused now, not after the builds
     before_release(engine, plan.target, [v.base_image for v in plan.variants])
     with writing(plan.out):
         plan.out.mkdir(parents=True, exist_ok=True)

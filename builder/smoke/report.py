@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import writing
+from ..core.paths import claim
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,11 @@ class SmokeReport:
         return json.dumps({**asdict(self), "passed": self.passed, "counts": self.counts()}, indent=2)
 
 
+JSON_MARK, JUNIT_MARK = '"image_id"', 'name="imgbuild smoke'
+
+
 def write_json(report: SmokeReport, path: Path) -> None:
+    claim(path, JSON_MARK)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(report.to_json())
@@ -47,6 +52,7 @@ def write_json(report: SmokeReport, path: Path) -> None:
 
 def write_junit(report: SmokeReport, path: Path) -> None:
     """The report as JUnit XML (one testcase per case; failures and skips carry their message)."""
+    claim(path, JUNIT_MARK)
     counts = report.counts()
     suite = ET.Element("testsuite", name=f"imgbuild smoke {report.variant}", tests=str(len(report.cases)),
                        failures=str(counts["failed"]), skipped=str(counts["skipped"]), time=f"{report.seconds:.2f}")
