@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import jinja2
 
+from ..core.errors import ConfigError
 from ..core.paths import TEMPLATES
 from ..core.tags import variant_labels
 from ..core.variant import Variant
@@ -46,12 +47,23 @@ _ENV_PAIR = re.compile(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=")
 @functools.cache
 def _template(name: str = "Dockerfile.j2") -> jinja2.Template:
     """Compiled once per process: rendering the whole matrix must stay fast."""
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # a Dockerfile, not HTML
-    ).get_template(name)
+    )
+    environment.filters["quoted"] = quoted
+    return environment.get_template(name)
+
+
+def quoted(value: object) -> str:
+    """The one escape of a value into a Dockerfile: a double-quoted word that says the value exactly (no variable is
+    expanded in it, no quote or backslash ends it). A line break is refused, never escaped: no checked value has one."""
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ConfigError(f"a line break in {text[:40]!r} cannot go into a Dockerfile: write it on one line")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, object]:

@@ -45,12 +45,6 @@ def team_labels(v: Variant) -> dict[str, str]:
     }
 
 
-def quoted(value: str) -> str:
-    """A Dockerfile double-quoted word: the value exactly, whatever a team writes in its env (schema.py refuses
-    line breaks)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
-
-
 def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
     """Write the team's build context to out/<team>-<variant id>/: Dockerfile, requirements.txt, tests/ (its extras
     are not locked: `unlocked` changes nothing here)."""
@@ -62,9 +56,9 @@ def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContex
                           "of this host into the image): replace the link with the file")
     path = fresh_folder(out, v)
     data = {"variant": v, "team": team, "base_ref": tags.built_from(v), "apt": list(team.apt),
-            "pip": list(team.pip), "env": [(k, quoted(value)) for k, value in team.env], "tests": team.tests is not None,
+            "pip": list(team.pip), "env": list(team.env), "tests": team.tests is not None,
             "tests_dir": TESTS_DIR, "uid": UID, "pinned_pattern": pinned_pattern(),
-            "labels": [(k, quoted(value)) for k, value in sorted(team_labels(v).items())]}
+            "labels": sorted(team_labels(v).items())}
     (path / "Dockerfile").write_text(render_template(team.template, data), encoding="utf-8")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in team.pip), encoding="utf-8")
     if team.tests:
