@@ -19,6 +19,7 @@ from ..core.errors import PublishError, RegistryError
 from ..core.output import Reporter
 from ..core.reference import ImageRef
 from ..engine.daemon import Engine
+from ..host.preflight import check_registry
 from ..registry.target import RegistryTarget
 from ..smoke.record import Tested, tested_record
 from .attach import attach
@@ -57,7 +58,9 @@ def local_image(engine: Engine, ref: ImageRef) -> Image:
 
 def push_local(refs: list[ImageRef], engine: Engine, target: RegistryTarget, reporter: Reporter, *,
                allow_untested: bool = False) -> list[PushResult]:
-    """`imgbuild push`: each local image by reference, gated by the verdict an earlier `imgbuild test` kept."""
+    """`imgbuild push`: each local image by reference, gated by the verdict an earlier `imgbuild test` kept; the
+    registry is asked first (seconds), before any layer moves."""
+    check_registry(target)
     results = []
     for ref in refs:
         image = local_image(engine, ref)
