@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 from helpers import docker, missing
-from imgbuild.probes import make_key, ssh_command, wait_for_http
+from imgbuild.smoke.probes import make_key, ssh_command, wait_for_http
 from test_image_contract import free_port
 
 TORCH = 'python -c "import torch as TORCH; print(TORCH.__name__.upper(), TORCH.__version__)"'  # no inner quotes
