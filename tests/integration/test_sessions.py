@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -98,19 +99,40 @@ def test_a_jupyterlab_terminal_finds_torch(container):
     assert "TORCH 2.14.1" in seen and "ENV /opt/venv /etc/ssl/certs" in seen, seen[-2000:]
 
 
-def test_ssh_audit_finds_no_failure_and_a_plain_client_connects(container, key):
+def test_a_full_ssh_audit_finds_no_failure_and_a_plain_client_connects(container, key):
     audit = shutil.which("ssh-audit")
     command = [audit] if audit else [sys.executable, "-m", "ssh_audit"]
     if not audit and subprocess.run([*command, "-h"], capture_output=True).returncode not in (0, 1):
         missing("ssh-audit is not installed: pip install -e '.[test]'")
-    result = subprocess.run([*command, "--no-colors", "--skip-rate-test", "-p", str(container[2]), "127.0.0.1"],
-                            capture_output=True, text=True, timeout=120)
+    # The full audit, its DHEat connection-rate test included (no --skip-rate-test).
+    result = subprocess.run([*command, "--no-colors", "-p", str(container[2]), "127.0.0.1"],
+                            capture_output=True, text=True, timeout=180)
     assert "(kex) sntrup761x25519-sha512@openssh.com" in result.stdout, result.stdout  # post-quantum hybrid first
+    assert "connection throttling" not in result.stdout, result.stdout[-3000:]  # the rate test passed
     failures = [line for line in result.stdout.splitlines() if "[fail]" in line or "(fail)" in line]
-    # ssh-audit exits 3 on a failure, 2 on warnings: curve25519 (not post-quantum) stays for older clients.
     assert not failures and result.returncode in (0, 2), "\n".join(failures) or result.stdout[-3000:]
+    # ssh-audit exits 2 on a warning: the only ones are curve25519's (not post-quantum), kept for older clients.
+    warnings = [line for line in result.stdout.splitlines() if "[warn]" in line]
+    assert all(line.startswith("(kex) curve25519-sha256") for line in warnings), "\n".join(warnings)
+    time.sleep(2)  # the audit spent this source's burst (see the next test)
     plain = subprocess.run(ssh_command(key, container[2], "ml", "true"), capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr  # the client's defaults still meet the server's list
+
+
+def test_a_connection_flood_is_refused_and_a_login_after_it_works(container, key):
+    """More connections than a source's burst, at once: the rest are refused before sshd runs, then it refills."""
+    banners = []
+    sockets = [socket.create_connection(("127.0.0.1", container[2]), timeout=10) for _ in range(40)]
+    for connection in sockets:
+        with connection:
+            banners.append(connection.recv(24))
+    refused = [banner for banner in banners if banner.startswith(b"Not allowed at this time")]
+    assert refused and len(refused) + sum(b.startswith(b"SSH-2.0-") for b in banners) == 40, banners
+    time.sleep(2)  # the source's bucket refills
+    plain = subprocess.run(ssh_command(key, container[2], "ml", "echo again"), capture_output=True, text=True)
+    assert plain.returncode == 0 and "again" in plain.stdout, plain.stderr
+    logs = docker("logs", container[0]).stderr
+    assert "imgbuild-sshgate: refused 127.0.0.1" in logs, logs[-2000:]
 
 
 def test_an_interactive_ssh_login_to_devel_finds_nvcc(devel_image, key):
