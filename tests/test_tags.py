@@ -1,4 +1,4 @@
-"""The tag scheme of DESIGN.md, exactly."""
+"""The tag scheme of the README ("Tags"), exactly."""
 
 import datetime as dt
 

@@ -1,4 +1,4 @@
-"""Every tag and OCI label of a Variant: one scheme, in one place (DESIGN.md, "Tags")."""
+"""Every tag and OCI label of a Variant: one scheme, in one place (README, "Tags")."""
 
 from __future__ import annotations
 

@@ -36,6 +36,16 @@ class Container:
         return b"".join(stream)
 
     @daemon_errors
+    def running(self) -> bool:
+        self._raw.reload()
+        return self._raw.status == "running"
+
+    @daemon_errors
+    def logs(self) -> str:
+        """What the container printed so far, stdout and stderr together."""
+        return self._raw.logs().decode(errors="replace")
+
+    @daemon_errors
     def remove(self, force: bool = True) -> None:
         try:
             self._raw.remove(force=force, v=True)

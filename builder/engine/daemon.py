@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tarfile
@@ -45,6 +46,17 @@ class Engine:
     @daemon_errors
     def info(self) -> dict:
         return self._client.info()
+
+    @functools.cached_property
+    @daemon_errors
+    def is_podman(self) -> bool:
+        """Podman's Docker-compatible API (`podman system service`) names itself among the version's components."""
+        return any(part.get("Name", "").startswith("Podman") for part in self._client.version().get("Components", []))
+
+    def tmpfs_owned_by(self, uid: int, gid: int) -> str:
+        """tmpfs options for a folder owned by uid:gid, as a volume with Kubernetes' fsGroup is; the engines
+        spell it differently (Podman chowns to the container's user with U, Docker takes uid= and gid=)."""
+        return "rw,nosuid,nodev,U" if self.is_podman else f"rw,nosuid,nodev,uid={uid},gid={gid}"
 
     # --- images -------------------------------------------------------------------------------
     @daemon_errors
@@ -180,14 +192,19 @@ class Engine:
     @daemon_errors
     def start(self, image: ImageRef | str, command: list[str] | None = None, *, environment: dict[str, str] | None = None,
               user: str | None = None, volumes: dict[str, dict] | None = None, entrypoint: list[str] | None = None,
-              gpus: bool = False, labels: dict[str, str] | None = None, shm_size: str | None = None):
-        """Start a detached container on the host network; the caller removes it (see `Container`)."""
+              gpus: bool = False, labels: dict[str, str] | None = None, shm_size: str | None = None,
+              read_only: bool = False, tmpfs: dict[str, str] | None = None, no_privileges: bool = False):
+        """Start a detached container on the host network; the caller removes it (see `Container`).
+        read_only, tmpfs and no_privileges (every capability dropped, no privilege escalation) model Kubernetes'
+        restricted profile."""
         requests_ = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else None
+        privileges = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]} if no_privileges else {}
         try:
             raw = self._client.containers.run(
                 str(image), command, detach=True, environment=environment, user=user, volumes=volumes,
                 entrypoint=entrypoint, network_mode="host", device_requests=requests_,
-                labels={"io.imgbuild.managed": "true", **(labels or {})}, shm_size=shm_size)
+                labels={"io.imgbuild.managed": "true", **(labels or {})}, shm_size=shm_size,
+                read_only=read_only, tmpfs=tmpfs, **privileges)
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not start a container of {image}: {short(exc)}") from None
         return Container(raw)

@@ -26,6 +26,7 @@ from ..host import gpu
 from . import probes
 from .record import record_tested
 from .report import SmokeCase, SmokeReport
+from .restricted import restricted_cases
 
 INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's user)
 OUTSIDE = "/tmp/imgbuild-smoke-out"  # what the suite writes, made by the image's user
@@ -49,7 +50,8 @@ def smoke_test(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode, work_dir:
 
 def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.auto,
               timeout: float = 900) -> SmokeReport:
-    """Start the image once (services on free ports), run the suite in it, probe it, always remove it."""
+    """Start the image once (services on free ports), run the suite in it, probe it, always remove it; then once
+    more restricted (a read-only root, a nameless UID, no privileges: see restricted.py)."""
     info = engine.image(image_ref)
     if info is None:
         raise SmokeError(f"no image {image_ref}: build it first (`imgbuild build ...`) or check the name")
@@ -88,6 +90,7 @@ def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.a
                                        probe.message))
         finally:
             container.remove()
+        cases += restricted_cases(engine, image_ref, key, user_name, (_free_port(), _free_port()))
     return SmokeReport(image=str(image_ref), image_id=info.id, variant=info.labels.get("io.imgbuild.variant", "?"),
                        gpu_tier=use_gpu, cases=tuple(cases), figures=figures, seconds=time.monotonic() - start)
 

@@ -1,4 +1,4 @@
-"""The image contract (DESIGN.md), checked from outside the offline test image with docker, curl and ssh."""
+"""The image contract (README, "Running an image"), checked from outside the offline test image with docker, curl and ssh."""
 
 from __future__ import annotations
 
