@@ -21,7 +21,7 @@ from .boundary import daemon_errors, short
 from .container import Container
 from .values import ImageInfo, RunResult
 
-STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+STEP = re.compile(r"^(?:Step|STEP) (\d+)/(\d+) ?: (.*)$")  # Docker: "Step 1/9 : ", Podman (Buildah): "STEP 1/9: "
 NO_DAEMON = ("cannot reach the Docker daemon{where}: start it (`sudo systemctl start docker`, or "
              "`sudo dockerd &`) or point DOCKER_HOST at one")
 

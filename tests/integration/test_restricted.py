@@ -66,7 +66,8 @@ def test_a_mounted_home_is_the_users_home(runtime_image, key, tmp_path):
         log = docker("logs", name)
         assert result.returncode == 0, result.stderr + log.stdout + log.stderr
         assert "HOME=/home/ml" in result.stdout and "\nml" in result.stdout, result.stdout
-        assert (home / "written").exists() and (home / ".local" / "share" / "jupyter").is_dir()
+        assert wait_for_http(f"http://127.0.0.1:{ports['JUPYTER_PORT']}/api", timeout=90)
+        assert (home / "written").exists() and (home / ".local" / "share" / "jupyter" / "runtime").is_dir()
         assert "not writable" not in log.stdout and "Traceback" not in log.stdout + log.stderr
     finally:
         docker("rm", "-f", name)
