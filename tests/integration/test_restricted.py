@@ -14,7 +14,8 @@ from helpers import ROOT, docker
 from imgbuild.smoke.probes import make_key, ssh_command, wait_for_http
 from test_image_contract import free_port
 
-RESTRICTED = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--network", "host"]
+PRIVILEGES = ["--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--network", "host"]
+RESTRICTED = ["--read-only", *PRIVILEGES]
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +23,11 @@ def key(tmp_path_factory):
     return make_key(tmp_path_factory.mktemp("ssh"))
 
 
-def run(image, *options, env=None, name_hint="restricted"):
+def run(image, *options, env=None, name_hint="restricted", read_only=True):
     name = f"imgbuild-{name_hint}-{time.monotonic_ns()}"
     flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
-    docker("run", "-d", "--name", name, *RESTRICTED, *flags, *options, image, check=True)
+    docker("run", "-d", "--name", name, *(RESTRICTED if read_only else PRIVILEGES), *flags, *options, image,
+           check=True)
     return name
 
 
@@ -74,10 +76,11 @@ def test_a_mounted_home_is_the_users_home(runtime_image, key, tmp_path):
 
 
 def test_a_uid_in_group_0_keeps_the_image_home_and_tensorboard_answers(runtime_image, key):
-    """OpenShift's way (an arbitrary UID in group 0): the image's home is group-writable; TensorBoard runs too."""
+    """OpenShift's way (an arbitrary UID in group 0, the root writable): the image's home is group-writable, so it
+    stays HOME; TensorBoard runs too."""
     ports, env = services(key)
     tensorboard = free_port()
-    name = run(runtime_image, "--user", "34567:0", "--tmpfs", "/tmp", env={**env, "TENSORBOARD_PORT": str(tensorboard)})
+    name = run(runtime_image, "--user", "34567:0", env={**env, "TENSORBOARD_PORT": str(tensorboard)}, read_only=False)
     try:
         result = ssh_until(key, int(ports["SSH_PORT"]), "echo HOME=$HOME; id -u; whoami")
         assert result.returncode == 0 and "HOME=/home/ml" in result.stdout and "34567" in result.stdout, \
