@@ -43,7 +43,10 @@ chown "$user" "$home/.config/containers/storage.conf" "$home/.config/containers/
 socket=$run/podman/podman.sock
 as_user() { runuser -u "$user" -- env XDG_RUNTIME_DIR="$run" HOME="$home" "$@"; }
 if ! as_user podman --remote --url "unix://$socket" version >/dev/null 2>&1; then
-  (cd / && as_user setsid podman system service --time=0 "unix://$socket" >"$run/podman-service.log" 2>&1 </dev/null &)
+  # Not through as_user: a shell function's redirections keep the caller's stdout open in a saved descriptor, and a
+  # caller that reads this script's output would wait on the service for ever.
+  (cd / && exec runuser -u "$user" -- env XDG_RUNTIME_DIR="$run" HOME="$home" setsid podman system service \
+    --time=0 "unix://$socket" >"$run/podman-service.log" 2>&1 </dev/null) &
   for _ in $(seq 1 30); do
     as_user podman --remote --url "unix://$socket" version >/dev/null 2>&1 && break
     sleep 1
