@@ -19,13 +19,15 @@ TRAIN = ["python", "/opt/imgbuild/examples/train_deit.py", "--synthetic", "--ste
          "--workers", "0", "--device", "cpu", "--log-every", "1"]
 
 
-def restricted_cases(engine: Engine, image_ref: ImageRef, key: Path, user_name: str, ports: tuple[int, int],
+def restricted_cases(engine: Engine, image_ref: ImageRef, key: Path, user_name: str, ports: tuple[int, int, int],
                      timeout: float = 300) -> list[SmokeCase]:
-    """Start the image restricted, probe JupyterLab and SSH, train two DeiT steps into the mounted folder."""
+    """Start the image restricted, probe JupyterLab, SSH and TensorBoard, train two DeiT steps into the mounted
+    folder; ports are JupyterLab's, SSH's and TensorBoard's."""
     start = time.monotonic()
-    jupyter_port, ssh_port = ports
+    jupyter_port, ssh_port, tensorboard_port = ports
     token = secrets.token_hex(16)
     env = {"JUPYTER_TOKEN": token, "JUPYTER_PORT": str(jupyter_port), "SSH_PORT": str(ssh_port),
+           "TENSORBOARD_PORT": str(tensorboard_port),
            "SSH_AUTHORIZED_KEYS": key.with_suffix(".pub").read_text().strip()}
     container = engine.start(image_ref, environment=env, user=f"{UID}:{GID}", shm_size="1g", read_only=True,
                              tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777", CHECKPOINTS: engine.tmpfs_owned_by(UID, GID)},
@@ -35,6 +37,10 @@ def restricted_cases(engine: Engine, image_ref: ImageRef, key: Path, user_name: 
         for probe in (probes.jupyter_auth(jupyter_port, token), probes.ssh_login(key, ssh_port, user_name)):
             cases.append(SmokeCase(probe.name.replace("outside::", "restricted::"),
                                    "passed" if probe.passed else "failed", probe.seconds, probe.message))
+        began = time.monotonic()
+        board = probes.wait_for_http(f"http://127.0.0.1:{tensorboard_port}/", timeout=60)
+        cases.append(SmokeCase("restricted::tensorboard_answers", "passed" if board else "failed",
+                               time.monotonic() - began, "" if board else f"no answer on port {tensorboard_port}"))
         log = container.logs()
         if not container.running():
             return [*cases, SmokeCase("restricted::container_keeps_running", "failed", time.monotonic() - start,

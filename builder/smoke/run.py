@@ -90,7 +90,7 @@ def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.a
                                        probe.message))
         finally:
             container.remove()
-        cases += restricted_cases(engine, image_ref, key, user_name, (_free_port(), _free_port()))
+        cases += restricted_cases(engine, image_ref, key, user_name, (_free_port(), _free_port(), _free_port()))
     return SmokeReport(image=str(image_ref), image_id=info.id, variant=info.labels.get("io.imgbuild.variant", "?"),
                        gpu_tier=use_gpu, cases=tuple(cases), figures=figures, seconds=time.monotonic() - start)
 

@@ -43,7 +43,7 @@ def test_the_suite_passes_on_cpu_and_writes_junit_and_json(runtime_image, tmp_pa
     assert len(passed) >= 8
     assert "deit" in names and "jupyter" in names and "ssh" in names
     restricted = [c for c in cases if "restricted" in f"{c.get('classname')}::{c.get('name')}"]
-    assert len(restricted) == 4 and all(not list(c) for c in restricted), names  # read-only root, nameless UID
+    assert len(restricted) == 5 and all(not list(c) for c in restricted), names  # read-only root, nameless UID
     data = json.loads(report.read_text())
     assert data["passed"] and data["counts"]["failed"] == 0 and data["figures"].get("deit_cpu_img_s", 0) > 0
     record = ROOT / ".imgbuild" / "tested" / (data["image_id"].split(":")[-1] + ".json")
