@@ -75,7 +75,7 @@ def test_write_then_merge_keeps_the_newest_record(matrix, tmp_path):
     text = catalog.read_text()
     assert "docker pull ghcr.io/team/pytorch:2.6.0-cpu-2026-11-22" in text
     assert f"docker pull ghcr.io/team/pytorch@{DIGEST}" in text and "Pin the **dated tag**" in text
-    assert "## Not published" in text
+    assert "## Failed" in text
     merged = merge_releases(tmp_path)
     assert [e.variant for e in merged] == sorted({cuda.variant.id, cpu.variant.id})
     assert all(e.status == ("ok" if "cpu" in e.variant else "failed") for e in merged)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..core.choices import GpuMode
-from ..core.errors import SmokeError, writing
+from ..core.errors import ConfigError, SmokeError, writing
 from ..core.output import Reporter
 from ..core.paths import WORK_DIR, claim
 from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named, output
@@ -44,10 +44,14 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     variant's image and then its team images (--image picks)."""
     from ..build.build import build_all
     from ..engine.daemon import Engine
+    from ..lock.resolve import resolve_missing
 
     variants, options = site.resolve(select.variants(one_flavor=True, teams=True))
-    out = output(ctx)
-    for image in build_all(variants, Engine(), options, out):
+    out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
+    for lock in resolve_missing(variants, find_links=options.wheelhouse):
+        out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "
+                 "commit it to publish this variant, as `release` and `push` never resolve a lock)")
+    for image in build_all(variants, engine, options, out):
         for ref in image.refs:
             out.result(str(ref))
 
@@ -60,6 +64,8 @@ def test_cmd(
     gpu: GpuOpt = GpuMode.auto,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
+    mark_tested: Annotated[bool, typer.Option("--mark-tested", help="IMAGE is a pushed digest: once its GPU tier "
+                                              "passed, tag it sha256-HEX.gpu-tested in its registry")] = False,
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
     from ..engine.daemon import Engine
@@ -67,6 +73,9 @@ def test_cmd(
     from ..smoke.run import smoke_test
 
     refs = images_named(image, select)
+    if mark_tested and (not image or refs[0].digest is None or refs[0].registry is None or gpu is not GpuMode.required):
+        raise ConfigError("--mark-tested marks one pushed digest's GPU tier: pass IMAGE as HOST/NAMESPACE/IMAGE@sha256:... "
+                          "and --gpu required")
     for path, mark in ((junit, JUNIT_MARK), (json_out, JSON_MARK)):
         if path:
             claim(path, mark)  # a user's file there: refused before the (long) suite runs
@@ -80,6 +89,10 @@ def test_cmd(
         if json_out:
             write_json(report, json_out)
         failed += not report.passed
+        if mark_tested and report.passed:
+            from ..release.tiers import mark_gpu_tested
+
+            out.result(f"marked {mark_gpu_tested(ref, report)}")
     if failed:
         raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above"
                          + (f" and {junit}" if junit else ""))

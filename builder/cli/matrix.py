@@ -79,21 +79,34 @@ def matrix_cmd(
 @cli_options
 def plan_cmd(
     ctx: typer.Context, *, select: SelectionOptions,
+    runners: Annotated[Optional[str], typer.Option("--runners", envvar="IMGBUILD_RUNNERS", help="the runners a team "
+                                                   "has, as JSON (see docs/nightly.md); default: GitHub's hosted "
+                                                   "runners only")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="jobs per matrix (GitHub allows 256)")] = 256,
+    show_layout: Annotated[bool, typer.Option("--layout", help="print how the plan is cut into matrices")] = False,
+    chunk: Annotated[Optional[int], typer.Option("--chunk", min=0, help="print the matrix of chunk K")] = None,
+    gpu_jobs: Annotated[bool, typer.Option("--gpu-jobs", help="only the locked CUDA variants a GPU runner tests")]
+    = False,
 ) -> None:
-    """The nightly's strategy.matrix: the selected variants whose lock is current; the others are named on stderr
-    with the command that locks them (the nightly never relocks: the lock-refresh pull request does)."""
-    from ..lock.lockfile import load_lock
+    """The nightly's strategy.matrix: every selected variant, each with the runner it needs; a variant without a
+    current lock is planned too, and its job fails naming the lock command (the nightly never relocks)."""
+    from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout
 
-    variants = select.variants()
-    ready, unlocked = [], []
-    for v in variants:
-        try:
-            load_lock(v)
-            ready.append(v)
-        except ConfigError:
-            unlocked.append(v.id)
-    if unlocked:
-        output(ctx).info(f"{len(unlocked)} of {len(variants)} variants have no current lock and are not planned "
-                   f"(run `imgbuild lock --variant ID`): {', '.join(unlocked[:5])}"
-                   f"{', ...' if len(unlocked) > 5 else ''}")
-    output(ctx).data(json.dumps({"include": [github_entry(v) for v in ready]}, separators=(",", ":")))
+    out, variants, labels = output(ctx), select.variants(), Runners.parse(runners)
+    pieces = chunks(variants, chunk_size)
+    plan = layout(variants, chunk_size)
+    if plan["not_locked"]:
+        out.info(f"{plan['not_locked']} of {len(variants)} variants have no current lock: their jobs fail tonight "
+                 f"(run `imgbuild lock --variant ID`, e.g. {plan['not_locked_first'][0]})")
+    if show_layout:
+        out.data(json.dumps(plan, separators=(",", ":")))
+        return
+    if chunk is None and len(pieces) > 1:
+        raise ConfigError(f"{len(variants)} variants do not fit one GitHub matrix ({MATRIX_LIMIT} jobs): print the "
+                          "--layout and one --chunk K at a time")
+    if chunk is not None and chunk >= len(pieces):
+        raise ConfigError(f"--chunk {chunk}: the plan has chunks 0 to {len(pieces) - 1}: pass one of them")
+    jobs = [job(v, labels) for v in pieces[chunk or 0]]
+    if gpu_jobs:
+        jobs = [j for j in jobs if j["gpu_runs_on"] and j["locked"] == "yes"]
+    out.data(json.dumps({"include": jobs}, separators=(",", ":")))

@@ -60,6 +60,13 @@ def release_cmd(
     outcome = release(plan, Engine(), reporter)
     _print_outcomes(reporter, outcome.entries, outcome.manifest, outcome.catalog)
     _print_pinned(reporter, outcome.pinned)
+    if outcome.not_locked:
+        first = outcome.not_locked[0]
+        raise PublishError(f"{len(outcome.not_locked)} of {len(outcome.entries)} variants have no current lock, so "
+                           f"nothing was built for them ({first}{', ...' if len(outcome.not_locked) > 1 else ''}): "
+                           f"run `imgbuild lock --variant {first}` for each, review and commit the locks"
+                           + (f"; {outcome.failed - len(outcome.not_locked)} failed besides" if
+                              outcome.failed > len(outcome.not_locked) else ""))
     if outcome.failed:
         raise PublishError(f"{outcome.failed} of {len(outcome.entries)} variants failed: see the table above and "
                            f"{outcome.manifest}")
@@ -70,10 +77,11 @@ def catalog_cmd(
     in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json fragments")],
     out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
 ) -> None:
-    """Merge the nightly's release fragments into one release.json and TAGS.md."""
+    """Merge the nightly's release fragments (and the GPU runners' reports) into one release.json and TAGS.md."""
     from ..release.manifest import read_releases, write_release
+    from ..release.tiers import with_gpu_reports
 
-    entries = read_releases(in_dir)
+    entries = with_gpu_reports(read_releases(in_dir), in_dir)
     manifest, catalog = write_release(entries, out)
     output(ctx).result(f"{len(entries)} images: {manifest}, {catalog}")
 
@@ -84,20 +92,18 @@ def summary_cmd(
 ) -> None:
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
     from ..release.manifest import read_releases
+    from ..release.tiers import with_gpu_reports
 
-    entries = read_releases(in_dir)
-    unchanged = [e for e in entries if e.unchanged_since]
-    built = [e for e in entries if e.published and not e.unchanged_since]
-    failed = [e for e in entries if not e.published]
+    entries = with_gpu_reports(read_releases(in_dir), in_dir)
+    count = {o: sum(e.outcome == o for e in entries) for o in ("built", "unchanged", "failed", "not locked")}
     pushed = sum(e.push.bytes_pushed for e in entries if e.push)
-    lines = [f"**{len(built)} built, {len(unchanged)} unchanged (retagged), {len(failed)} failed; "
-             f"{pushed / 1e9:.2f} GB of layers pushed**", "", "| variant | outcome | digest | detail |",
-             "| --- | --- | --- | --- |"]
+    lines = [f"**{count['built']} built, {count['unchanged']} unchanged (retagged), {count['failed']} failed, "
+             f"{count['not locked']} not locked; {pushed / 1e9:.2f} GB of layers pushed**", "",
+             "| variant | outcome | tested on | digest | detail |", "| --- | --- | --- | --- | --- |"]
     for e in entries:
-        outcome = "failed" if e in failed else "unchanged" if e in unchanged else "built"
-        detail = (f"since {e.unchanged_since}" if e in unchanged else e.error or
+        detail = (f"since {e.unchanged_since}" if e.unchanged_since else e.error or
                   (e.changes or {}).get("summary") or e.rebuilt_because or "")
-        lines.append(f"| {e.variant} | {outcome} | `{(e.digest or '-')[:19]}` | {detail[:200]} |")
+        lines.append(f"| {e.variant} | {e.outcome} | {e.tier or '-'} | `{(e.digest or '-')[:19]}` | {detail[:200]} |")
     output(ctx).data("\n".join(lines))
 
 
@@ -117,8 +123,8 @@ def _print_outcomes(reporter: Reporter, entries, manifest: Path, catalog: Path) 
     for column in ("variant", "outcome", "detail"):
         table.add_column(column, overflow="fold")
     for entry in entries:
-        shown = ("[red]failed[/]" if entry.status != "ok" else
-                 f"[cyan]unchanged since {entry.unchanged_since}[/]" if entry.unchanged_since else "[green]built[/]")
+        shown = {"failed": "[red]failed[/]", "not locked": "[red]not locked[/]", "built": "[green]built[/]",
+                 "unchanged": f"[cyan]unchanged since {entry.unchanged_since}[/]"}[entry.outcome]
         table.add_row(entry.variant, shown, (entry.error or "")[:300])
     reporter.table(table)
     reporter.result(f"wrote {manifest} and {catalog}")

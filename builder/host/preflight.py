@@ -37,14 +37,15 @@ def check_base_images(engine: Engine, base_images: Iterable[str]) -> list[str]:
     return pulled
 
 
-def check_disk(engine: Engine) -> None:
-    check = disk_check(engine.info())
+def check_disk(engine: Engine, flavors: Iterable[str]) -> None:
+    check = disk_check(engine.info(), flavors)
     if check.ok is False:
         raise DaemonError(f"preflight: {check.detail}: {check.fix}")
 
 
-def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[str]) -> None:
+def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[str],
+                   flavors: Iterable[str] = ("devel",)) -> None:
     """Registry first (seconds, and the most common failure), then disk, then the base images (may pull)."""
     check_registry(target)
-    check_disk(engine)
+    check_disk(engine, flavors)
     check_base_images(engine, base_images)

@@ -156,6 +156,16 @@ def load_lock(variant: Variant, env: dict[str, str] | None = None) -> Lock:
     return lock
 
 
+def lock_problem(variant: Variant) -> str | None:
+    """Why the variant has no current lock (missing, stale, unhashed), in one line naming the command; None when
+    it has one."""
+    try:
+        load_lock(variant)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def devel_requirements(variant: Variant) -> list[str]:
     """nvcc and CCCL (libcu++, Thrust, CUB: cuda_fp16.h needs them) of the variant's CUDA, from NVIDIA's wheels;
     ninja, which torch.utils.cpp_extension builds with."""

@@ -14,7 +14,8 @@ from ..core.errors import ConfigError, writing
 from ..core.paths import new_folder
 from ..core.redact import redact
 from ..core.variant import Variant
-from .lockfile import DEFAULT_INDEX, DIGEST_LINE, INPUTS_LINE, Lock, LockInputs, lock_command, lock_inputs, read_lock
+from .lockfile import (DEFAULT_INDEX, DIGEST_LINE, INPUTS_LINE, Lock, LockInputs, lock_command, lock_inputs,
+                       lock_problem, read_lock)
 
 
 def write_dir(env: dict[str, str] | None = None) -> Path:
@@ -28,6 +29,20 @@ def resolve(variant: Variant, out_dir: Path, *, find_links: Path | None = None, 
     left empty by a failure is removed)."""
     with writing(out_dir), new_folder(out_dir):
         return _resolve_into(variant, out_dir, find_links, offline)
+
+
+def resolve_missing(variants: list[Variant], *, find_links: Path | None = None) -> list[Lock]:
+    """`imgbuild build`'s rule: a variant without a current lock gets one now, into the folder `imgbuild lock`
+    writes (from `find_links` alone when the build takes its wheels from a wheelhouse); runtime before devel, as
+    a devel lock shares its runtime sibling's layer. Publishing never comes here: release and push read the locks
+    that were there before the run."""
+    resolved, seen = [], set()
+    for variant in sorted(variants, key=lambda v: (v.flavor != "runtime", v.id)):
+        if variant.id in seen or lock_problem(variant) is None:
+            continue
+        seen.add(variant.id)  # a team image shares its variant's lock
+        resolved.append(resolve(variant, write_dir(), find_links=find_links, offline=find_links is not None))
+    return resolved
 
 
 def _resolve_into(variant: Variant, out_dir: Path, find_links: Path | None, offline: bool) -> Lock:

@@ -20,6 +20,7 @@ from ..smoke.report import SmokeReport
 from .diff import catalog_line
 
 RELEASE_FILE, CATALOG_FILE = "release.json", "TAGS.md"
+NOT_LOCKED = "not-locked"
 CATALOG_TITLE = "# PyTorch images"
 
 
@@ -73,7 +74,7 @@ class ReleaseEntry:
 
     variant: str
     repository: str  # HOST/NS/NAME it was pushed to (the local repository when there is no registry)
-    status: str  # ok | failed
+    status: str  # ok | failed | not-locked (no current lock: nothing was built)
     error: str | None = None
     image: str | None = None  # the repository's last component, e.g. "pytorch"
     tags: tuple[str, ...] = ()
@@ -96,6 +97,24 @@ class ReleaseEntry:
     @property
     def published(self) -> bool:
         return self.status == "ok" and bool(self.digest)
+
+    @property
+    def outcome(self) -> str:
+        """What the night did with it: built, unchanged (retagged), failed or not locked."""
+        if self.status == NOT_LOCKED:
+            return "not locked"
+        if not self.published:
+            return "failed"
+        return "unchanged" if self.unchanged_since else "built"
+
+    @property
+    def tier(self) -> str:
+        """The smoke tier the published digest passed: "GPU" (CPU cases too) or "CPU"; "" when untested."""
+        if self.smoke is None:
+            return "CPU" if self.unchanged_since else ""  # retagged only because its digest was marked tested
+        if not self.smoke.passed:
+            return ""
+        return "GPU" if self.smoke.gpu_tier else "CPU"
 
     @property
     def name(self) -> str:
@@ -152,6 +171,13 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
         push=PushSummary.of(push) if push else None,
         inputs_digest=(push.labels or {}).get("io.imgbuild.inputs.digest") if push else None,
         team=TeamSummary.of(variant))
+
+
+def not_locked_entry(variant: Variant, registry: RegistryRef | None, reason: str) -> ReleaseEntry:
+    """A variant the run could not build: it has no current lock (`reason` names the command that makes one)."""
+    repository = f"{registry.host}/{registry.repository(variant.image)}" if registry else tags.local_repository(variant)
+    return ReleaseEntry(variant=variant.id, image=variant.image, repository=repository, status=NOT_LOCKED,
+                        error=reason, labels=tags.variant_labels(variant), team=TeamSummary.of(variant))
 
 
 def write_release(entries: list[ReleaseEntry], out_dir: Path) -> tuple[Path, Path]:
@@ -211,7 +237,10 @@ def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
         CATALOG_TITLE,
         "",
         f"Generated {generated}. Pin the **dated tag** or the **digest**: they never change. The other tags",
-        "move to the newest build when an image is rebuilt.",
+        "move to the newest build when an image is rebuilt. **Tested on** says which smoke tier the digest",
+        "passed: GPU (the GPU cases on a real GPU, and the CPU ones) or CPU (built and tested without a GPU).",
+        "",
+        _counts_line(entries),
         "",
     ]
     for e in ok:
@@ -224,12 +253,17 @@ def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
         lines += [f"| digest | never | `docker pull {repo}@{e.digest}` |", ""]
         pin = e.dated_tag or (e.tags[0] if e.tags else None)
         lines += [f"Recommended: `FROM {repo}:{pin}` or `FROM {repo}@{e.digest}`.", ""]
-    failed = [e for e in entries if not e.published]
-    if failed:
-        lines += ["## Not published", ""]
-        lines += [f"- {e.name}: {e.error or 'no digest'}" for e in failed]
-        lines.append("")
+    for outcome, title in (("failed", "## Failed"), ("not locked", "## Not locked (nothing built)")):
+        left = [e for e in entries if e.outcome == outcome]
+        if left:
+            lines += [title, "", *(f"- {e.name}: {e.error or 'no digest'}" for e in left), ""]
     return "\n".join(lines)
+
+
+def _counts_line(entries: list[ReleaseEntry]) -> str:
+    counts = {outcome: sum(e.outcome == outcome for e in entries)
+              for outcome in ("built", "unchanged", "failed", "not locked")}
+    return ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) + f" of {len(entries)} images."
 
 
 def _team_line(entry: ReleaseEntry) -> list[str]:
@@ -256,7 +290,6 @@ def _facts(entry: ReleaseEntry) -> str:
         parts.append(f"{entry.size / 1e9:.2f} GB")
     smoke = entry.smoke
     if smoke:
-        parts.append(f"smoke test {'passed' if smoke.passed else 'FAILED'} "
-                     f"({smoke.counts.get('passed', 0)} passed, {smoke.counts.get('skipped', 0)} skipped"
-                     f"{', GPU tier' if smoke.gpu_tier else ''})")
+        parts.append(f"tested on {entry.tier or 'nothing (FAILED)'} "
+                     f"({smoke.counts.get('passed', 0)} passed, {smoke.counts.get('skipped', 0)} skipped)")
     return " · ".join(parts) + f"  \nDigest: `{entry.digest}`"

@@ -16,12 +16,13 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..host.preflight import before_release
+from ..lock.lockfile import lock_problem
 from ..publish.push import push_image
 from ..registry.target import RegistryTarget
 from ..smoke.report import write_junit
 from ..smoke.run import smoke_test
 from . import skip
-from .manifest import ReleaseEntry, release_entry, release_files, write_release
+from .manifest import NOT_LOCKED, ReleaseEntry, not_locked_entry, release_entry, release_files, write_release
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,12 @@ class ReleaseOutcome:
 
     @property
     def failed(self) -> int:
+        """Images not published tonight: failed or not locked."""
         return sum(e.status != "ok" for e in self.entries)
+
+    @property
+    def not_locked(self) -> list[str]:
+        return [e.variant for e in self.entries if e.status == NOT_LOCKED]
 
     @property
     def pinned(self) -> list[ImageRef]:
@@ -58,10 +64,16 @@ def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOut
     """Check in seconds what can fail (registry, disk, base images) before anything is built, then release every
     image of the plan (its build options were checked when the command line was read)."""
     release_files(plan.out)  # a user's release.json or TAGS.md there: refused now, not after the builds
-    before_release(engine, plan.target, [v.base_image for v in plan.variants])
+    # A variant without a lock committed before the run is recorded, never resolved here (nothing unreviewed
+    # is published); the checks below concern only what will be built.
+    unlocked = {v.id: problem for v in plan.variants if (problem := lock_problem(v))}
+    buildable = [v for v in plan.variants if v.id not in unlocked]
+    if buildable:
+        before_release(engine, plan.target, [v.base_image for v in buildable], {v.flavor for v in buildable})
     with writing(plan.out):
         plan.out.mkdir(parents=True, exist_ok=True)
-    entries = tuple(release_one(variant, plan, engine, reporter) for variant in plan.variants)
+    entries = tuple(not_locked_entry(v, plan.target.ref, unlocked[v.id]) if v.id in unlocked
+                    else release_one(v, plan, engine, reporter) for v in plan.variants)
     manifest, catalog = write_release(list(entries), plan.out)
     return ReleaseOutcome(entries, manifest, catalog)
 

@@ -25,7 +25,8 @@ from ..render.inputs import INPUTS_LABEL, base_digest, inputs_digest
 from .diff import CREATED_LABEL, compare, side_from_labels
 from .manifest import PushSummary, ReleaseEntry
 
-TESTED_SUFFIX = ".tested"
+TESTED_SUFFIX = ".tested"  # the smoke suite passed (its CPU tier at least) on this digest
+GPU_TESTED_SUFFIX = ".gpu-tested"  # its GPU tier passed too, on a GPU runner, after the push
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class Decision:
     previous: Previous | None
 
 
-def tested_tag(digest: str) -> str:
-    return digest.replace(":", "-") + TESTED_SUFFIX
+def tested_tag(digest: str, tier: str = "cpu") -> str:
+    return digest.replace(":", "-") + (GPU_TESTED_SUFFIX if tier == "gpu" else TESTED_SUFFIX)
 
 
 def read_previous(client: RegistryClient, repository: str, tag: str) -> Previous | None:
@@ -132,11 +133,14 @@ def retag(client: RegistryClient, previous: Previous, new_tags: list[str]) -> li
     return ordered
 
 
-def mark_tested(client: RegistryClient, repository: str, digest: str) -> None:
-    """Record in the registry that this digest passed its smoke test (the tag names the same manifest)."""
+def mark_tested(client: RegistryClient, repository: str, digest: str, tier: str = "cpu") -> str | None:
+    """Record in the registry that this digest passed its smoke test (the tag names the same manifest, so the
+    digest and its dated tag do not change); the marker's tag, None when the digest is not there."""
     found = client.manifest_bytes(repository, digest)
-    if found is not None:
-        client.put_manifest(repository, tested_tag(digest), found[0], found[1].split(";")[0])
+    if found is None:
+        return None
+    client.put_manifest(repository, tested_tag(digest, tier), found[0], found[1].split(";")[0])
+    return tested_tag(digest, tier)
 
 
 def unchanged_entry(variant: Variant, decision: Decision, target: RegistryTarget, date: dt.date) -> ReleaseEntry:

@@ -1,0 +1,95 @@
+"""The nightly's plan: every selected variant (locked or not: an unlocked one is that night's visible failure, never
+left out), the runner each job needs, and the split into GitHub matrices of at most 256 jobs.
+
+Which runners a team has is configuration (the repository variable IMGBUILD_RUNNERS, a JSON object), not an
+assumption: `standard` builds and runs the CPU tier (default: GitHub's hosted ubuntu-latest), `large` takes the
+variants whose release needs more disk than a standard hosted runner has (default: the standard runner, after the
+job frees its preinstalled toolchains), `gpu` runs the GPU tier on the pushed digest (default: none, and CUDA
+images are published as CPU-tested)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..core.errors import ConfigError
+from ..core.variant import Variant
+from ..host.checks import BUILD_SPACE
+from ..lock.lockfile import lock_problem
+
+MATRIX_LIMIT = 256  # GitHub: a matrix generates at most 256 jobs per workflow run
+HOSTED_DISK = 14 * 10**9  # GitHub's documented SSD of a standard hosted Linux runner (public repositories)
+HOSTED = "ubuntu-latest"
+KINDS = ("standard", "large", "gpu")
+
+
+@dataclass(frozen=True)
+class Runners:
+    """The runs-on labels of each kind of job; `large`/`gpu` None where the team has no such runner."""
+
+    standard: str | list[str] = HOSTED
+    large: str | list[str] | None = None
+    gpu: str | list[str] | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Runners:
+        """IMGBUILD_RUNNERS as the repository sets it: empty (GitHub's hosted runners only) or a JSON object such
+        as {"gpu": ["self-hosted", "linux", "gpu"], "large": "ubuntu-latest-8-cores"}."""
+        if not text or not text.strip():
+            return cls()
+        fix = ('set IMGBUILD_RUNNERS to a JSON object such as {"gpu": ["self-hosted", "linux", "gpu"]}, '
+               'whose keys are ' + ", ".join(KINDS))
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"IMGBUILD_RUNNERS is not JSON ({exc}): {fix}") from None
+        if not isinstance(data, dict) or set(data) - set(KINDS):
+            raise ConfigError(f"IMGBUILD_RUNNERS has other keys than {', '.join(KINDS)}: {fix}")
+        for kind, labels in data.items():
+            good = isinstance(labels, str) and labels.strip() or (
+                isinstance(labels, list) and labels and all(isinstance(x, str) and x.strip() for x in labels))
+            if not good:
+                raise ConfigError(f"IMGBUILD_RUNNERS.{kind} is not a runner label or a list of labels: {fix}")
+        return cls(standard=data.get("standard", HOSTED), large=data.get("large"), gpu=data.get("gpu"))
+
+
+def needs_large(variant: Variant) -> bool:
+    """Its release (build, test, push) needs more disk than a standard hosted runner has (bench/release_disk.py)."""
+    return BUILD_SPACE.get(variant.flavor, max(BUILD_SPACE.values())) > HOSTED_DISK
+
+
+def job(variant: Variant, runners: Runners) -> dict[str, object]:
+    """One job of the nightly's strategy.matrix. `locked` no: the job records the variant as not locked and fails;
+    `free_disk` yes: the job first removes the hosted runner's preinstalled toolchains; `gpu_runs_on` empty: no
+    GPU tier for it tonight."""
+    large = needs_large(variant)
+    runs_on = (runners.large or runners.standard) if large else runners.standard
+    return {
+        "variant": variant.id,
+        "torch": variant.torch,
+        "cuda": variant.cuda,
+        "flavor": variant.flavor,
+        "python": variant.python,
+        "gpu": "no" if variant.is_cpu else "yes",
+        "locked": "no" if lock_problem(variant) else "yes",
+        "runs_on": runs_on,
+        "free_disk": "yes" if large and not runners.large else "no",
+        "gpu_runs_on": runners.gpu if runners.gpu and not variant.is_cpu else "",
+    }
+
+
+def chunks(variants: list[Variant], size: int = MATRIX_LIMIT) -> list[list[Variant]]:
+    """The variants in order, cut into matrices of at most `size` jobs."""
+    if size < 1 or size > MATRIX_LIMIT:
+        raise ConfigError(f"--chunk-size {size}: a GitHub matrix takes 1 to {MATRIX_LIMIT} jobs")
+    return [variants[i:i + size] for i in range(0, len(variants), size)]
+
+
+def layout(variants: list[Variant], size: int = MATRIX_LIMIT) -> dict[str, object]:
+    """What the nightly's first job needs: how many chunks, grouped in parts of at most 256 chunks (one workflow
+    run each: its chunk matrix is a matrix too), and how many variants are not locked."""
+    count = len(chunks(variants, size))
+    parts = [list(range(i, min(i + MATRIX_LIMIT, count))) for i in range(0, count, MATRIX_LIMIT)]
+    unlocked = [v.id for v in variants if lock_problem(v)]
+    return {"variants": len(variants), "chunk_size": size, "chunks": count, "parts": parts,
+            "not_locked": len(unlocked), "not_locked_first": unlocked[:5]}
