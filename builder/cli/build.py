@@ -73,9 +73,9 @@ def test_cmd(
     from ..smoke.run import smoke_test
 
     refs = images_named(image, select)
-    if mark_tested and (not image or refs[0].digest is None or refs[0].registry is None or gpu is not GpuMode.required):
+    if mark_tested and (not image or refs[0].digest is None or refs[0].registry is None or gpu is not GpuMode.yes):
         raise ConfigError("--mark-tested marks one pushed digest's GPU tier: pass IMAGE as HOST/NAMESPACE/IMAGE@sha256:... "
-                          "and --gpu required")
+                          "and --gpu yes")
     for path, mark in ((junit, JUNIT_MARK), (json_out, JSON_MARK)):
         if path:
             claim(path, mark)  # a user's file there: refused before the (long) suite runs
