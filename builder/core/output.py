@@ -81,7 +81,7 @@ class Reporter:
 
 def _console(*, stderr: bool) -> Console:
     """A console for one stream; off a terminal (CI logs, pipes) it has a fixed width instead of 80."""
-    console = Console(stderr=stderr, highlight=False)  # no file given: rich writes to the current sys.std*
+    console = Console(stderr=stderr, highlight=False, emoji=False)  # no file given: rich writes to the current sys.std*
     if console.is_terminal or os.environ.get("COLUMNS"):  # rich takes an explicit COLUMNS as the width
         return console
-    return Console(stderr=stderr, highlight=False, width=CI_WIDTH)
+    return Console(stderr=stderr, highlight=False, emoji=False, width=CI_WIDTH)

@@ -107,3 +107,24 @@ def test_diff_reads_two_tags_from_the_registry(auth_registry, tmp_path):
     assert table.returncode == 0 and "upgraded" in table.stdout and "2.6.1" in table.stdout
     missing = imgbuild("diff", refs[0], f"{auth_registry.host}/{name}:nope", env=env)
     assert missing.returncode != 0 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_gpu_tier_marks_the_digest_beside_it_without_changing_it(auth_registry, client, repository,
+                                                                     monkeypatch):
+    from imgbuild.core.reference import ImageRef
+    from imgbuild.release.skip import tested_tag
+    from imgbuild.release.tiers import mark_gpu_tested
+    from imgbuild.smoke.report import SmokeCase, SmokeReport
+
+    digest = skopeo_digest(auth_registry, repository, RELEASE)
+    ref = ImageRef.parse(f"{auth_registry.host}/{repository}@{digest}")
+    case = SmokeCase("gpu::cuda_available", "passed", 1.0, "")
+    cpu_only = SmokeReport(image=str(ref), image_id="sha256:x", variant="v", gpu_tier=False, cases=(case,))
+    monkeypatch.setenv("IMGBUILD_REGISTRY_USER", auth_registry.user)
+    monkeypatch.setenv("IMGBUILD_REGISTRY_PASSWORD", auth_registry.password)
+    with pytest.raises(Exception, match="did not pass the GPU tier"):
+        mark_gpu_tested(ref, cpu_only)
+    marked = mark_gpu_tested(ref, SmokeReport(**{**cpu_only.__dict__, "gpu_tier": True}))
+    assert marked == f"{auth_registry.host}/{repository}:{tested_tag(digest, 'gpu')}"
+    assert skopeo_digest(auth_registry, repository, tested_tag(digest, "gpu")) == digest  # the same manifest
+    assert skopeo_digest(auth_registry, repository, RELEASE) == digest  # the tag a team pinned did not move
