@@ -140,7 +140,8 @@ def test_the_profile_script_restores_path_and_keeps_run_time_values(tmp_path):
 
 def test_sign_verify_and_scan_use_the_digests_the_release_step_wrote():
     jobs = yaml.safe_load((ROOT / ".github/workflows/nightly.yml").read_text())["jobs"]
-    build = {step.get("id") or step.get("name"): step for step in jobs["build"]["steps"]}
+    chunk = yaml.safe_load((ROOT / ".github/workflows/nightly-chunk.yml").read_text())["jobs"]  # one per chunk
+    build = {step.get("id") or step.get("name"): step for step in chunk["build"]["steps"]}
     release_out = '--out "release/$VARIANT"'
     assert release_out in build["imgbuild release"]["run"]
     assert 'imgbuild digests --in "release/$VARIANT" --images-only' in build["published"]["run"]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from imgbuild.core.reference import ImageRef
 from imgbuild.render.dockerfile import UID, USER
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.errors import BuildError
 from ..core.variant import Variant
-from ..lock.lockfile import lock_path
+from ..lock.lockfile import lock_command, lock_path
 
 
 def explain_failure(variant: Variant, log_path: Path) -> BuildError | None:
@@ -31,7 +31,7 @@ def hash_mismatch(variant: Variant, text: str, log_path: Path) -> BuildError | N
     what = match[1] if match else "a package"
     return BuildError(f"{what} does not match its hash in {lock_path(variant)}: the lock or the package source "
                       f"was altered; review the lock (`git diff locks/`) and re-resolve with "
-                      f"`imgbuild lock --variant {variant.id}` (log: {log_path})")
+                      f"`{lock_command(variant)}` (log: {log_path})")
 
 
 def pinned_conflict(variant: Variant, text: str) -> BuildError | None:

@@ -60,13 +60,14 @@ def release_cmd(
     outcome = release(plan, Engine(), reporter)
     _print_outcomes(reporter, outcome.entries, outcome.manifest, outcome.catalog)
     _print_pinned(reporter, outcome.pinned)
-    if outcome.not_locked:
-        first = outcome.not_locked[0]
-        raise PublishError(f"{len(outcome.not_locked)} of {len(outcome.entries)} variants have no current lock, so "
-                           f"nothing was built for them ({first}{', ...' if len(outcome.not_locked) > 1 else ''}): "
-                           f"run `imgbuild lock --variant {first}` for each, review and commit the locks"
-                           + (f"; {outcome.failed - len(outcome.not_locked)} failed besides" if
-                              outcome.failed > len(outcome.not_locked) else ""))
+    not_locked = sum(e.outcome == "not locked" for e in outcome.entries)
+    if not_locked:
+        others = outcome.failed - not_locked
+        raise PublishError(f"{not_locked} of {len(outcome.entries)} variants have no current lock, so nothing was "
+                           f"built for them: run `{outcome.lock_commands[0]}`"
+                           + (f" (and {len(outcome.lock_commands) - 1} more: see {outcome.manifest})"
+                              if len(outcome.lock_commands) > 1 else "")
+                           + ", review and commit the locks" + (f"; {others} failed besides" if others else ""))
     if outcome.failed:
         raise PublishError(f"{outcome.failed} of {len(outcome.entries)} variants failed: see the table above and "
                            f"{outcome.manifest}")

@@ -109,7 +109,8 @@ def lock_path(variant: Variant, env: dict[str, str] | None = None) -> Path:
 
 
 def lock_command(variant: Variant) -> str:
-    return f"imgbuild lock --variant {variant.id}"
+    """The command that locks it; a Python other than the build's default is selected only with --python."""
+    return f"imgbuild lock --variant {variant.id}" + ("" if variant.default_python else f" --python {variant.python}")
 
 
 def parse_pins(text: str) -> tuple[Pin, ...]:

@@ -14,8 +14,17 @@ from ..core.errors import ConfigError, writing
 from ..core.paths import new_folder
 from ..core.redact import redact
 from ..core.variant import Variant
-from .lockfile import (DEFAULT_INDEX, DIGEST_LINE, INPUTS_LINE, Lock, LockInputs, lock_command, lock_inputs,
-                       lock_problem, read_lock)
+from .lockfile import (
+    DEFAULT_INDEX,
+    DIGEST_LINE,
+    INPUTS_LINE,
+    Lock,
+    LockInputs,
+    lock_command,
+    lock_inputs,
+    lock_problem,
+    read_lock,
+)
 
 
 def write_dir(env: dict[str, str] | None = None) -> Path:

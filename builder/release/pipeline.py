@@ -16,13 +16,13 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..host.preflight import before_release
-from ..lock.lockfile import lock_problem
+from ..lock.lockfile import lock_command, lock_problem
 from ..publish.push import push_image
 from ..registry.target import RegistryTarget
 from ..smoke.report import write_junit
 from ..smoke.run import smoke_test
 from . import skip
-from .manifest import NOT_LOCKED, ReleaseEntry, not_locked_entry, release_entry, release_files, write_release
+from .manifest import ReleaseEntry, not_locked_entry, release_entry, release_files, write_release
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,12 @@ class ReleaseOutcome:
     entries: tuple[ReleaseEntry, ...]
     manifest: Path
     catalog: Path
+    lock_commands: tuple[str, ...] = ()  # what locks each variant that had no current lock
 
     @property
     def failed(self) -> int:
         """Images not published tonight: failed or not locked."""
         return sum(e.status != "ok" for e in self.entries)
-
-    @property
-    def not_locked(self) -> list[str]:
-        return [e.variant for e in self.entries if e.status == NOT_LOCKED]
 
     @property
     def pinned(self) -> list[ImageRef]:
@@ -75,7 +72,8 @@ def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOut
     entries = tuple(not_locked_entry(v, plan.target.ref, unlocked[v.id]) if v.id in unlocked
                     else release_one(v, plan, engine, reporter) for v in plan.variants)
     manifest, catalog = write_release(list(entries), plan.out)
-    return ReleaseOutcome(entries, manifest, catalog)
+    commands = tuple(dict.fromkeys(lock_command(v) for v in plan.variants if v.id in unlocked))
+    return ReleaseOutcome(entries, manifest, catalog, commands)
 
 
 def release_one(variant: Variant, plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseEntry:
