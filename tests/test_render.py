@@ -55,6 +55,14 @@ def test_the_pair_installs_the_same_shared_lock_file_and_devel_adds_only_its_ext
     extra = (devel.path / "lock/extra.txt").read_text()
     assert "nvidia-cuda-nvcc==13.0." in extra and "torch==" not in extra
     assert "pip install --require-hashes --no-deps -r /opt/imgbuild/lock/extra.txt" in devel.dockerfile.read_text()
+    # NVIDIA's libraries are a layer of their own, before torch's (a layer's commit takes twice its size on disk)
+    libraries = (runtime.path / "lock/requirements-cuda.txt").read_text()
+    assert libraries == (devel.path / "lock/requirements-cuda.txt").read_text()
+    names = [line.split("==")[0] for line in libraries.splitlines() if "==" in line]
+    assert names and all(n.startswith("nvidia-") for n in names)
+    assert not any(line.startswith("nvidia-") for line in shared.splitlines())
+    text = runtime.dockerfile.read_text()
+    assert text.index("-r /opt/imgbuild/lock/requirements-cuda.txt") < text.index("-r /opt/imgbuild/lock/requirements.txt")
 
 
 def test_a_variant_without_a_lock_stops_render_with_the_lock_command(matrix, tmp_path):

@@ -95,6 +95,7 @@ def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, objec
         "labels": sorted({**variant_labels(variant), **workbench_labels(variant), **lock_labels(lock)}.items()),
         "lock_index": lock_index(variant),
         "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
+        "lock_cuda": bool(cuda_libraries(lock_parts(variant, lock)[0])[0]),
     }
 
 
@@ -146,3 +147,9 @@ def lock_parts(variant: Variant, lock: Lock | None) -> tuple[list, list]:
     sibling = lock_path(replace(variant, flavor="runtime"))
     runtime = set(read_lock(sibling).pins) if sibling.is_file() else set(pins)
     return [p for p in pins if p in runtime], [p for p in pins if p not in runtime]
+
+
+def cuda_libraries(pins: list) -> tuple[list, list]:
+    """(NVIDIA's CUDA library wheels, the rest): installed as two layers, because committing a layer briefly takes
+    twice its size on disk, and one layer of both did not fit a 14 GB runner for the larger CUDA builds."""
+    return [p for p in pins if p.name.startswith("nvidia-")], [p for p in pins if not p.name.startswith("nvidia-")]

@@ -11,7 +11,7 @@ from ..core.paths import TEMPLATES
 from ..core.variant import Variant
 from ..lock.lockfile import Lock, load_lock, lock_command, lock_path
 from .context import BuildContext, fresh_folder
-from .dockerfile import lock_parts, render_dockerfile
+from .dockerfile import cuda_libraries, lock_parts, render_dockerfile
 
 
 def render_standard(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
@@ -36,7 +36,10 @@ def _write_lock(target: Path, variant: Variant, lock: Lock | None) -> None:
                                                  + "\n", encoding="utf-8")
     else:
         (target / "requirements.lock").write_text(lock.text, encoding="utf-8")
-        (target / "requirements.txt").write_text("".join(p.requirement() + "\n" for p in shared), encoding="utf-8")
+        libraries, rest = cuda_libraries(shared)
+        (target / "requirements-cuda.txt").write_text("".join(p.requirement() + "\n" for p in libraries),
+                                                      encoding="utf-8")
+        (target / "requirements.txt").write_text("".join(p.requirement() + "\n" for p in rest), encoding="utf-8")
     (target / "extra.txt").write_text("".join(p.requirement() + "\n" for p in extra), encoding="utf-8")
 
 
