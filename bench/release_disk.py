@@ -4,9 +4,11 @@ A GitHub-hosted runner has a 14 GB SSD. Here a sparse file of --size GB is forma
 loop-mounted, and a second dockerd (the main one is left alone) keeps its data root there; the base image is loaded
 into it and a loopback registry (tests/registry_server.py) receives the push. Each flavor's release runs alone
 (images and build cache removed in between) while a thread samples the filesystem's used bytes every 0.5 s and
-keeps the peak, the release step it fell in and the build log's last line at that moment. Printed per flavor: exit
-code, seconds, peak above the baseline (base image loaded), absolute peak, free at peak, what the release left and
-what `docker builder prune` freed of it, the image size. Everything is removed at the end. Run as root.
+keeps the peak and the release step it fell in (for a build step: its RUN still running, or its layer being
+committed). Printed per flavor: exit code, seconds, peak above the baseline (base image loaded), absolute peak,
+free at peak, what the release left and what `docker builder prune` freed of it, the image size. Everything is
+removed at the end. Run as root. Where the preflight refuses a flavor on 14 GB, measure it on a larger disk
+(`--size 26 --flavors devel`).
 
     python bench/release_disk.py [--size 14] [--flavors runtime,devel] [--variant 2.14.1-cu130-py3.11-{flavor}]
                                  [--base local/debian:bookworm] [--wheelhouse DIR] [--ca-cert FILE]
@@ -54,6 +56,13 @@ def usage(path: Path) -> tuple[int, int, int]:
     return st.f_blocks * st.f_frsize, (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_bavail * st.f_frsize
 
 
+def unmount_under(path: Path) -> None:
+    """Unmount what is mounted below `path` (dockerd's overlays, its bind mount, its netns), deepest first."""
+    points = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for point in sorted((p for p in points if p.startswith(f"{path}/")), reverse=True):
+        subprocess.run(["umount", point], capture_output=True)
+
+
 @contextlib.contextmanager
 def loop_filesystem(work: Path, size_gb: float):
     image, mnt = work / "disk.img", work / "mnt"
@@ -65,11 +74,9 @@ def loop_filesystem(work: Path, size_gb: float):
     try:
         yield mnt
     finally:
-        for _ in range(10):  # leftover overlay mounts of the bench daemon first, deepest first, then the fs
-            inner = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-                     if line.split()[1].startswith(f"{mnt}/")]
-            for point in sorted(inner, reverse=True) + [str(mnt)]:
-                subprocess.run(["umount", point], capture_output=True)
+        for _ in range(10):
+            unmount_under(mnt)
+            subprocess.run(["umount", str(mnt)], capture_output=True)
             if not os.path.ismount(mnt):
                 break
             time.sleep(1)
@@ -108,39 +115,31 @@ def bench_daemon(mnt: Path, log_path: Path):
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
+        unmount_under(RUN_DIR)  # the netns file dockerd leaves mounted under its exec root
         shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 class Sampler(threading.Thread):
-    """Samples the used bytes of `mnt` every `interval` s; keeps the peak, its phase and the build log's last line."""
+    """Samples the used bytes of `mnt` every `interval` s; keeps the peak, its phase and each phase's highest."""
 
     def __init__(self, mnt: Path, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.mnt, self.interval, self.stop = mnt, interval, threading.Event()
         self.phase, self.build_log = "preflight", None
-        self.peak, self.free_at_peak, self.peak_phase, self.peak_log = 0, 0, "", ""
+        self.peak, self.free_at_peak, self.peak_phase = 0, 0, ""
         self.by_phase: dict[str, int] = {}
 
     def run(self) -> None:
         while not self.stop.is_set():
             _, used, free = usage(self.mnt)
             phase = self.phase
+            if phase.startswith("build step") and ": RUN " in phase:  # its container still runs, or was committed
+                running = subprocess.run(["docker", "-H", SOCKET, "ps", "-q"], capture_output=True, text=True)
+                phase += " (RUN running)" if running.stdout.strip() else " (layer commit)"
             self.by_phase[phase] = max(used, self.by_phase.get(phase, 0))
             if used > self.peak:
                 self.peak, self.free_at_peak, self.peak_phase = used, free, phase
-                self.peak_log = self.log_tail()
             self.stop.wait(self.interval)
-
-    def log_tail(self) -> str:
-        if not self.build_log:
-            return ""
-        try:
-            with open(self.build_log, "rb") as f:
-                f.seek(max(0, os.path.getsize(self.build_log) - 4096))
-                lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
-        except OSError:
-            return ""
-        return lines[-1][:100] if lines else ""
 
     def see(self, line: str) -> None:
         """Follow the release's printed steps (CI style output: one line per build step)."""
@@ -196,8 +195,8 @@ def release(args, flavor: str, mnt: Path, registry: RegistryServer, out: Path) -
     with contextlib.suppress(OSError, ValueError, KeyError):
         size = json.loads((out / "release.json").read_text())["images"][0].get("size")
     return {"flavor": flavor, "rc": rc, "seconds": seconds, "baseline": baseline, "peak": sampler.peak,
-            "free": sampler.free_at_peak, "phase": sampler.peak_phase, "log": sampler.peak_log,
-            "phases": sorted(sampler.by_phase.items(), key=lambda kv: -kv[1])[:4], "left": after - baseline,
+            "free": sampler.free_at_peak, "phase": sampler.peak_phase,
+            "phases": sorted(sampler.by_phase.items(), key=lambda kv: -kv[1])[:5], "left": after - baseline,
             "pruned": after - after_prune, "size": size, "tail": lines[-15:] if rc else [],
             "preflight": next((ln for ln in lines if "preflight:" in ln), ""), "enospc": enospc[:5]}
 
@@ -226,8 +225,7 @@ def report(results: list[dict], fs_size: int, size_gb: float) -> None:
     console = Console(width=220)
     console.print(table)
     for r in results:
-        print(f"{r['flavor']}: baseline {r['baseline'] / GB:.2f} GB used; build log's last line at the peak: "
-              f"{r['log'] or '-'}")
+        print(f"{r['flavor']}: baseline {r['baseline'] / GB:.2f} GB used (base image loaded); highest per phase:")
         for phase, used in r["phases"]:
             print(f"    max {(used - r['baseline']) / GB:6.2f} GB above baseline during {phase}")
         if r["preflight"]:
