@@ -104,3 +104,17 @@ def test_a_base_that_cannot_be_pulled_names_imgbuild_base(monkeypatch, matrix, t
     checks = {c.name: c for c in run_checks(lambda: hubless_engine([], str(tmp_path)), matrix, {})}
     base = checks["base image"]
     assert base.ok is None and "cannot be pulled" in base.detail and "imgbuild base" in base.fix
+
+
+def test_the_disk_check_asks_for_the_measured_peak_of_the_flavors_about_to_be_built(monkeypatch, tmp_path):
+    from collections import namedtuple
+
+    from imgbuild.host import checks
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checks.shutil, "disk_usage", lambda path: usage(14 * 10**9, 0, int(10.5 * 10**9)))
+    info = {"DockerRootDir": str(tmp_path)}
+    assert checks.disk_check(info, ["runtime"]).ok is True
+    refused = checks.disk_check(info, ["runtime", "devel"])  # the larger need of the two
+    assert refused.ok is False and "a release of a devel image needs about 11 GB" in refused.detail
+    assert all(need < 13.4 * 10**9 for need in checks.BUILD_SPACE.values())  # both fit a hosted runner's 14 GB
