@@ -30,9 +30,13 @@ def podman(runtime_image, registry):
                            capture_output=True, text=True, timeout=900)
     assert setup.returncode == 0, setup.stderr[-2000:]
     env = {"DOCKER_HOST": setup.stdout.strip().splitlines()[-1]}
-    load = subprocess.run(f"docker save {runtime_image} | docker load", shell=True, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=1800)  # the second docker talks to Podman
-    assert load.returncode == 0, load.stderr[-2000:]
+    # docker save from Docker's daemon, docker load into Podman's: only the second command gets DOCKER_HOST
+    save = subprocess.Popen(["docker", "save", runtime_image], stdout=subprocess.PIPE,
+                            env={k: v for k, v in os.environ.items() if k != "DOCKER_HOST"})
+    load = subprocess.run(["docker", "load"], stdin=save.stdout, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=1800)
+    save.stdout.close()
+    assert save.wait(timeout=60) == 0 and load.returncode == 0, load.stderr[-2000:]
     yield env
     subprocess.run(["docker", "rmi", "-f", RUNTIME_REF, f"imgbuild/{TEAM}:2.14.1-cuda13.0-cudnn9-runtime"],
                    capture_output=True, env={**os.environ, **env})
