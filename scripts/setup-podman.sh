@@ -35,13 +35,24 @@ driver = "overlay"
 mount_program = "/usr/bin/fuse-overlayfs"
 CONF
 # imgbuild's local registry speaks plain HTTP on loopback (Docker trusts loopback on its own; Podman must be told).
+conf=$home/.config/containers/registries.conf
 for registry in "${registries[@]}"; do
   case $registry in 127.0.0.1:*|localhost:*|\[::1\]:*) ;; *) echo "not a loopback registry: $registry" >&2; exit 1;; esac
   printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$registry"
-done > "$home/.config/containers/registries.conf"
-chown "$user" "$home/.config/containers/storage.conf" "$home/.config/containers/registries.conf"
+done > "$conf.new"
+changed=0
+cmp -s "$conf.new" "$conf" || changed=1
+mv "$conf.new" "$conf"
+chown "$user" "$home/.config/containers/storage.conf" "$conf"
 socket=$run/podman/podman.sock
 as_user() { runuser -u "$user" -- env XDG_RUNTIME_DIR="$run" HOME="$home" "$@"; }
+# A running service read registries.conf when it started: restart it to take a changed one.
+if [ "$changed" = 1 ] && pkill -u "$user" -f "podman system service" 2>/dev/null; then
+  for _ in $(seq 1 30); do
+    pgrep -u "$user" -f "podman system service" >/dev/null || break
+    sleep 1
+  done
+fi
 if ! as_user podman --remote --url "unix://$socket" version >/dev/null 2>&1; then
   # Not through as_user: a shell function's redirections keep the caller's stdout open in a saved descriptor, and a
   # caller that reads this script's output would wait on the service for ever.
