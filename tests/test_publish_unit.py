@@ -102,6 +102,18 @@ def test_a_read_back_that_differs_fails_the_push():
     engine, goal = create_autospec(Engine, instance=True), target()
     engine.push.side_effect = lambda ref, auth: iter(STREAM)
     goal.client.manifest_digest.side_effect = [None, "sha256:" + "11" * 32]
-    with pytest.raises(PublishError, match="reads back as sha256:1111.* but docker pushed"):
+    goal.client.image_manifest.return_value = {"config": {"digest": "sha256:" + "22" * 32}}  # another image
+    with pytest.raises(PublishError, match="reads back as sha256:1111.* but the engine pushed"):
         push_image(engine, IMAGE, goal, passing(), reporter=quiet())
     engine.untag.assert_called()  # the registry-named tag is removed even on failure
+
+
+def test_podman_naming_another_digest_is_accepted_when_the_tag_holds_this_image():
+    """Podman's Docker-compatible push names a digest the registry does not hold; the tag's config is the check."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.read_file.return_value = None
+    written = "sha256:" + "33" * 32
+    goal.client.manifest_digest.side_effect = [None, written, written]
+    goal.client.image_manifest.return_value = {"config": {"digest": IMAGE.id}}
+    assert push_image(engine, IMAGE, goal, passing(), reporter=quiet()).digest == written  # the registry's

@@ -129,9 +129,11 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
             engine.tag(image.id, ref)
             reporter.info(f"pushing {ref}")
             tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done)
-            tag_digest = tag_digest or _local_digest(engine, ref)
+            tag_digest = _verify(target, ref, tag_digest or _local_digest(engine, ref), image.id)
             digest = digest or tag_digest
-            _verify(target, ref, tag_digest, digest)
+            if tag_digest != digest:
+                raise PublishError(f"{ref} got {tag_digest} but the dated tag got {digest}: the local image "
+                                   "changed during the push; re-run the same command")
             done.append(ref)
     finally:
         for ref in remote:
@@ -189,18 +191,21 @@ def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> s
     return f"push to {target.host} failed ({error}): {state}: fix the cause and re-run the same command"
 
 
-def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, first: str | None) -> None:
+def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, image_id: str) -> str:
+    """The digest the registry holds under `ref`'s tag, checked against what the engine said it pushed. Podman's
+    Docker-compatible API names a digest other than the one it wrote; there the tag is accepted when its manifest's
+    config is this image (the config's digest is the image id), and the registry's digest is the one recorded."""
     where = str(ref)
     try:
         remote = target.client.manifest_digest(ref.repository, ref.tag or "")
+        config = (target.client.image_manifest(ref.repository, remote).get("config") or {}).get("digest") \
+            if remote and remote != pushed else None
     except RegistryError as exc:
         raise PublishError(f"cannot verify {where}: {target.scrub(str(exc))}") from None
-    if pushed is None or remote != pushed:
-        raise PublishError(f"{where} reads back as {remote} but docker pushed {pushed}: something rewrote "
+    if remote is None or (remote != pushed and config != image_id):
+        raise PublishError(f"{where} reads back as {remote} but the engine pushed {pushed}: something rewrote "
                            "the manifest (a proxy, or a concurrent push); re-run, then check the registry")
-    if pushed != first:
-        raise PublishError(f"{where} got {pushed} but the dated tag got {first}: the local image changed "
-                           "during the push; re-run the same command")
+    return remote
 
 
 def _local_digest(engine: Engine, ref: ImageRef) -> str | None:
