@@ -18,7 +18,7 @@ from imgbuild.core.errors import ConfigError
 from imgbuild.engine.daemon import Engine
 from imgbuild.matrix.load import load_matrix
 from imgbuild.release.manifest import SmokeSummary, merge_releases, not_locked_entry
-from imgbuild.release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout
+from imgbuild.release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout, unlocked_ids
 from imgbuild.release.tiers import GPU_REPORT, with_gpu_reports
 from typer.testing import CliRunner
 
@@ -57,12 +57,12 @@ def test_an_unlocked_variant_is_named_on_stderr_with_the_lock_command(tmp_path: 
 def test_runners_come_from_configuration() -> None:
     cuda = next(v for v in MATRIX.expand() if not v.is_cpu and v.flavor == "devel")
     cpu = next(v for v in MATRIX.expand() if v.is_cpu)
-    hosted = job(cuda, Runners.parse(""))
+    hosted = job(cuda, Runners.parse(""), set())
     assert hosted["runs_on"] == "ubuntu-latest" and hosted["gpu_runs_on"] == ""  # no GPU runner: CPU-tested
     team = Runners.parse('{"gpu": ["self-hosted", "linux", "gpu"], "large": "big-disk"}')
-    assert job(cuda, team)["gpu_runs_on"] == ["self-hosted", "linux", "gpu"]
-    assert job(cpu, team)["gpu_runs_on"] == ""  # a CPU build has no GPU tier
-    assert job(cpu, team)["runs_on"] == "ubuntu-latest"
+    assert job(cuda, team, set())["gpu_runs_on"] == ["self-hosted", "linux", "gpu"]
+    assert job(cpu, team, set())["gpu_runs_on"] == ""  # a CPU build has no GPU tier
+    assert job(cpu, team, set())["runs_on"] == "ubuntu-latest"
     for text in ("{", "[]", '{"gpus": "x"}', '{"gpu": ""}', '{"gpu": []}', '{"gpu": [1]}'):
         with pytest.raises(ConfigError, match="IMGBUILD_RUNNERS"):
             Runners.parse(text)
@@ -106,7 +106,8 @@ def test_the_9000_release_scale_matrix_is_cut_into_parts_of_256_matrices(tmp_pat
 def test_layout_counts_what_is_not_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMGBUILD_LOCKS", str(tmp_path))
     variants = MATRIX.expand()[:10]
-    assert layout(variants)["not_locked"] == 10 and layout(variants)["parts"] == [[0]]
+    plan = layout(variants, unlocked_ids(variants))
+    assert plan["not_locked"] == 10 and plan["parts"] == [[0]]
 
 
 def test_a_release_of_an_unlocked_variant_builds_nothing_and_records_it(tmp_path: Path,

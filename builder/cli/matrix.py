@@ -90,11 +90,11 @@ def plan_cmd(
 ) -> None:
     """The nightly's strategy.matrix: every selected variant, each with the runner it needs; a variant without a
     current lock is planned too, and its job fails naming the lock command (the nightly never relocks)."""
-    from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout
+    from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout, unlocked_ids
 
     out, variants, labels = output(ctx), select.variants(), Runners.parse(runners)
-    pieces = chunks(variants, chunk_size)
-    plan = layout(variants, chunk_size)
+    pieces, unlocked = chunks(variants, chunk_size), unlocked_ids(variants)
+    plan = layout(variants, unlocked, chunk_size)
     if plan["not_locked"]:
         out.info(f"{plan['not_locked']} of {len(variants)} variants have no current lock: their jobs fail tonight "
                  f"(run `imgbuild lock --variant ID`, e.g. {plan['not_locked_first'][0]})")
@@ -106,7 +106,7 @@ def plan_cmd(
                           "--layout and one --chunk K at a time")
     if chunk is not None and chunk >= len(pieces):
         raise ConfigError(f"--chunk {chunk}: the plan has chunks 0 to {len(pieces) - 1}: pass one of them")
-    jobs = [job(v, labels) for v in pieces[chunk or 0]]
+    jobs = [job(v, labels, unlocked) for v in pieces[chunk or 0]]
     if gpu_jobs:
         jobs = [j for j in jobs if j["gpu_runs_on"] and j["locked"] == "yes"]
     out.data(json.dumps({"include": jobs}, separators=(",", ":")))

@@ -92,11 +92,12 @@ def summary_cmd(
     in_dir: Annotated[Path, typer.Option("--in", help="folder holding release.json files (searched recursively)")],
 ) -> None:
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
+    from ..release.catalog import outcome_counts
     from ..release.manifest import read_releases
     from ..release.tiers import with_gpu_reports
 
     entries = with_gpu_reports(read_releases(in_dir), in_dir)
-    count = {o: sum(e.outcome == o for e in entries) for o in ("built", "unchanged", "failed", "not locked")}
+    count = outcome_counts(entries)
     pushed = sum(e.push.bytes_pushed for e in entries if e.push)
     lines = [f"**{count['built']} built, {count['unchanged']} unchanged (retagged), {count['failed']} failed, "
              f"{count['not locked']} not locked; {pushed / 1e9:.2f} GB of layers pushed**", "",

@@ -42,9 +42,14 @@ def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
     return "\n".join(lines)
 
 
+def outcome_counts(entries: list[ReleaseEntry]) -> dict[str, int]:
+    """How many images the night built, left unchanged (retagged), failed, or could not build for want of a lock."""
+    return {outcome: sum(e.outcome == outcome for e in entries)
+            for outcome in ("built", "unchanged", "failed", "not locked")}
+
+
 def _counts_line(entries: list[ReleaseEntry]) -> str:
-    counts = {outcome: sum(e.outcome == outcome for e in entries)
-              for outcome in ("built", "unchanged", "failed", "not locked")}
+    counts = outcome_counts(entries)
     return ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) + f" of {len(entries)} images."
 
 

@@ -58,7 +58,12 @@ def needs_large(variant: Variant) -> bool:
     return BUILD_SPACE.get(variant.flavor, max(BUILD_SPACE.values())) > HOSTED_DISK
 
 
-def job(variant: Variant, runners: Runners) -> dict[str, object]:
+def unlocked_ids(variants: list[Variant]) -> set[str]:
+    """The variants without a current lock (each lock read once per plan)."""
+    return {v.id for v in variants if lock_problem(v)}
+
+
+def job(variant: Variant, runners: Runners, unlocked: set[str]) -> dict[str, object]:
     """One job of the nightly's strategy.matrix. `locked` no: the job records the variant as not locked and fails;
     `free_disk` yes: the job first removes the hosted runner's preinstalled toolchains; `gpu_runs_on` empty: no
     GPU tier for it tonight."""
@@ -71,7 +76,7 @@ def job(variant: Variant, runners: Runners) -> dict[str, object]:
         "flavor": variant.flavor,
         "python": variant.python,
         "gpu": "no" if variant.is_cpu else "yes",
-        "locked": "no" if lock_problem(variant) else "yes",
+        "locked": "no" if variant.id in unlocked else "yes",
         "runs_on": runs_on,
         "free_disk": "yes" if large and not runners.large else "no",
         "gpu_runs_on": runners.gpu if runners.gpu and not variant.is_cpu else "",
@@ -85,11 +90,11 @@ def chunks(variants: list[Variant], size: int = MATRIX_LIMIT) -> list[list[Varia
     return [variants[i:i + size] for i in range(0, len(variants), size)]
 
 
-def layout(variants: list[Variant], size: int = MATRIX_LIMIT) -> dict[str, object]:
+def layout(variants: list[Variant], unlocked: set[str], size: int = MATRIX_LIMIT) -> dict[str, object]:
     """What the nightly's first job needs: how many chunks, grouped in parts of at most 256 chunks (one workflow
     run each: its chunk matrix is a matrix too), and how many variants are not locked."""
     count = len(chunks(variants, size))
     parts = [list(range(i, min(i + MATRIX_LIMIT, count))) for i in range(0, count, MATRIX_LIMIT)]
-    unlocked = [v.id for v in variants if lock_problem(v)]
+    missing = [v.id for v in variants if v.id in unlocked]
     return {"variants": len(variants), "chunk_size": size, "chunks": count, "parts": parts,
-            "not_locked": len(unlocked), "not_locked_first": unlocked[:5]}
+            "not_locked": len(missing), "not_locked_first": missing[:5]}
