@@ -54,6 +54,10 @@ if [ "$changed" = 1 ] && pkill -u "$user" -f "podman system service" 2>/dev/null
   done
 fi
 if ! as_user podman --remote --url "unix://$socket" version >/dev/null 2>&1; then
+  # Podman keeps its user namespace in a pause process and marks /run/user/UID as set up; when the processes are
+  # killed without a reboot clearing /run (a session or CI job ending), every podman command then fails with
+  # "invalid internal status". With none of the user's processes left, migrate resets that state safely.
+  pgrep -u "$user" >/dev/null || as_user podman system migrate >/dev/null 2>&1 || true
   # Not through as_user: a shell function's redirections keep the caller's stdout open in a saved descriptor, and a
   # caller that reads this script's output would wait on the service for ever.
   (cd / && exec runuser -u "$user" -- env XDG_RUNTIME_DIR="$run" HOME="$home" setsid podman system service \
@@ -64,5 +68,6 @@ if ! as_user podman --remote --url "unix://$socket" version >/dev/null 2>&1; the
   done
 fi
 as_user podman --remote --url "unix://$socket" version >/dev/null 2>&1 \
-  || { echo "podman system service did not start; see $run/podman-service.log" >&2; exit 1; }
+  || { echo "podman system service did not start: $(tail -n 1 "$run/podman-service.log" 2>/dev/null)" \
+          "(whole log: $run/podman-service.log)" >&2; exit 1; }
 echo "unix://$socket"

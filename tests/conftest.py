@@ -21,7 +21,7 @@ def matrix():
 
 @pytest.fixture
 def folder(tmp_path):
-    """A working folder anyone may enter (a run as nobody needs it), removed afterwards."""
+    """A working folder for one hostile case, removed afterwards (its read-only folders made writable first)."""
     path = Path(tempfile.mkdtemp(prefix="imgbuild-hostile-"))
     path.chmod(0o755)
     yield path

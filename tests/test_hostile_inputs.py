@@ -76,7 +76,7 @@ CASES = [
     Case("matrix is a FIFO", "is not a regular file", args=("matrix", "--matrix", "pipe.yaml"), setup=fifo),
     Case("matrix is /dev/zero", "is not a regular file", args=("matrix", "--matrix", "/dev/zero")),
     Case("unreadable matrix", "permission denied", args=("matrix", "--matrix", "secret.yaml"), setup=unreadable,
-         as_nobody=True),
+         permissions=True),
     # command-line options
     Case("empty --torch", "--torch is empty", args=("matrix", "--torch", "")),
     Case("empty --cuda", "--cuda is empty", args=("matrix", "--cuda", "")),
@@ -94,7 +94,7 @@ CASES = [
          args=RENDER + ("/proc/imgbuild-test",)),
     Case("render under a file", "cannot write build contexts into f/out", {"f": "x"}, args=RENDER + ("f/out",)),
     Case("render into a read-only folder", "cannot write build contexts into ro", args=RENDER + ("ro",),
-         setup=read_only_out, as_nobody=True),
+         setup=read_only_out, permissions=True),
     Case("render into a file", "is a file: pass --out a folder", {"f": "x"}, args=RENDER + ("f",)),
 ]
 

@@ -30,6 +30,7 @@ def podman(runtime_image, registry):
                            capture_output=True, text=True, timeout=900)
     assert setup.returncode == 0, setup.stderr[-2000:]
     env = {"DOCKER_HOST": setup.stdout.strip().splitlines()[-1]}
+    clear_store(env)  # a run killed midway (a session's end) leaves containers and images in the user's store
     # docker save from Docker's daemon, docker load into Podman's: only the second command gets DOCKER_HOST
     save = subprocess.Popen(["docker", "save", runtime_image], stdout=subprocess.PIPE,
                             env={k: v for k, v in os.environ.items() if k != "DOCKER_HOST"})
@@ -38,8 +39,18 @@ def podman(runtime_image, registry):
     save.stdout.close()
     assert save.wait(timeout=60) == 0 and load.returncode == 0, load.stderr[-2000:]
     yield env
-    subprocess.run(["docker", "rmi", "-f", RUNTIME_REF, f"imgbuild/{TEAM}:2.14.1-cuda13.0-cudnn9-runtime"],
-                   capture_output=True, env={**os.environ, **env})
+    clear_store(env)
+
+
+def clear_store(env):
+    """Every container and image in the test user's Podman store goes: the store is the test's alone."""
+    env = {**os.environ, **env}
+    ids = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True, env=env).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, env=env, timeout=300)
+    images = subprocess.run(["docker", "images", "-aq"], capture_output=True, text=True, env=env).stdout.split()
+    if images:  # Podman's Docker-compatible prune leaves tagged images: each is removed by id
+        subprocess.run(["docker", "rmi", "-f", *set(images)], capture_output=True, env=env, timeout=300)
 
 
 def test_the_engine_is_rootless_podman(podman):
