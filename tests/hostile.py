@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from helpers import SMALL_MATRIX
 
 SMALL = SMALL_MATRIX.read_text(encoding="utf-8")

@@ -29,7 +29,7 @@ def hubless_engine(runtimes: list[str], root: str) -> Engine:
     engine = fake_engine(runtimes, root)
     engine.image.return_value = None
 
-    def no_hub(ref, auth=None):
+    def no_hub(ref, auth=None, platform=None):
         raise DaemonError(f"cannot pull {ref}: no such host")
     engine.pull.side_effect = no_hub
     return engine

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from ..core import tags
 from ..core.errors import BuildError, writing
 from ..core.output import Reporter
+from ..core.platform import DEFAULT_PLATFORM
 from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
@@ -78,7 +79,8 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
         with reporter.task(f"build {name}") as update:
             try:
                 image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
-                                        nocache=options.no_cache, log=log, on_step=update)
+                                        nocache=options.no_cache, log=log, on_step=update,
+                                        platform=None if variant.platform == DEFAULT_PLATFORM else variant.platform)
             except BuildError as exc:
                 log.flush()
                 raise (explain_failure(variant, log_path) or exc) from None

@@ -52,7 +52,7 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
     for variant in variants:
         check_options(variant, options)
-    check_base_images(engine, {v.base_image for v in variants if v.kind.parent(v) is None})
+    check_base_images(engine, {(v.base_image, v.platform) for v in variants if v.kind.parent(v) is None})
     for lock in resolve_missing(variants, find_links=options.wheelhouse):
         out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "
                  "commit it to publish this variant, as `release` and `push` never resolve a lock)")

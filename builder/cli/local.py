@@ -60,16 +60,21 @@ def base_cmd(
     suite: Annotated[Optional[str], typer.Option("--suite", help="release to bootstrap [default: the host's]")] = None,
     mirror: Annotated[Optional[str], typer.Option("--mirror", help="apt mirror URL [default: the host's]")] = None,
     force: Annotated[bool, typer.Option("--force", help="make it again even if the image exists")] = False,
+    target: Annotated[Optional[str], typer.Option("--platform", help="linux/amd64 or linux/arm64 (under qemu) "
+                                                                     "[default: linux/amd64]")] = None,
 ) -> None:
     """Make a base image from this host's apt sources (debootstrap) and print the --base-image to pass."""
+    from ..core.platform import DEFAULT_PLATFORM, parse_platform, platform
     from ..host.base import PYTHON_LABEL, host_source, make_base
 
+    chosen = parse_platform(target) if target else DEFAULT_PLATFORM
+    suffix = platform(chosen).id_suffix
     source = host_source()
     source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)
-    if suite and not tag:
-        tag = f"local/{source.distro}:{suite}"
+    if not tag:
+        tag = f"local/{source.distro}:{source.suite}{suffix}"
     engine, out = _engine(), output(ctx)
-    ref, made = make_base(engine, source, tag or source.image, force=force, log=out.result)
+    ref, made = make_base(engine, source, tag, force=force, log=out.result, target=chosen)
     python = engine.image(ref).labels.get(PYTHON_LABEL)
     out.result(f"base image {ref}: {'made from ' + source.mirror if made else 'present'}"
           + (f"; its python3 is {python}: pass --python {python} where the matrix's default Python differs"
@@ -78,7 +83,8 @@ def base_cmd(
     if not default.startswith(f"{source.distro}:"):
         out.result(f"note: the matrix builds on {default}; this host's apt sources give {source.distro} {source.suite}, "
               "so images built on it carry that distribution and its python3")
-    out.result(f"use it: imgbuild build --base-image {ref} ...   (or release, render)")
+    out.result(f"use it: imgbuild build --base-image {ref}{' --platform ' + chosen if suffix else ''} ...   "
+               "(or release, render)")
 
 
 REGISTRY_HELP = "The local registry (127.0.0.1) that push and release use when no --registry is given."

@@ -43,6 +43,8 @@ FlavorOpt = Annotated[Optional[str], typer.Option("--flavor", help="runtime or d
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Python version, or all [default: each build's default]")]
 VariantOpt = Annotated[Optional[list[str]],
                       typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
+PlatformOpt = Annotated[Optional[str], typer.Option(
+    "--platform", help="linux/amd64, linux/arm64 or all [default: linux/amd64]")]
 BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
 CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
 WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
@@ -78,6 +80,7 @@ class SelectionOptions:
     flavor: FlavorOpt = None
     python: PythonOpt = None
     variant: VariantOpt = None
+    platform: PlatformOpt = None
     images: ImageOpt = None
 
     def __post_init__(self) -> None:
@@ -89,7 +92,7 @@ class SelectionOptions:
         flavor, so `build --torch 2.6 --cuda 12.4` means one image."""
         flavor = "runtime" if one_flavor and not self.flavor and not self.variant else self.flavor
         return Selection(torch=self.torch, cuda=self.cuda, flavor=flavor, python=self.python,
-                         variant=tuple(self.variant or ()))
+                         variant=tuple(self.variant or ()), platform=self.platform)
 
     def load(self) -> Matrix:
         return load_matrix(matrix_path(self.matrix))

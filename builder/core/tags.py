@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 
 from .errors import ConfigError
+from .platform import platform
 from .variant import Variant
 
 LABEL_PREFIX = "io.imgbuild"
@@ -34,9 +35,10 @@ def build_date(env: Mapping[str, str] | None = None) -> dt.date:
 
 
 def release_tag(v: Variant) -> str:
-    """2.6.0-cuda12.4-cudnn9-runtime, 2.6.0-cpu; a non-default Python adds -py3.11."""
+    """2.6.0-cuda12.4-cudnn9-runtime, 2.6.0-cpu; a non-default Python adds -py3.11, a platform other than
+    linux/amd64 its suffix (-arm64)."""
     base = f"{v.torch}-cpu" if v.is_cpu else f"{v.torch}-cuda{v.cuda}-cudnn{v.cudnn_major}-{v.flavor}"
-    return base + _python_suffix(v)
+    return base + _suffix(v)
 
 
 def dated_tag(v: Variant, date: dt.date) -> str:
@@ -47,7 +49,7 @@ def dated_tag(v: Variant, date: dt.date) -> str:
 def floating_tag(v: Variant) -> str:
     """2.6-cuda12.4-runtime / 2.6-cpu: moves to the newest patch of the minor."""
     base = f"{v.torch_minor}-cpu" if v.is_cpu else f"{v.torch_minor}-cuda{v.cuda}-{v.flavor}"
-    return base + _python_suffix(v)
+    return base + _suffix(v)
 
 
 def is_latest(v: Variant) -> bool:
@@ -57,7 +59,8 @@ def is_latest(v: Variant) -> bool:
 
 def tags(v: Variant, date: dt.date) -> list[str]:
     """All tags of one build, the immutable dated tag first."""
-    found = [dated_tag(v, date), release_tag(v), floating_tag(v), "latest" if is_latest(v) else None]
+    found = [dated_tag(v, date), release_tag(v), floating_tag(v),
+             "latest" + platform(v.platform).id_suffix if is_latest(v) else None]
     return [t for t in found if t]
 
 
@@ -90,6 +93,7 @@ def variant_labels(v: Variant) -> dict[str, str]:
         f"{LABEL_PREFIX}.python": v.python,
         f"{LABEL_PREFIX}.flavor": v.flavor,
         f"{LABEL_PREFIX}.min-driver": v.min_driver or "none",
+        f"{LABEL_PREFIX}.platform": v.platform,
     }
     return dict(sorted(labels.items()))
 
@@ -104,8 +108,10 @@ def build_labels(v: Variant, created: dt.datetime, revision: str, source: str) -
     }
 
 
-def _python_suffix(v: Variant) -> str:
-    return "" if v.default_python else f"-py{v.python}"
+def _suffix(v: Variant) -> str:
+    """Each platform's image has tags of its own (one local store keeps one image per tag); a registry's tag
+    without the suffix is to name the index of every platform."""
+    return ("" if v.default_python else f"-py{v.python}") + platform(v.platform).id_suffix
 
 
 def built_from(v: Variant) -> str:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from .platform import DEFAULT_PLATFORM, platform
+
 
 @dataclass(frozen=True)
 class Standard:
@@ -88,6 +90,8 @@ class Variant:
     # Which image of the variant this is: its own (STANDARD), or a team's (`image` is then the team's name and it
     # builds FROM the variant's own image). Same id, same tags, another repository.
     kind: Standard | Team = field(default=STANDARD)
+    # Docker's platform name; one (torch, CUDA, Python, flavor) on two platforms is two variants, one tag.
+    platform: str = DEFAULT_PLATFORM
 
     @property
     def is_cpu(self) -> bool:
@@ -108,8 +112,8 @@ class Variant:
 
     @property
     def id(self) -> str:
-        """cibuildwheel-style build identifier: 2.6.0-cu124-py3.11-runtime."""
-        return f"{self.torch}-{self.cuda_tag}-py{self.python}-{self.flavor}"
+        """cibuildwheel-style build identifier: 2.6.0-cu124-py3.11-runtime; off linux/amd64 with a suffix (-arm64)."""
+        return f"{self.torch}-{self.cuda_tag}-py{self.python}-{self.flavor}{platform(self.platform).id_suffix}"
 
     @property
     def name(self) -> str:
@@ -129,4 +133,5 @@ class Variant:
             "flavor": self.flavor,
             "min_driver": self.min_driver,
             "base_image": self.base_image,
+            "platform": self.platform,
         }

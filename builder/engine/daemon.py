@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
+import shutil
 import tarfile
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,14 +64,15 @@ class Engine:
     # --- images -------------------------------------------------------------------------------
     @daemon_errors
     def build(self, context: Path, *, buildargs: dict[str, str], labels: dict[str, str], network: str | None,
-              nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None]) -> str:
-        """Build without tagging (tags come only after success) and return the image id."""
+              nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None = None) -> str:
+        """Build without tagging (tags come only after success) and return the image id; `platform` None builds
+        for the engine's own (every linux/amd64 build, so that no engine without platform support is asked)."""
         last: deque[str] = deque(maxlen=12)
         step = "before the first step"
         image_id = None
         stream = self._client.api.build(path=str(context), buildargs=buildargs, labels=labels,
                                         network_mode=network, nocache=nocache, rm=True, forcerm=True,
-                                        decode=True, pull=False)
+                                        decode=True, pull=False, **({"platform": platform} if platform else {}))
         try:
             for chunk in stream:
                 if "stream" in chunk:
@@ -122,15 +126,20 @@ class Engine:
         return ImageInfo(id=attrs["Id"], tags=tuple(attrs.get("RepoTags") or ()),
                          digests=tuple(attrs.get("RepoDigests") or ()), labels=dict(config.get("Labels") or {}),
                          size=int(attrs.get("Size") or 0), env=tuple(config.get("Env") or ()),
-                         user=str(config.get("User") or ""))
+                         user=str(config.get("User") or ""), architecture=str(attrs.get("Architecture") or ""))
 
-    def import_tarball(self, tarball: Path, ref: ImageRef | str, labels: dict[str, str]) -> None:
-        """A root filesystem tarball as the image REF (`docker import`), with labels."""
+    def import_tarball(self, tarball: Path, ref: ImageRef | str, labels: dict[str, str],
+                       platform: str | None = None) -> None:
+        """A root filesystem tarball as the image REF (`docker import`), with labels, for a platform (the
+        engine's own where None)."""
         parsed = ImageRef.parse(ref) if isinstance(ref, str) else ref
         changes = [f"LABEL {key}={value}" for key, value in labels.items()]
         try:
-            self._client.api.import_image_from_file(str(tarball), repository=parsed.full_repository,
-                                                    tag=parsed.tag or "latest", changes=changes)
+            if platform:
+                _build_from_tarball(self._client, tarball, parsed, labels, platform)
+            else:
+                self._client.api.import_image_from_file(str(tarball), repository=parsed.full_repository,
+                                                        tag=parsed.tag or "latest", changes=changes)
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise DaemonError(f"cannot import {tarball} as {ref}: {short(exc)}") from None
 
@@ -176,14 +185,15 @@ class Engine:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             yield {"error": short(exc)}
 
-    def pull(self, ref: ImageRef | str, auth: dict[str, str] | None = None) -> None:
-        """Pull REPO:TAG or REPO@DIGEST."""
+    def pull(self, ref: ImageRef | str, auth: dict[str, str] | None = None, platform: str | None = None) -> None:
+        """Pull REPO:TAG or REPO@DIGEST (for a platform: one of a multi-platform tag's images)."""
         parsed = ImageRef.parse(ref) if isinstance(ref, str) else ref
+        chosen = {"platform": platform} if platform else {}
         try:
             if parsed.digest:
-                self._client.api.pull(f"{parsed.full_repository}@{parsed.digest}", auth_config=auth)
+                self._client.api.pull(f"{parsed.full_repository}@{parsed.digest}", auth_config=auth, **chosen)
             else:
-                self._client.api.pull(parsed.full_repository, tag=parsed.tag or "latest", auth_config=auth)
+                self._client.api.pull(parsed.full_repository, tag=parsed.tag or "latest", auth_config=auth, **chosen)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             cause = getattr(exc, "explanation", None) or short(exc)
             raise DaemonError(f"cannot pull {ref}: {str(cause).splitlines()[0][:300]}") from None
@@ -244,3 +254,20 @@ def _failed(step: str, last, log: IO[str]) -> str:
     tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
     short_step = step if len(step) <= 80 else step[:77] + "..."
     return f"build failed at {short_step}: {tail} (full log: {getattr(log, 'name', '?')})"
+
+
+def _build_from_tarball(client: docker.DockerClient, tarball: Path, ref: ImageRef, labels: dict[str, str],
+                        platform: str) -> None:
+    """`FROM scratch` + the tarball, built for `platform`: Docker 20.10's import ignores its platform parameter
+    and records the engine's architecture, which would make an arm64 root filesystem an amd64 image."""
+    with tempfile.TemporaryDirectory(prefix="imgbuild-import-") as folder:
+        context = Path(folder)
+        try:
+            os.link(tarball, context / "rootfs.tar")
+        except OSError:  # another filesystem
+            shutil.copyfile(tarball, context / "rootfs.tar")
+        (context / "Dockerfile").write_text("FROM scratch\nADD rootfs.tar /\n", encoding="utf-8")
+        for chunk in client.api.build(path=str(context), tag=str(ref), labels=labels, platform=platform, rm=True,
+                                      forcerm=True, decode=True, pull=False):
+            if "error" in chunk:
+                raise docker.errors.APIError(chunk["error"].strip())

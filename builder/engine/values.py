@@ -14,6 +14,7 @@ class ImageInfo:
     size: int = 0
     env: tuple[str, ...] = ()
     user: str = ""
+    architecture: str = ""  # the image config's: amd64, arm64
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from ..core.errors import ConfigError, OutputError
+from ..core.platform import DEFAULT_PLATFORM, platform
 
 SOURCES = (Path("/etc/apt/sources.list.d"), Path("/etc/apt/sources.list"))
 
@@ -72,9 +73,10 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("imgbuild")) / "base"
 
 
-def rootfs_tarball(source: AptSource, cache: Path, log) -> Path:
-    """debootstrap --variant=minbase into a temp folder, packed as a tarball in the cache (reused next time)."""
-    tarball = cache / f"{source.distro}-{source.suite}-rootfs.tar"
+def rootfs_tarball(source: AptSource, cache: Path, log, arch: str = "") -> Path:
+    """debootstrap --variant=minbase into a temp folder, packed as a tarball in the cache (reused next time); for
+    another architecture (`arch`, Debian's name) the second stage runs under qemu (scripts/setup-qemu.sh)."""
+    tarball = cache / f"{source.distro}-{source.suite}{'-' + arch if arch else ''}-rootfs.tar"
     if tarball.is_file() and tarball.stat().st_size > 0:
         return tarball
     if not shutil.which("debootstrap"):
@@ -88,8 +90,8 @@ def rootfs_tarball(source: AptSource, cache: Path, log) -> Path:
             from None
     with tempfile.TemporaryDirectory(prefix="imgbuild-rootfs-") as rootfs:
         log(f"debootstrap {source.suite} from {source.mirror} (about a minute)")
-        done = subprocess.run(["debootstrap", "--variant=minbase", source.suite, rootfs, source.mirror],
-                              capture_output=True, text=True)
+        done = subprocess.run(["debootstrap", "--variant=minbase", *([f"--arch={arch}"] if arch else []),
+                               source.suite, rootfs, source.mirror], capture_output=True, text=True)
         if done.returncode != 0:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ConfigError(f"debootstrap {source.suite} {source.mirror} failed: {last[0][:300]}: "
@@ -113,11 +115,18 @@ def distro_python(source: AptSource, root: Path = Path("/")) -> str | None:
     return found[1] if found else None
 
 
-def make_base(engine, source: AptSource, tag: str, *, force: bool, log) -> tuple[str, bool]:
-    """The base image `tag` from `source`; (tag, made) where made is False when it was there already."""
+def make_base(engine, source: AptSource, tag: str, *, force: bool, log,
+              target: str = DEFAULT_PLATFORM) -> tuple[str, bool]:
+    """The base image `tag` from `source` for the `target` platform; (tag, made) where made is False when it was
+    there already."""
     if engine.image(tag) is not None and not force:
         return tag, False
-    tarball = rootfs_tarball(source, cache_dir(), log)
+    foreign = target != DEFAULT_PLATFORM
+    if foreign and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{platform(target).machine}").exists():
+        raise ConfigError(f"this host cannot run {target} programs (no qemu-{platform(target).machine} binfmt "
+                          "handler): sudo bash scripts/setup-qemu.sh, or run on a machine of that platform")
+    tarball = rootfs_tarball(source, cache_dir(), log, platform(target).architecture if foreign else "")
     python = distro_python(source)
-    engine.import_tarball(tarball, tag, labels={PYTHON_LABEL: python} if python else {})
+    engine.import_tarball(tarball, tag, labels={PYTHON_LABEL: python} if python else {},
+                          platform=target if foreign else None)
     return tag, True

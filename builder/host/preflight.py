@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..core.errors import ConfigError, DaemonError, RegistryError
+from ..core.platform import DEFAULT_PLATFORM, platform
 from ..engine.daemon import Engine
 from ..registry.target import RegistryTarget
 from .checks import disk_check
@@ -22,19 +23,30 @@ def check_registry(target: RegistryTarget) -> None:
         raise RegistryError(f"preflight: {exc}") from None
 
 
-def check_base_images(engine: Engine, base_images: Iterable[str]) -> list[str]:
-    """Each base image is here or can be pulled now (the build's first step would pull it anyway)."""
+def check_base_images(engine: Engine, base_images: Iterable[str | tuple[str, str]]) -> list[str]:
+    """Each base image, a reference or (reference, platform), is here for its platform or can be pulled for it now
+    (the build's first step would pull it anyway)."""
     pulled = []
-    for ref in sorted(set(base_images)):
-        if engine.image(ref) is not None:
-            continue
-        try:
-            engine.pull(ref)
-        except DaemonError as exc:
-            raise ConfigError(f"preflight: base image {ref} is not on this host and cannot be pulled ({exc}): "
-                              f"{BASE_FIX}") from None
-        pulled.append(ref)
+    for ref, target in sorted({(b, DEFAULT_PLATFORM) if isinstance(b, str) else b for b in base_images}):
+        foreign = target != DEFAULT_PLATFORM
+        info = engine.image(ref)
+        if info is None:
+            try:
+                engine.pull(ref, platform=target if foreign else None)
+            except DaemonError as exc:
+                raise ConfigError(f"preflight: base image {ref} is not on this host and cannot be pulled ({exc}): "
+                                  f"{BASE_FIX}{_for(target)}") from None
+            pulled.append(ref)
+            info = engine.image(ref)
+        wanted = platform(target).architecture
+        if foreign and info is not None and info.architecture != wanted:
+            raise ConfigError(f"preflight: base image {ref} is {info.architecture or 'of no stated architecture'}, "
+                              f"not {wanted}, so it cannot start a {target} build: {BASE_FIX}{_for(target)}")
     return pulled
+
+
+def _for(target: str) -> str:
+    return "" if target == DEFAULT_PLATFORM else f" (`imgbuild base --platform {target}`)"
 
 
 def check_disk(engine: Engine, flavors: Iterable[str]) -> None:
@@ -43,7 +55,7 @@ def check_disk(engine: Engine, flavors: Iterable[str]) -> None:
         raise DaemonError(f"preflight: {check.detail}: {check.fix}")
 
 
-def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[str],
+def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[str | tuple[str, str]],
                    flavors: Iterable[str] = ("devel",)) -> None:
     """Registry first (seconds, and the most common failure), then disk, then the base images (may pull)."""
     check_registry(target)

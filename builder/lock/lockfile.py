@@ -19,10 +19,9 @@ from packaging.utils import canonicalize_name
 
 from ..core.errors import ConfigError
 from ..core.paths import LOCKS
+from ..core.platform import DEFAULT_PLATFORM, platform
 from ..core.variant import Variant
 
-# The platform every image runs on: glibc x86_64 (Debian bookworm and Ubuntu 24.04 are both newer than 2.28).
-LOCK_PLATFORM = "x86_64-manylinux_2_28"
 # The installer's own package index, whatever the machine configures (pip.conf, PIP_INDEX_URL, a mirror):
 # a lock names it by role, not by host, so one lock serves every site.
 DEFAULT_INDEX = "default"
@@ -94,8 +93,8 @@ def requirements(variant: Variant) -> list[str]:
 
 
 def lock_inputs(variant: Variant) -> LockInputs:
-    return LockInputs(requirements=tuple(requirements(variant)), python=variant.python, platform=LOCK_PLATFORM,
-                      index=lock_index(variant))
+    return LockInputs(requirements=tuple(requirements(variant)), python=variant.python,
+                      platform=platform(variant.platform).wheels, index=lock_index(variant))
 
 
 def lock_path(variant: Variant, env: dict[str, str] | None = None) -> Path:
@@ -109,8 +108,10 @@ def lock_path(variant: Variant, env: dict[str, str] | None = None) -> Path:
 
 
 def lock_command(variant: Variant) -> str:
-    """The command that locks it; a Python other than the build's default is selected only with --python."""
-    return f"imgbuild lock --variant {variant.id}" + ("" if variant.default_python else f" --python {variant.python}")
+    """The command that locks it; a Python other than the build's default is selected only with --python, a
+    platform other than linux/amd64 only with --platform."""
+    return (f"imgbuild lock --variant {variant.id}" + ("" if variant.default_python else f" --python {variant.python}")
+            + ("" if variant.platform == DEFAULT_PLATFORM else f" --platform {variant.platform}"))
 
 
 def parse_pins(text: str) -> tuple[Pin, ...]:

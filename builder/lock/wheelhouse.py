@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from packaging.version import Version
 from ..core.choices import Index
 from ..core.errors import ConfigError, writing
 from ..core.paths import new_folder
+from ..core.platform import platform
 from ..core.redact import redact
 from ..core.variant import Variant
 from .lockfile import load_lock, lock_index, lock_path
@@ -33,7 +35,8 @@ def torch_wheel(wheelhouse: Path, variant: Variant) -> Path | None:
             continue
         if version.public != Version(variant.torch).public:
             continue
-        if not any(t.interpreter == want_python for t in wheel_tags):
+        machine = platform(variant.platform).machine
+        if not any(t.interpreter == want_python and t.platform.endswith(machine) for t in wheel_tags):
             continue
         # A local label (+cu124, +cpu) names the build; none means PyPI's build, whose CUDA the matrix knows.
         local = version.local or ""
@@ -87,9 +90,13 @@ def download(variant: Variant, out: Path, *, index: str | None) -> None:
 def _download_into(variant: Variant, out: Path, index: str | None) -> None:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes", "--dest", str(out),
                "-r", str(lock_path(variant))]
-    if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}":
+    machine = platform(variant.platform).machine
+    if variant.python != f"{sys.version_info.major}.{sys.version_info.minor}" or machine != os.uname().machine:
+        # pip takes each --platform as one exact tag: every glibc the lock's manylinux_2_28 admits is listed
+        # (nvidia-cublas 13.1, for one, is manylinux_2_27)
         command += ["--only-binary=:all:", "--python-version", variant.python,
-                    "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64"]
+                    *(arg for glibc in range(28, 16, -1) for arg in ("--platform", f"manylinux_2_{glibc}_{machine}")),
+                    "--platform", f"manylinux2014_{machine}"]
     if index or lock_index(variant):
         command += ["--extra-index-url", index or lock_index(variant)]
     # A team's extras are not in the lock: downloaded with their dependencies (the workbench's tools are locked).

@@ -9,6 +9,7 @@ from pathlib import Path
 from packaging.version import Version
 from pydantic import ValidationError
 
+from ..core.platform import DEFAULT_PLATFORM, PLATFORMS
 from ..core.variant import Variant
 from . import rules as matrix_rules
 from .extras import check_images
@@ -29,8 +30,9 @@ class Matrix:
         """Oldest first; sorted once (expanding a 9,000-release matrix must not sort per variant)."""
         return tuple(sorted(self.file.releases, key=lambda r: Version(r.torch)))
 
-    def variant(self, release: Release, cuda: str, python: str, flavor: str) -> Variant:
-        """Resolve one (release, CUDA, Python, flavor) into a Variant; the caller checks it exists."""
+    def variant(self, release: Release, cuda: str, python: str, flavor: str,
+                platform: str = DEFAULT_PLATFORM) -> Variant:
+        """Resolve one (release, CUDA, Python, flavor) on one platform into a Variant; the caller checks it exists."""
         newest = self.releases[-1]
         build = release.cuda.get(cuda)
         cuda_info = self.file.cuda.get(cuda)
@@ -53,6 +55,7 @@ class Matrix:
             default_cuda=release.default_cuda == cuda,
             newest=release.torch == newest.torch,
             **workbench_fields(self.file.workbench),
+            platform=platform,
         )
 
     def builds(self, release: Release) -> list[tuple[str, str]]:
@@ -68,13 +71,21 @@ class Matrix:
         info = self.file.cuda.get(cuda)
         return bool(info and info.nvcc)
 
-    def expand(self) -> list[Variant]:
-        """Every variant the matrix builds: each (torch, CUDA, flavor) at its default Python, plus extras."""
+    def expand(self, platforms: tuple[str, ...] = (DEFAULT_PLATFORM,)) -> list[Variant]:
+        """Every variant the matrix builds on these platforms: each (torch, CUDA, flavor) at its default Python,
+        plus extras."""
         variants = []
         for release in self.releases:
             for cuda, flavor in self.builds(release):
-                variants += [self.variant(release, cuda, python, flavor) for python in pythons_built(release, cuda)]
+                variants += [self.variant(release, cuda, python, flavor, platform)
+                             for platform in platforms_built(release, cuda) if platform in platforms
+                             for python in pythons_built(release, cuda)]
         return variants
+
+
+def platforms_built(release: Release, cuda: str) -> list[str]:
+    """linux/amd64 (every build), then the platforms the release lists this build under."""
+    return [DEFAULT_PLATFORM] + [name for name, builds in release.platforms.items() if cuda in builds]
 
 
 def pythons_built(release: Release, cuda: str) -> list[str]:
@@ -100,5 +111,5 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:
         raise matrix_rules.explain(exc, located) from None
     matrix_rules.check(parsed, located)
     matrix = Matrix(file=parsed, source=str(path))
-    check_images(parsed, [v.id for v in matrix.expand()], located)
+    check_images(parsed, [v.id for v in matrix.expand(tuple(PLATFORMS))], located)
     return matrix

@@ -132,6 +132,13 @@ def _check_release(m: MatrixFile, release: Release, at: tuple, located: Located)
         raise located.error(at + ("default_cuda",), f"default_cuda {value} is not one of torch {release.torch}'s builds")
     if not release.cuda and not release.cpu:
         raise located.error(at, f"torch {release.torch} has no CUDA build and no CPU build")
+    for name, builds in release.platforms.items():
+        _no_twice(located, at + ("platforms", name), builds, "build")
+        for j, build in enumerate(builds):
+            if build == "cpu" and not release.cpu or build != "cpu" and build not in release.cuda:
+                raise located.error(at + ("platforms", name, j),
+                                    f"{name} build {build} is not one of torch {release.torch}'s builds: list it "
+                                    "under cuda: (or cpu: true) first")
 
 
 def _requires_python(m: MatrixFile, located: Located) -> dict[str, SpecifierSet]:

@@ -103,6 +103,10 @@ class Release(_Strict):
     default_cuda: StrictStr = Field(pattern=CUDA_OR_CPU)
     cuda: dict[CudaKey, CudaBuild] = Field(default_factory=dict)
     cpu: StrictBool = True
+    # Builds (a CUDA key or cpu) also made for another platform than linux/amd64, which every build is made for:
+    # those whose wheels for that platform an index carries.
+    platforms: dict[Literal["linux/arm64"], list[Annotated[StrictStr, Field(pattern=CUDA_OR_CPU)]]] = Field(
+        default_factory=dict)
 
 
 # --- the workbench and a team's images (README, "Your team's image") ---------------------------------

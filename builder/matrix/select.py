@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from ..core.errors import ConfigError, NothingSelected
+from ..core.platform import DEFAULT_PLATFORM, PLATFORMS, parse_platform
 from ..core.variant import Variant
-from .load import Matrix, default_python, pythons_built
+from .load import Matrix, default_python, platforms_built, pythons_built
 from .schema import CUDA, FLAVORS, PYTHON, Release
 
 TORCH_SELECTOR = r"^[0-9]{1,6}(\.[0-9]{1,6}){0,3}$"  # 2, 2.6 or 2.6.0: a prefix of release versions
@@ -19,7 +20,8 @@ MAX_PATTERN = 200
 
 @dataclass(frozen=True)
 class Selection:
-    """What the user asked for; None means any. `--python` unset means each build's default Python.
+    """What the user asked for; None means any. `--python` unset means each build's default Python, `--platform`
+    unset linux/amd64 (ids without a platform suffix), `--platform all` every platform.
 
     Built once from the command line; its own checks refuse values that could never select anything (an empty
     --torch would otherwise select everything), so every command that takes a selection refuses them alike.
@@ -30,6 +32,7 @@ class Selection:
     flavor: str | None = None
     python: str | None = None
     variant: tuple[str, ...] = ()
+    platform: str | None = None
 
     def __post_init__(self) -> None:
         for option in ("torch", "cuda", "flavor", "python"):
@@ -50,9 +53,17 @@ class Selection:
             if not pattern.strip() or len(pattern) > MAX_PATTERN:
                 raise ConfigError(f"--variant {_shown(pattern)} is not a variant id or glob: use e.g. "
                                   "'2.6.0-cu124-*' (list ids with `imgbuild matrix`)")
+        if self.platform is not None and self.platform.strip().lower() != "all":
+            object.__setattr__(self, "platform", parse_platform(self.platform))
         if self.cuda == "cpu" and self.flavor == "devel":
             raise ConfigError("CPU builds come in the runtime flavor only: drop --flavor devel, or pick a CUDA "
                               "version with --cuda")
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        if self.platform is None:
+            return (DEFAULT_PLATFORM,)
+        return tuple(PLATFORMS) if self.platform.strip().lower() == "all" else (self.platform,)
 
     def matches_id(self, variant: Variant) -> bool:
         return not self.variant or any(fnmatch.fnmatchcase(variant.id, p) for p in self.variant)
@@ -81,6 +92,8 @@ def select(matrix: Matrix, sel: Selection) -> list[Variant]:
     --python means each build's default Python, and `--python all` every Python the matrix builds."""
     if sel == Selection():
         return matrix.expand()
+    if sel == Selection(platform=sel.platform):
+        return _on_platforms(matrix, sel)
     releases = _select_releases(matrix, sel.torch)
     cuda = sel.cuda
     flavors = matrix.file.defaults.flavors
@@ -111,9 +124,18 @@ def select(matrix: Matrix, sel: Selection) -> list[Variant]:
                 pythons = pythons_built(release, build_cuda)
             else:
                 pythons = [default_python(release, build_cuda)]
-            chosen += [v for p in pythons if sel.matches_id(v := matrix.variant(release, build_cuda, p, flavor))]
+            chosen += [v for platform in platforms_built(release, build_cuda) if platform in sel.platforms
+                       for p in pythons if sel.matches_id(v := matrix.variant(release, build_cuda, p, flavor, platform))]
     if not chosen:
         raise NothingSelected(_why_empty(matrix, sel, cuda))
+    return chosen
+
+
+def _on_platforms(matrix: Matrix, sel: Selection) -> list[Variant]:
+    """The whole matrix on the selected platforms."""
+    chosen = matrix.expand(sel.platforms)
+    if not chosen:
+        raise NothingSelected(_why_empty(matrix, sel, None))
     return chosen
 
 
@@ -139,6 +161,12 @@ def _why_empty(matrix: Matrix, sel: Selection, cuda: str | None) -> str:
         return (f"CUDA {cuda} has no devel flavor: NVIDIA's PyPI wheels carry nvcc only for CUDA "
                 f"{', '.join(with_devel) or 'none of the matrix'}: use e.g. --cuda {with_devel[-1] if with_devel else cuda}"
                 " --flavor devel, or the runtime flavor")
+    if sel.platforms != (DEFAULT_PLATFORM,):
+        have = [f"torch {r.torch} ({', '.join(builds)})" for r in matrix.releases
+                for name, builds in r.platforms.items() if name in sel.platforms]
+        return (f"the selection has no {' or '.join(sel.platforms)} build; "
+                f"{'its builds are ' + ', '.join(have[-6:]) if have else 'the matrix lists none (platforms:)'}: "
+                "list them with `imgbuild matrix --platform all`")
     if cuda:
         known = sorted({c for r in matrix.releases for c in r.cuda}, key=Version)
         return f"no release in the matrix has a {_cuda_name(cuda)} build; CUDA builds are {', '.join(known)} and cpu"

@@ -1,0 +1,38 @@
+"""The platforms an image is built for: Docker's name (linux/arm64), the wheel platform a lock resolves for, and
+the suffix a variant id carries. linux/amd64 is the platform every id without a suffix means, so that no id (and
+no tag a team pinned) changed meaning when arm64 came."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str  # Docker's and the OCI index's spelling: linux/arm64
+    architecture: str  # the OCI image config's: arm64
+    machine: str  # `uname -m` inside the image: aarch64
+    wheels: str  # the platform uv resolves a lock for (glibc 2.28: Debian bookworm and Ubuntu 24.04 are newer)
+    id_suffix: str  # appended to the variant id
+
+
+AMD64 = Platform("linux/amd64", "amd64", "x86_64", "x86_64-manylinux_2_28", "")
+ARM64 = Platform("linux/arm64", "arm64", "aarch64", "aarch64-manylinux_2_28", "-arm64")
+PLATFORMS = {p.name: p for p in (AMD64, ARM64)}
+DEFAULT_PLATFORM = AMD64.name
+_SPELLINGS = {**{p.name: p.name for p in PLATFORMS.values()}, **{p.architecture: p.name for p in PLATFORMS.values()},
+              **{p.machine: p.name for p in PLATFORMS.values()}}
+
+
+def platform(name: str) -> Platform:
+    return PLATFORMS[name]
+
+
+def parse_platform(value: str) -> str:
+    """linux/arm64, arm64 and aarch64 all name linux/arm64; anything else is refused with the names that work."""
+    found = _SPELLINGS.get(value.strip().lower())
+    if not found:
+        raise ConfigError(f"--platform {value[:40]!r} is not a platform: use {', '.join(PLATFORMS)} (or all)")
+    return found
