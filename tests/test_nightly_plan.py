@@ -157,3 +157,21 @@ def test_the_catalog_takes_the_gpu_tier_from_the_gpu_runners_report(tmp_path: Pa
     (tmp_path / "release-gpu-a" / GPU_REPORT).write_text("{")
     with pytest.raises(ConfigError, match="not a GPU-tier report"):
         with_gpu_reports(entries, tmp_path)
+
+
+def test_arm64_variants_build_natively_on_the_arm_runner_and_are_planned_with_all_platforms() -> None:
+    jobs = plan("--platform", "all", "--torch", "2.14", "--cuda", "13.0", "--flavor", "runtime", "--python", "3.11",
+                env={"IMGBUILD_RUNNERS": '{"gpu": "gpu-x86"}'})["include"]
+    amd, arm = jobs
+    assert (amd["platform"], amd["runs_on"], amd["gpu_runs_on"]) == ("linux/amd64", "ubuntu-latest", "gpu-x86")
+    assert (arm["variant"], arm["platform"], arm["runs_on"]) == ("2.14.1-cu130-py3.11-runtime-arm64", "linux/arm64",
+                                                                 "ubuntu-24.04-arm")
+    assert arm["gpu_runs_on"] == "" and arm["locked"] == "yes"  # no arm64 GPU runner named: the CPU tier only
+    own = Runners.parse('{"arm": ["self-hosted", "arm64"], "gpu_arm": ["self-hosted", "gh200"]}')
+    [variant] = [v for v in MATRIX.expand(("linux/arm64",)) if v.id == "2.14.1-cu130-py3.11-devel-arm64"]
+    entry = job(variant, own, set())
+    assert (entry["runs_on"], entry["gpu_runs_on"], entry["free_disk"]) == (["self-hosted", "arm64"],
+                                                                            ["self-hosted", "gh200"], "no")
+    assert job(variant, Runners(), set())["runs_on"] == "ubuntu-24.04-arm"
+    whole = plan("--platform", "all", "--layout")
+    assert whole["variants"] == len(MATRIX.expand(("linux/amd64", "linux/arm64"))) and whole["not_locked"] > 0

@@ -123,9 +123,9 @@ def test_every_imgbuild_command_and_option_exists(path: Path) -> None:
 def test_the_workflows_call_the_commands_they_are_built_on() -> None:
     """Guards the parser above: if it found nothing, the test before would pass vacuously."""
     nightly, chunk = dict(imgbuild_calls(WORKFLOWS / "nightly.yml")), imgbuild_calls(WORKFLOWS / "nightly-chunk.yml")
-    assert nightly["plan"] == {"--torch", "--cuda", "--flavor", "--layout"}
+    assert nightly["plan"] == {"--torch", "--cuda", "--flavor", "--platform", "--layout"}
     assert nightly["catalog"] == {"--in", "--out"}
-    assert ("release", {"--variant", "--registry", "--gpu", "--out"}) in chunk
+    assert ("release", {"--variant", "--platform", "--registry", "--gpu", "--out"}) in chunk
     assert ("plan", {"--chunk"}) in chunk and ("plan", {"--chunk", "--gpu-jobs"}) in chunk
     assert ("test", {"--gpu", "--mark-tested", "--json"}) in chunk
     assert "render" in dict(imgbuild_calls(WORKFLOWS / "ci.yml"))

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from ..core.errors import ConfigError
+from ..core.platform import DEFAULT_PLATFORM
 from ..core.variant import Variant
 from ..host.checks import BUILD_SPACE
 from ..lock.lockfile import lock_problem
@@ -20,7 +21,8 @@ from ..lock.lockfile import lock_problem
 MATRIX_LIMIT = 256  # GitHub: a matrix generates at most 256 jobs per workflow run
 HOSTED_DISK = 14 * 10**9  # GitHub's documented SSD of a standard hosted Linux runner (public repositories)
 HOSTED = "ubuntu-latest"
-KINDS = ("standard", "large", "gpu")
+HOSTED_ARM = "ubuntu-24.04-arm"  # GitHub's hosted arm64 runner (public repositories)
+KINDS = ("standard", "large", "gpu", "arm", "gpu_arm")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Runners:
     standard: str | list[str] = HOSTED
     large: str | list[str] | None = None
     gpu: str | list[str] | None = None
+    arm: str | list[str] = HOSTED_ARM
+    gpu_arm: str | list[str] | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> Runners:
@@ -50,7 +54,8 @@ class Runners:
                 isinstance(labels, list) and labels and all(isinstance(x, str) and x.strip() for x in labels))
             if not good:
                 raise ConfigError(f"IMGBUILD_RUNNERS.{kind} is not a runner label or a list of labels: {fix}")
-        return cls(standard=data.get("standard", HOSTED), large=data.get("large"), gpu=data.get("gpu"))
+        return cls(standard=data.get("standard", HOSTED), large=data.get("large"), gpu=data.get("gpu"),
+                   arm=data.get("arm", HOSTED_ARM), gpu_arm=data.get("gpu_arm"))
 
 
 def needs_large(variant: Variant) -> bool:
@@ -68,18 +73,23 @@ def job(variant: Variant, runners: Runners, unlocked: set[str]) -> dict[str, obj
     `free_disk` yes: the job first removes the hosted runner's preinstalled toolchains; `gpu_runs_on` empty: no
     GPU tier for it tonight."""
     large = needs_large(variant)
-    runs_on = (runners.large or runners.standard) if large else runners.standard
+    if variant.platform == DEFAULT_PLATFORM:
+        runs_on = (runners.large or runners.standard) if large else runners.standard
+        has_large, gpu = bool(runners.large), runners.gpu
+    else:  # one arm64 kind: a team's own runner (taken as roomy) or GitHub's hosted one (whose disk is freed)
+        runs_on, has_large, gpu = runners.arm, runners.arm != HOSTED_ARM, runners.gpu_arm
     return {
         "variant": variant.id,
         "torch": variant.torch,
         "cuda": variant.cuda,
         "flavor": variant.flavor,
         "python": variant.python,
+        "platform": variant.platform,
         "gpu": "no" if variant.is_cpu else "yes",
         "locked": "no" if variant.id in unlocked else "yes",
         "runs_on": runs_on,
-        "free_disk": "yes" if large and not runners.large else "no",
-        "gpu_runs_on": runners.gpu if runners.gpu and not variant.is_cpu else "",
+        "free_disk": "yes" if large and not has_large else "no",
+        "gpu_runs_on": gpu if gpu and not variant.is_cpu else "",
     }
 
 
