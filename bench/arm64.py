@@ -27,7 +27,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 VARIANT = "2.14.1-cu130-py3.11-runtime"
 BASES = {"amd64": "local/debian:bookworm", "arm64": "local/debian:bookworm-arm64"}
-PROBE = "import platform, torch; print(platform.machine(), torch.__version__, torch.randn(64, 64).matmul(torch.randn(64, 64)).shape)"
+PROBE = ("import platform, torch; "
+         "print(platform.machine(), torch.__version__, tuple(torch.randn(64, 64).matmul(torch.randn(64, 64)).shape))")
 
 
 def run(*command: str, timeout: int = 7200) -> tuple[subprocess.CompletedProcess[str], float]:
