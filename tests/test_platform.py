@@ -89,9 +89,12 @@ def test_locks_resolve_per_platform_and_every_arm64_variant_is_locked(matrix):
     problems = [problem for v in arm64 if (problem := lock_problem(v))]
     assert len(arm64) >= 20 and problems == []
     torch = re.compile(r"^torch==([0-9.]+) ", re.MULTILINE)
+    runtime = re.compile(r"^nvidia-cuda-runtime(?:-cu1[0-9])?==([0-9.]+) ", re.MULTILINE)
     for variant in arm64:
         text = (ROOT / "locks" / f"{variant.id}.txt").read_text()
         assert torch.search(text)[1] == variant.torch and "aarch64" not in text.splitlines()[0]
+        # the matrix's platform fact, read back from what uv resolved for aarch64: the wheel is that CUDA build
+        assert runtime.search(text)[1].startswith(variant.cuda + "."), variant.id
 
 
 def test_preflight_refuses_a_base_image_of_another_architecture(matrix):
