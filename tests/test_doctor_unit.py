@@ -10,6 +10,7 @@ from imgbuild.cli import doctor
 from imgbuild.cli.doctor import print_checks, run_checks
 from imgbuild.core.errors import DaemonError
 from imgbuild.engine.daemon import Engine
+from imgbuild.engine.values import ImageInfo
 from imgbuild.host.checks import Check, split_message
 from rich.console import Console
 
@@ -20,7 +21,7 @@ def fake_engine(runtimes: list[str], root: str) -> Engine:
     engine.api_version = "1.45"
     engine.info.return_value = {"ServerVersion": "27.0", "DockerRootDir": root,
                                 "Runtimes": dict.fromkeys(runtimes, {})}
-    engine.image.return_value = object()  # every base image is present
+    engine.image.return_value = ImageInfo(id="sha256:1", tags=(), digests=(), architecture="amd64")  # every base is here
     return engine
 
 

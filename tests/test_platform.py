@@ -107,6 +107,8 @@ def test_preflight_refuses_a_base_image_of_another_architecture(matrix):
         check_base_images(engine, [("local/debian:bookworm", "linux/arm64")])
     engine.image.return_value = dataclasses.replace(engine.image.return_value, architecture="arm64")
     assert check_base_images(engine, [("local/debian:bookworm-arm64", "linux/arm64")]) == []
+    with pytest.raises(ConfigError, match="is arm64, not amd64, so it cannot start a linux/amd64 build"):
+        check_base_images(engine, [("local/debian:bookworm-arm64", "linux/amd64")])
     engine.pull.assert_not_called()
 
 

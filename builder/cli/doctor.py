@@ -94,10 +94,11 @@ def _driver(driver: str | None, matrix: Matrix | None) -> Check:
 
 def _base_image(engine, ref: str) -> Check:
     """The matrix's base is here or pullable; where Docker Hub is out of reach, `imgbuild base` makes one."""
+    from ..core.platform import DEFAULT_PLATFORM
     from ..host.preflight import check_base_images  # imports docker: not at startup
 
     try:
-        pulled = check_base_images(engine, [ref])
+        pulled = check_base_images(engine, [(ref, DEFAULT_PLATFORM)])
     except ImgbuildError:  # a warning: builds still work with --base-image
         return Check("base image", None, f"the matrix's {ref} is not here and cannot be pulled",
                      "make one from this host's apt sources with `imgbuild base` and pass the --base-image it prints")

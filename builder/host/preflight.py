@@ -23,11 +23,11 @@ def check_registry(target: RegistryTarget) -> None:
         raise RegistryError(f"preflight: {exc}") from None
 
 
-def check_base_images(engine: Engine, base_images: Iterable[str | tuple[str, str]]) -> list[str]:
-    """Each base image, a reference or (reference, platform), is here for its platform or can be pulled for it now
-    (the build's first step would pull it anyway)."""
+def check_base_images(engine: Engine, base_images: Iterable[tuple[str, str]]) -> list[str]:
+    """Each base image, as (reference, platform), is here for its platform or can be pulled for it now (the build's
+    first step would pull it anyway)."""
     pulled = []
-    for ref, target in sorted({(b, DEFAULT_PLATFORM) if isinstance(b, str) else b for b in base_images}):
+    for ref, target in sorted(set(base_images)):
         foreign = target != DEFAULT_PLATFORM
         info = engine.image(ref)
         if info is None:
@@ -39,7 +39,8 @@ def check_base_images(engine: Engine, base_images: Iterable[str | tuple[str, str
             pulled.append(ref)
             info = engine.image(ref)
         wanted = platform(target).architecture
-        if foreign and info is not None and info.architecture != wanted:
+        # an image that states no architecture is left to the build; a foreign build needs it stated
+        if info is not None and (info.architecture or foreign) and info.architecture != wanted:
             raise ConfigError(f"preflight: base image {ref} is {info.architecture or 'of no stated architecture'}, "
                               f"not {wanted}, so it cannot start a {target} build: {BASE_FIX}{_for(target)}")
     return pulled
@@ -55,7 +56,7 @@ def check_disk(engine: Engine, flavors: Iterable[str]) -> None:
         raise DaemonError(f"preflight: {check.detail}: {check.fix}")
 
 
-def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[str | tuple[str, str]],
+def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[tuple[str, str]],
                    flavors: Iterable[str] = ("devel",)) -> None:
     """Registry first (seconds, and the most common failure), then disk, then the base images (may pull)."""
     check_registry(target)
