@@ -3,6 +3,7 @@ suffix, are selected with --platform, lock for aarch64 and refuse a base image o
 
 import dataclasses
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from unittest.mock import create_autospec
@@ -119,3 +120,15 @@ def test_a_wheelhouse_gives_each_platform_its_own_torch_wheel(matrix, tmp_path):
     assert torch_wheel(tmp_path, amd).name.endswith("_x86_64.whl")
     assert torch_wheel(tmp_path, arm).name.endswith("_aarch64.whl")
     assert torch_wheel(Path(tmp_path / "none"), arm) is None
+
+
+def test_an_emulated_arm64_container_gets_an_aarch64_cpuinfo_and_a_native_one_nothing(tmp_path, monkeypatch):
+    from imgbuild.engine import emulation
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    [(source, target)] = emulation.mounts("arm64", "x86_64").items()
+    assert target == {"bind": "/proc/cpuinfo", "mode": "ro"}
+    text = Path(source).read_text()
+    assert text.count("processor\t:") == (os.cpu_count() or 1) and "CPU implementer\t: 0x41" in text
+    assert emulation.mounts("arm64", "aarch64") == {} and emulation.mounts("amd64", "x86_64") == {}
+    assert emulation.mounts("", "x86_64") == {}  # an image that states no architecture runs as it is

@@ -20,6 +20,7 @@ import requests
 
 from ..core.errors import BuildError, DaemonError
 from ..core.reference import ImageRef
+from . import emulation
 from .boundary import daemon_errors, short
 from .container import Container
 from .values import ImageInfo, RunResult
@@ -209,6 +210,8 @@ class Engine:
         restricted profile."""
         requests_ = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else None
         privileges = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]} if no_privileges else {}
+        info = self.image(image)  # another architecture runs under qemu, which needs help (emulation.py)
+        volumes = {**(volumes or {}), **emulation.mounts(info.architecture if info else "")}
         try:
             raw = self._client.containers.run(
                 str(image), command, detach=True, environment=environment, user=user, volumes=volumes,
