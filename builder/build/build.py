@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from ..core import tags
 from ..core.errors import BuildError, writing
 from ..core.output import Reporter
-from ..core.platform import DEFAULT_PLATFORM
+from ..core.platform import engine_platform
 from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
@@ -80,7 +80,7 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
             try:
                 image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
                                         nocache=options.no_cache, log=log, on_step=update,
-                                        platform=None if variant.platform == DEFAULT_PLATFORM else variant.platform)
+                                        platform=engine_platform(variant.platform))
             except BuildError as exc:
                 log.flush()
                 raise (explain_failure(variant, log_path) or exc) from None

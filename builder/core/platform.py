@@ -30,6 +30,18 @@ def platform(name: str) -> Platform:
     return PLATFORMS[name]
 
 
+def of_machine(machine: str) -> Platform | None:
+    """The platform of a `uname -m` (x86_64, aarch64), None for one imgbuild does not build for."""
+    name = _SPELLINGS.get(machine.lower())
+    return PLATFORMS[name] if name else None
+
+
+def engine_platform(name: str) -> str | None:
+    """What to ask the engine for: None for linux/amd64, so that no build, pull or import of the platform every
+    image has ever had asks an engine for a platform it may not support (rootless Podman, older dockerd)."""
+    return None if name == DEFAULT_PLATFORM else name
+
+
 def parse_platform(value: str) -> str:
     """linux/arm64, arm64 and aarch64 all name linux/arm64; anything else is refused with the names that work."""
     found = _SPELLINGS.get(value.strip().lower())

@@ -11,21 +11,18 @@ from pathlib import Path
 
 import platformdirs
 
-NATIVE = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+from ..core.platform import ARM64, of_machine
+
 # A Neoverse N1 core (Graviton2, Ampere Altra): the baseline every aarch64 torch wheel supports.
 ARM64_CORE = ("BogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
               "asimdrdm lrcpc dcpop asimddp ssbs\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x3\n"
               "CPU part\t: 0xd0c\nCPU revision\t: 1\n")
 
 
-def emulated(image_architecture: str, host_machine: str | None = None) -> bool:
-    host = NATIVE.get(host_machine or platform.machine(), host_machine or "")
-    return bool(image_architecture) and image_architecture != host
-
-
 def mounts(image_architecture: str, host_machine: str | None = None) -> dict[str, dict[str, str]]:
     """Bind mounts a container of this architecture needs on this host (none when it runs natively)."""
-    if image_architecture != "arm64" or not emulated(image_architecture, host_machine):
+    host = of_machine(host_machine or platform.machine())
+    if image_architecture != ARM64.architecture or host is ARM64:
         return {}
     folder = Path(platformdirs.user_cache_dir("imgbuild")) / "emulation"
     folder.mkdir(parents=True, exist_ok=True)

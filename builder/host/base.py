@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from ..core.errors import ConfigError, OutputError
-from ..core.platform import DEFAULT_PLATFORM, platform
+from ..core.platform import DEFAULT_PLATFORM, engine_platform, platform
 
 SOURCES = (Path("/etc/apt/sources.list.d"), Path("/etc/apt/sources.list"))
 
@@ -121,12 +121,13 @@ def make_base(engine, source: AptSource, tag: str, *, force: bool, log,
     there already."""
     if engine.image(tag) is not None and not force:
         return tag, False
-    foreign = target != DEFAULT_PLATFORM
-    if foreign and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{platform(target).machine}").exists():
-        raise ConfigError(f"this host cannot run {target} programs (no qemu-{platform(target).machine} binfmt "
+    machine = platform(target).machine
+    foreign = machine != os.uname().machine  # an arm64 base on an arm64 runner is made natively
+    if foreign and not Path(f"/proc/sys/fs/binfmt_misc/qemu-{machine}").exists():
+        raise ConfigError(f"this host cannot run {target} programs (no qemu-{machine} binfmt "
                           "handler): sudo bash scripts/setup-qemu.sh, or run on a machine of that platform")
     tarball = rootfs_tarball(source, cache_dir(), log, platform(target).architecture if foreign else "")
     python = distro_python(source)
     engine.import_tarball(tarball, tag, labels={PYTHON_LABEL: python} if python else {},
-                          platform=target if foreign else None)
+                          platform=engine_platform(target))
     return tag, True

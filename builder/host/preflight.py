@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..core.errors import ConfigError, DaemonError, RegistryError
-from ..core.platform import DEFAULT_PLATFORM, platform
+from ..core.platform import DEFAULT_PLATFORM, engine_platform, platform
 from ..engine.daemon import Engine
 from ..registry.target import RegistryTarget
 from .checks import disk_check
@@ -28,11 +28,10 @@ def check_base_images(engine: Engine, base_images: Iterable[tuple[str, str]]) ->
     first step would pull it anyway)."""
     pulled = []
     for ref, target in sorted(set(base_images)):
-        foreign = target != DEFAULT_PLATFORM
         info = engine.image(ref)
         if info is None:
             try:
-                engine.pull(ref, platform=target if foreign else None)
+                engine.pull(ref, platform=engine_platform(target))
             except DaemonError as exc:
                 raise ConfigError(f"preflight: base image {ref} is not on this host and cannot be pulled ({exc}): "
                                   f"{BASE_FIX}{_for(target)}") from None
@@ -40,7 +39,7 @@ def check_base_images(engine: Engine, base_images: Iterable[tuple[str, str]]) ->
             info = engine.image(ref)
         wanted = platform(target).architecture
         # an image that states no architecture is left to the build; a foreign build needs it stated
-        if info is not None and (info.architecture or foreign) and info.architecture != wanted:
+        if info is not None and (info.architecture or target != DEFAULT_PLATFORM) and info.architecture != wanted:
             raise ConfigError(f"preflight: base image {ref} is {info.architecture or 'of no stated architecture'}, "
                               f"not {wanted}, so it cannot start a {target} build: {BASE_FIX}{_for(target)}")
     return pulled

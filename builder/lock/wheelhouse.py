@@ -27,7 +27,7 @@ from .lockfile import load_lock, lock_index, lock_path
 
 def torch_wheel(wheelhouse: Path, variant: Variant) -> Path | None:
     """The wheelhouse's torch wheel for this variant's version, Python and CUDA build, if it has one."""
-    want_python = "cp" + variant.python.replace(".", "")
+    want_python, machine = "cp" + variant.python.replace(".", ""), platform(variant.platform).machine
     for path in sorted(wheelhouse.glob("torch-*.whl")):
         try:
             _, version, _, wheel_tags = parse_wheel_filename(path.name)
@@ -35,7 +35,6 @@ def torch_wheel(wheelhouse: Path, variant: Variant) -> Path | None:
             continue
         if version.public != Version(variant.torch).public:
             continue
-        machine = platform(variant.platform).machine
         if not any(t.interpreter == want_python and t.platform.endswith(machine) for t in wheel_tags):
             continue
         # A local label (+cu124, +cpu) names the build; none means PyPI's build, whose CUDA the matrix knows.

@@ -53,8 +53,9 @@ class Selection:
             if not pattern.strip() or len(pattern) > MAX_PATTERN:
                 raise ConfigError(f"--variant {_shown(pattern)} is not a variant id or glob: use e.g. "
                                   "'2.6.0-cu124-*' (list ids with `imgbuild matrix`)")
-        if self.platform is not None and self.platform.strip().lower() != "all":
-            object.__setattr__(self, "platform", parse_platform(self.platform))
+        if self.platform is not None:
+            chosen = "all" if self.platform.strip().lower() == "all" else parse_platform(self.platform)
+            object.__setattr__(self, "platform", chosen)
         if self.cuda == "cpu" and self.flavor == "devel":
             raise ConfigError("CPU builds come in the runtime flavor only: drop --flavor devel, or pick a CUDA "
                               "version with --cuda")
@@ -63,7 +64,7 @@ class Selection:
     def platforms(self) -> tuple[str, ...]:
         if self.platform is None:
             return (DEFAULT_PLATFORM,)
-        return tuple(PLATFORMS) if self.platform.strip().lower() == "all" else (self.platform,)
+        return tuple(PLATFORMS) if self.platform == "all" else (self.platform,)
 
     def matches_id(self, variant: Variant) -> bool:
         return not self.variant or any(fnmatch.fnmatchcase(variant.id, p) for p in self.variant)
@@ -90,9 +91,7 @@ def select(matrix: Matrix, sel: Selection) -> list[Variant]:
 
     No option at all means the whole matrix as declared (default and extra Pythons); otherwise an unset
     --python means each build's default Python, and `--python all` every Python the matrix builds."""
-    if sel == Selection():
-        return matrix.expand()
-    if sel == Selection(platform=sel.platform):
+    if sel == Selection(platform=sel.platform):  # no option but perhaps --platform: the whole matrix
         return _on_platforms(matrix, sel)
     releases = _select_releases(matrix, sel.torch)
     cuda = sel.cuda
