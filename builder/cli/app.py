@@ -45,7 +45,8 @@ def _root(
 COMMANDS = (
     ("init", matrix.init_cmd), ("matrix", matrix.matrix_cmd), ("render", build.render_cmd), ("build", build.build_cmd),
     ("test", build.test_cmd), ("wheelhouse", lock.wheelhouse_cmd), ("push", publish.push_cmd),
-    ("release", publish.release_cmd), ("catalog", publish.catalog_cmd), ("doctor", doctor.doctor_cmd),
+    ("release", publish.release_cmd), ("join", publish.join_cmd), ("catalog", publish.catalog_cmd),
+    ("doctor", doctor.doctor_cmd),
     ("registry", (local.REGISTRY_HELP, local.REGISTRY_COMMANDS)), ("base", local.base_cmd), ("lock", lock.lock_cmd),
     ("diff", lock.diff_cmd), ("plan", matrix.plan_cmd), ("nightly-summary", publish.summary_cmd),
     ("sbom", artifacts.sbom_cmd), ("digests", artifacts.digests_cmd),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,9 +11,10 @@ import typer
 from rich.table import Table
 
 from ..core.choices import GpuMode
-from ..core.errors import PublishError
+from ..core.errors import ConfigError, PublishError
 from ..core.output import Reporter
 from ..core.reference import ImageRef
+from ..host.preflight import check_registry
 from .options import BuildFlags, GpuOpt, RegistryOpt, SelectionOptions, cli_options, images_named, output, registry_target
 
 AllowUntestedOpt = Annotated[bool, typer.Option("--allow-untested", help="push without a passing imgbuild test")]
@@ -31,7 +33,10 @@ def push_cmd(
     out = output(ctx)
     refs = images_named(image, select)
     target = registry_target(registry, out)
-    results = push_local(refs, Engine(), target, out, allow_untested=allow_untested)
+    # Every image of the matrix, each platform's: an image's variant says which tags it is pushed under.
+    known = replace(select, platform="all", torch=None, cuda=None, flavor=None, python=None, variant=(),
+                    images=()).variants(teams=True)
+    results = push_local(refs, Engine(), target, out, allow_untested=allow_untested, variants=known)
     for result in results:
         for pushed in result.refs:
             out.result(f"{pushed}@{result.digest}")
@@ -71,6 +76,51 @@ def release_cmd(
     if outcome.failed:
         raise PublishError(f"{outcome.failed} of {len(outcome.entries)} variants failed: see the table above and "
                            f"{outcome.manifest}")
+    if outcome.failed_indexes:
+        first = outcome.failed_indexes[0]
+        raise PublishError(f"every image was published, but {len(outcome.failed_indexes)} multi-platform tag set(s) "
+                           f"were not written: {first.variant}: {first.error}")
+
+
+@cli_options
+def join_cmd(
+    ctx: typer.Context, *,
+    registry: RegistryOpt = None, select: SelectionOptions,
+    date: Annotated[Optional[str], typer.Option("--date", metavar="YYYY-MM-DD", help="the release date whose images "
+                                                "to join [default: today, or $SOURCE_DATE_EPOCH's]")] = None,
+    out: Annotated[Path, typer.Option("--out", help="folder whose release.json and TAGS.md record the indexes")]
+    = Path("release"),
+) -> None:
+    """Write the plain tags of each selected multi-platform build: one OCI index of every platform's image, once
+    each platform's image is published and tested (the nightly's last step)."""
+    from ..core import tags
+    from ..publish.index import builds
+    from ..release.indexes import join_builds
+    from ..release.manifest import record_indexes
+
+    reporter = output(ctx)
+    day = _date(date) if date else tags.build_date()
+    variants = replace(select, platform="all").variants(teams=True)
+    if not builds(variants):
+        raise ConfigError("none of the selected builds is made for more than one platform (matrix.yaml `platforms:`)"
+                          ": select one that is, e.g. `imgbuild matrix --platform all`")
+    target = registry_target(registry, reporter)
+    check_registry(target)
+    indexes = join_builds(variants, target, day, reporter)
+    manifest, _ = record_indexes(indexes, out)
+    for index in (i for i in indexes if i.status == "ok"):
+        for tag in index.tags:
+            reporter.result(f"{index.repository}:{tag}@{index.digest}")
+    if left := [i for i in indexes if i.status != "ok"]:
+        raise PublishError(f"{len(left)} of {len(indexes)} builds have no multi-platform tags for {day}: "
+                           f"{left[0].variant}: {left[0].error}" + (f" (all in {manifest})" if len(left) > 1 else ""))
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"--date {value[:40]!r} is not a date: give YYYY-MM-DD, e.g. 2026-12-04") from None
 
 
 def catalog_cmd(
@@ -79,12 +129,14 @@ def catalog_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
 ) -> None:
     """Merge the nightly's release fragments (and the GPU runners' reports) into one release.json and TAGS.md."""
-    from ..release.manifest import read_releases, write_release
+    from ..release.indexes import merge_indexes
+    from ..release.manifest import RELEASE_FILE, read_releases, write_release
     from ..release.tiers import with_gpu_reports
 
     entries = with_gpu_reports(read_releases(in_dir), in_dir)
-    manifest, catalog = write_release(entries, out)
-    output(ctx).result(f"{len(entries)} images: {manifest}, {catalog}")
+    indexes = merge_indexes(sorted(in_dir.rglob(RELEASE_FILE)))
+    manifest, catalog = write_release(entries, out, indexes)
+    output(ctx).result(f"{len(entries)} images, {len(indexes)} multi-platform tag sets: {manifest}, {catalog}")
 
 
 def summary_cmd(

@@ -16,10 +16,16 @@ class Platform:
     machine: str  # `uname -m` inside the image: aarch64
     wheels: str  # the platform uv resolves a lock for (glibc 2.28: Debian bookworm and Ubuntu 24.04 are newer)
     id_suffix: str  # appended to the variant id
+    variant: str | None = None  # the OCI platform's CPU variant, as official images' indexes name arm64's (v8)
+
+    def oci(self) -> dict[str, str]:
+        """The `platform` of an OCI index entry."""
+        found = {"architecture": self.architecture, "os": "linux"}
+        return found | ({"variant": self.variant} if self.variant else {})
 
 
 AMD64 = Platform("linux/amd64", "amd64", "x86_64", "x86_64-manylinux_2_28", "")
-ARM64 = Platform("linux/arm64", "arm64", "aarch64", "aarch64-manylinux_2_28", "-arm64")
+ARM64 = Platform("linux/arm64", "arm64", "aarch64", "aarch64-manylinux_2_28", "-arm64", "v8")
 PLATFORMS = {p.name: p for p in (AMD64, ARM64)}
 DEFAULT_PLATFORM = AMD64.name
 _SPELLINGS = {**{p.name: p.name for p in PLATFORMS.values()}, **{p.architecture: p.name for p in PLATFORMS.values()},

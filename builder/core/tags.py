@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from .errors import ConfigError
 from .platform import platform
@@ -13,6 +14,7 @@ from .variant import Variant
 
 LABEL_PREFIX = "io.imgbuild"
 LOCAL_NAMESPACE = "imgbuild"
+VARIANT_LABEL = f"{LABEL_PREFIX}.variant"
 DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
@@ -34,22 +36,27 @@ def build_date(env: Mapping[str, str] | None = None) -> dt.date:
     return build_time(env).date()
 
 
-def release_tag(v: Variant) -> str:
-    """2.6.0-cuda12.4-cudnn9-runtime, 2.6.0-cpu; a non-default Python adds -py3.11, a platform other than
-    linux/amd64 its suffix (-arm64)."""
+# Where a tag lives: "local" (the engine's store: one image per tag, so arm64's carry -arm64), "pushed" (one
+# platform's image in a registry: in a multi-platform build every platform's carries its suffix, -amd64 too) or
+# "index" (the plain tags of a multi-platform build, which name the index of every platform's image).
+Where = Literal["local", "pushed", "index"]
+
+
+def release_tag(v: Variant, where: Where = "local") -> str:
+    """2.6.0-cuda12.4-cudnn9-runtime, 2.6.0-cpu; a non-default Python adds -py3.11, a platform its suffix (-arm64)."""
     base = f"{v.torch}-cpu" if v.is_cpu else f"{v.torch}-cuda{v.cuda}-cudnn{v.cudnn_major}-{v.flavor}"
-    return base + _suffix(v)
+    return base + _suffix(v, where)
 
 
-def dated_tag(v: Variant, date: dt.date) -> str:
+def dated_tag(v: Variant, date: dt.date, where: Where = "local") -> str:
     """The immutable tag: never overwritten with another digest."""
-    return f"{release_tag(v)}-{date.isoformat()}"
+    return f"{release_tag(v, where)}-{date.isoformat()}"
 
 
-def floating_tag(v: Variant) -> str:
+def floating_tag(v: Variant, where: Where = "local") -> str:
     """2.6-cuda12.4-runtime / 2.6-cpu: moves to the newest patch of the minor."""
     base = f"{v.torch_minor}-cpu" if v.is_cpu else f"{v.torch_minor}-cuda{v.cuda}-{v.flavor}"
-    return base + _suffix(v)
+    return base + _suffix(v, where)
 
 
 def is_latest(v: Variant) -> bool:
@@ -57,11 +64,31 @@ def is_latest(v: Variant) -> bool:
     return v.newest and v.default_cuda and not v.is_cpu and v.flavor == "runtime" and v.default_python
 
 
-def tags(v: Variant, date: dt.date) -> list[str]:
+def tags(v: Variant, date: dt.date, where: Where = "local") -> list[str]:
     """All tags of one build, the immutable dated tag first."""
-    found = [dated_tag(v, date), release_tag(v), floating_tag(v),
-             "latest" + platform(v.platform).id_suffix if is_latest(v) else None]
+    found = [dated_tag(v, date, where), release_tag(v, where), floating_tag(v, where),
+             "latest" + _platform_suffix(v, where) if is_latest(v) else None]
     return [t for t in found if t]
+
+
+def pushed_tags(v: Variant, date: dt.date) -> list[str]:
+    """The tags one platform's image is pushed under: its local tags, or in a multi-platform build each with its
+    platform's suffix (2.14.1-cuda13.0-cudnn9-runtime-amd64-2026-12-04), since the plain tags name the index."""
+    return tags(v, date, "pushed")
+
+
+def index_tags(v: Variant, date: dt.date) -> list[str]:
+    """The plain tags of a multi-platform build: the OCI index of every platform's image."""
+    return tags(v, date, "index")
+
+
+def pushed_tag(tag: str, v: Variant) -> str:
+    """A local tag of `v`'s image as it is pushed: the platform's suffix goes before the date where the local tag
+    has none (linux/amd64 in a multi-platform build)."""
+    extra = _platform_suffix(v, "pushed")
+    if extra == _platform_suffix(v, "local") or tag.endswith(extra) or (is_dated(tag) and tag[:-11].endswith(extra)):
+        return tag
+    return f"{tag[:-11]}{extra}{tag[-11:]}" if is_dated(tag) else tag + extra
 
 
 def is_dated(tag: str) -> bool:
@@ -84,7 +111,7 @@ def variant_labels(v: Variant) -> dict[str, str]:
             f"PyTorch {v.torch}, torchvision {v.torchvision}, timm {v.timm}, Python {v.python}, "
             f"JupyterLab and SSH, non-root user"),
         "org.opencontainers.image.base.name": v.base_image,
-        f"{LABEL_PREFIX}.variant": v.id,
+        VARIANT_LABEL: v.id,
         f"{LABEL_PREFIX}.torch": v.torch,
         f"{LABEL_PREFIX}.torchvision": v.torchvision,
         f"{LABEL_PREFIX}.timm": v.timm,
@@ -108,10 +135,16 @@ def build_labels(v: Variant, created: dt.datetime, revision: str, source: str) -
     }
 
 
-def _suffix(v: Variant) -> str:
-    """Each platform's image has tags of its own (one local store keeps one image per tag); a registry's tag
-    without the suffix is to name the index of every platform."""
-    return ("" if v.default_python else f"-py{v.python}") + platform(v.platform).id_suffix
+def _suffix(v: Variant, where: Where) -> str:
+    return ("" if v.default_python else f"-py{v.python}") + _platform_suffix(v, where)
+
+
+def _platform_suffix(v: Variant, where: Where) -> str:
+    if where == "index":
+        return ""
+    if where == "pushed" and v.multi_platform:
+        return "-" + platform(v.platform).architecture
+    return platform(v.platform).id_suffix
 
 
 def built_from(v: Variant) -> str:

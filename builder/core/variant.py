@@ -92,6 +92,17 @@ class Variant:
     kind: Standard | Team = field(default=STANDARD)
     # Docker's platform name; one (torch, CUDA, Python, flavor) on two platforms is two variants, one tag.
     platform: str = DEFAULT_PLATFORM
+    # Every platform this (torch, CUDA, Python, flavor) is built for: with more than one, each platform's image is
+    # pushed under tags of its own and the plain tags name the index of them all (core/tags.py).
+    platforms: tuple[str, ...] = (DEFAULT_PLATFORM,)
+
+    @property
+    def multi_platform(self) -> bool:
+        return len(self.platforms) > 1
+
+    def on(self, name: str) -> Variant:
+        """The same build on another of its platforms."""
+        return dataclasses.replace(self, platform=name)
 
     @property
     def is_cpu(self) -> bool:

@@ -56,6 +56,7 @@ class Matrix:
             newest=release.torch == newest.torch,
             **workbench_fields(self.file.workbench),
             platform=platform,
+            platforms=tuple(platforms_built(release, cuda)),
         )
 
     def builds(self, release: Release) -> list[tuple[str, str]]:

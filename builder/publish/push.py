@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 from ..build.image import Image
 from ..core import tags
 from ..core.errors import PublishError, RegistryError
 from ..core.output import Reporter
 from ..core.reference import ImageRef
+from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..host.preflight import check_registry
 from ..registry.target import RegistryTarget
@@ -57,13 +58,17 @@ def local_image(engine: Engine, ref: ImageRef) -> Image:
 
 
 def push_local(refs: list[ImageRef], engine: Engine, target: RegistryTarget, reporter: Reporter, *,
-               allow_untested: bool = False) -> list[PushResult]:
+               allow_untested: bool = False, variants: Sequence[Variant] = ()) -> list[PushResult]:
     """`imgbuild push`: each local image by reference, gated by the verdict an earlier `imgbuild test` kept; the
-    registry is asked first (seconds), before any layer moves."""
+    registry is asked first (seconds), before any layer moves. `variants`: the matrix's, to know each image's
+    (from its labels), and so the tags it is pushed under."""
     check_registry(target)
     results = []
     for ref in refs:
         image = local_image(engine, ref)
+        variant = next((v for v in variants if v.id == image.labels.get(tags.VARIANT_LABEL)
+                        and v.image == image.ref.name), None)
+        image = replace(image, variant=variant) if variant else image
         results.append(push_image(engine, image, target, tested_record(image.id), reporter=reporter,
                                   allow_untested=allow_untested))
     return results
@@ -111,7 +116,9 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
         raise PublishError(f"no tags to push for {image.ref}: give at least one tag")
     name = image.ref.name
     repository = target.ref.repository(name)
-    ordered = sorted(dict.fromkeys(image.tags), key=lambda t: not tags.is_dated(t))  # dated first
+    # A platform's image of a multi-platform build goes under its platform's tags: the plain ones name the index.
+    pushed = [tags.pushed_tag(t, image.variant) for t in image.tags] if image.variant else image.tags
+    ordered = sorted(dict.fromkeys(pushed), key=lambda t: not tags.is_dated(t))  # dated first
 
     try:
         for tag in ordered:  # refuse before anything is pushed
@@ -142,7 +149,7 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
 
     artifacts = attach(engine, target.client, repository, image.id, str(digest), reporter)  # SBOM, provenance
     pushed = [k for k, v in stream.layers.items() if v == "pushed"]
-    result = PushResult(variant=image.labels.get(f"{tags.LABEL_PREFIX}.variant", name), refs=tuple(done),
+    result = PushResult(variant=image.labels.get(tags.VARIANT_LABEL, name), refs=tuple(done),
                         digest=str(digest), layers_pushed=len(pushed),
                         layers_existing=len(stream.layers) - len(pushed),
                         bytes_pushed=sum(stream.sizes.get(k, 0) for k in pushed),

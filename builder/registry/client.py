@@ -118,8 +118,12 @@ class RegistryClient:
         manifest = self.image_manifest(repository, ref)
         if not manifest:
             raise RegistryError(f"{self.host}/{repository}:{ref} has no linux/amd64 image: push one")
-        path = f"/v2/{repository}/blobs/{manifest.get('config', {}).get('digest')}"
-        if "digest" not in manifest.get("config", {}) or (resp := self._get(path, repository)) is None:
+        return self.config_of(repository, manifest, ref)
+
+    def config_of(self, repository: str, manifest: Mapping[str, Any], ref: str = "") -> dict[str, Any]:
+        """The image config one image manifest names (os, architecture, labels)."""
+        path = f"/v2/{repository}/blobs/{(manifest.get('config') or {}).get('digest')}"
+        if "digest" not in (manifest.get("config") or {}) or (resp := self._get(path, repository)) is None:
             raise RegistryError(f"{self.host}/{repository}:{ref} has no image config: push it again")
         return self._json(resp, path)
 

@@ -7,13 +7,14 @@ from typing import Any
 
 from ..core import tags
 from .diff import catalog_line
+from .indexes import IndexEntry, catalog_section
 
 ReleaseEntry = Any  # manifest.ReleaseEntry, which imports this module: the catalog only reads its fields
 
 CATALOG_TITLE = "# PyTorch images"
 
 
-def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
+def render_catalog(entries: list[ReleaseEntry], generated: str, indexes: list[IndexEntry] = ()) -> str:
     ok = [e for e in entries if e.published]
     lines = [
         CATALOG_TITLE,
@@ -24,6 +25,7 @@ def render_catalog(entries: list[ReleaseEntry], generated: str) -> str:
         "",
         _counts_line(entries),
         "",
+        *catalog_section(list(indexes)),
     ]
     for e in ok:
         repo = e.repository

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from ..core.variant import Variant
 from ..publish.push import PushResult
 from ..smoke.report import SmokeReport
 from .catalog import CATALOG_TITLE, render_catalog
+from .indexes import IndexEntry, read_indexes
 
 RELEASE_FILE, CATALOG_FILE = "release.json", "TAGS.md"
 NOT_LOCKED = "not-locked"
@@ -158,7 +159,7 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
     if error is None and image is None:
         error = "not built"
     repository = f"{registry.host}/{registry.repository(variant.image)}" if registry else tags.local_repository(variant)
-    tag_names = image.tags if image else ()
+    tag_names = tuple(r.tag for r in push.refs if r.tag) if push else image.tags if image else ()
     return ReleaseEntry(
         variant=variant.id, image=variant.image, repository=repository, status="failed" if error else "ok",
         error=error, tags=tag_names, dated_tag=next((t for t in tag_names if tags.is_dated(t)), None),
@@ -179,17 +180,26 @@ def not_locked_entry(variant: Variant, registry: RegistryRef | None, reason: str
                         error=reason, labels=tags.variant_labels(variant), team=TeamSummary.of(variant))
 
 
-def write_release(entries: list[ReleaseEntry], out_dir: Path) -> tuple[Path, Path]:
-    """Write release.json and TAGS.md into `out_dir`; returns both paths."""
+def write_release(entries: list[ReleaseEntry], out_dir: Path, indexes: Sequence[IndexEntry] = ()) -> tuple[Path, Path]:
+    """Write release.json and TAGS.md into `out_dir`: the images, and the multi-platform indexes; both paths."""
     out_dir = Path(out_dir)
     generated = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     manifest, catalog = release_files(out_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps({"generated": generated, "images": [e.to_json() for e in entries]},
-                                       indent=2) + "\n")
-        catalog.write_text(render_catalog(entries, generated))
+        manifest.write_text(json.dumps({"generated": generated, "images": [e.to_json() for e in entries],
+                                        "indexes": [i.to_json() for i in indexes]}, indent=2) + "\n")
+        catalog.write_text(render_catalog(entries, generated, list(indexes)))
     return manifest, catalog
+
+
+def record_indexes(indexes: list[IndexEntry], out_dir: Path) -> tuple[Path, Path]:
+    """Add `indexes` to the release.json in `out_dir` (its images and other indexes kept), or start one."""
+    manifest, _ = release_files(out_dir)
+    images = merge_releases(out_dir, recursive=False) if manifest.exists() else []
+    kept = [i for i in (read_indexes(manifest) if manifest.exists() else [])
+            if (i.repository, i.variant) not in {(n.repository, n.variant) for n in indexes}]
+    return write_release(images, out_dir, sorted(kept + indexes, key=lambda i: (i.variant, i.repository)))
 
 
 def release_files(out_dir: Path) -> tuple[Path, Path]:
@@ -197,11 +207,11 @@ def release_files(out_dir: Path) -> tuple[Path, Path]:
     return claim(Path(out_dir) / RELEASE_FILE, '"images"'), claim(Path(out_dir) / CATALOG_FILE, CATALOG_TITLE)
 
 
-def merge_releases(in_dir: Path) -> list[ReleaseEntry]:
+def merge_releases(in_dir: Path, *, recursive: bool = True) -> list[ReleaseEntry]:
     """Every image of every release.json under `in_dir` (one per nightly job), the newest record of each
     (repository, variant) kept, sorted by variant id."""
     newest: dict[tuple[str, str], tuple[str, ReleaseEntry]] = {}
-    for path in sorted(Path(in_dir).rglob(RELEASE_FILE)):
+    for path in sorted(Path(in_dir).rglob(RELEASE_FILE) if recursive else Path(in_dir).glob(RELEASE_FILE)):
         try:
             data = json.loads(path.read_text())
             generated = str(data.get("generated", ""))

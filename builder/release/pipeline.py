@@ -22,6 +22,7 @@ from ..registry.target import RegistryTarget
 from ..smoke.report import write_junit
 from ..smoke.run import smoke_test
 from . import skip
+from .indexes import WAITING, IndexEntry, join_builds
 from .manifest import ReleaseEntry, not_locked_entry, release_entry, release_files, write_release
 
 
@@ -44,6 +45,7 @@ class ReleaseOutcome:
     manifest: Path
     catalog: Path
     lock_commands: tuple[str, ...] = ()  # what locks each variant that had no current lock
+    indexes: tuple[IndexEntry, ...] = ()  # the multi-platform tags joined (or refused) in this run
 
     @property
     def failed(self) -> int:
@@ -51,10 +53,15 @@ class ReleaseOutcome:
         return sum(e.status != "ok" for e in self.entries)
 
     @property
+    def failed_indexes(self) -> list[IndexEntry]:
+        return [i for i in self.indexes if i.status != "ok"]
+
+    @property
     def pinned(self) -> list[ImageRef]:
-        """What a team pins, pushed or retagged tonight: the dated tag at its digest."""
-        return [replace(ImageRef.parse(f"{e.repository}:{e.dated_tag}"), digest=e.digest) for e in self.entries
-                if e.published and e.dated_tag and e.digest]
+        """What a team pins, pushed or retagged tonight: the dated tag at its digest, every platform's first."""
+        return [replace(ImageRef.parse(f"{e.repository}:{e.dated_tag}"), digest=e.digest)
+                for e in (*(i for i in self.indexes if i.status == "ok"), *(e for e in self.entries if e.published))
+                if e.dated_tag and e.digest]
 
 
 def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOutcome:
@@ -71,9 +78,14 @@ def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOut
         plan.out.mkdir(parents=True, exist_ok=True)
     entries = tuple(not_locked_entry(v, plan.target.ref, unlocked[v.id]) if v.id in unlocked
                     else release_one(v, plan, engine, reporter) for v in plan.variants)
-    manifest, catalog = write_release(list(entries), plan.out)
+    # A build whose every platform's image is now published gets its plain tags; where another platform's is not
+    # (its run comes later, on its own runner), that run or `imgbuild join` writes them.
+    published = {(e.image, e.variant) for e in entries if e.published}
+    indexes = tuple(i for i in join_builds([v for v in plan.variants if (v.image, v.id) in published], plan.target,
+                                           plan.options.date, reporter) if i.status != WAITING)
+    manifest, catalog = write_release(list(entries), plan.out, indexes)
     commands = tuple(dict.fromkeys(lock_command(v) for v in plan.variants if v.id in unlocked))
-    return ReleaseOutcome(entries, manifest, catalog, commands)
+    return ReleaseOutcome(entries, manifest, catalog, commands, indexes)
 
 
 def release_one(variant: Variant, plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseEntry:

@@ -2,8 +2,7 @@
 names in the registry. Equal inputs, a tested image and not too old: write today's tags onto the same manifest
 (the same bytes PUT under new tags: no layer moves) instead of building, testing and pushing.
 
-"Tested" is a registry-side marker: after a passing image is pushed, its manifest is also written under the tag
-`sha256-<digest>.tested` (as cosign names its signatures), so any later run, on any runner, can read it back.
+"Tested" is the registry-side marker publish/tested.py writes after a passing image is pushed.
 """
 
 from __future__ import annotations
@@ -19,14 +18,12 @@ from ..core.errors import ImgbuildError, PublishError, RegistryError
 from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
+from ..publish.tested import is_tested, mark_tested
 from ..registry.client import RegistryClient
 from ..registry.target import RegistryTarget
 from ..render.inputs import INPUTS_LABEL, base_digest, inputs_digest
 from .diff import CREATED_LABEL, compare, side_from_labels
 from .manifest import PushSummary, ReleaseEntry
-
-TESTED_SUFFIX = ".tested"  # the smoke suite passed (its CPU tier at least) on this digest
-GPU_TESTED_SUFFIX = ".gpu-tested"  # its GPU tier passed too, on a GPU runner, after the push
 
 
 @dataclass(frozen=True)
@@ -57,10 +54,6 @@ class Decision:
     previous: Previous | None
 
 
-def tested_tag(digest: str, tier: str = "cpu") -> str:
-    return digest.replace(":", "-") + (GPU_TESTED_SUFFIX if tier == "gpu" else TESTED_SUFFIX)
-
-
 def read_previous(client: RegistryClient, repository: str, tag: str) -> Previous | None:
     found = client.manifest_bytes(repository, tag)
     if found is None:
@@ -72,7 +65,7 @@ def read_previous(client: RegistryClient, repository: str, tag: str) -> Previous
     digest = client.manifest_digest(repository, tag) or ""
     labels = (client.config(repository, tag).get("config") or {}).get("Labels") or {}
     size = sum(int(layer.get("size") or 0) for layer in manifest.get("layers") or [])
-    tested = client.manifest_digest(repository, tested_tag(digest)) == digest
+    tested = is_tested(client, repository, digest)
     return Previous(repository=repository, digest=digest, manifest=body, media_type=media_type.split(";")[0],
                     labels=dict(labels), size=size, tested=tested)
 
@@ -109,8 +102,13 @@ def check(variant: Variant, engine: Engine, options: BuildOptions, target: Regis
         return None
     ctx = prepare(variant, options)
     digest = inputs_digest(ctx.path, base_digest(engine, variant.base_image))
+    repository = target.ref.repository(variant.image)
     try:
-        previous = read_previous(target.client, target.ref.repository(variant.image), tags.release_tag(variant))
+        # The platform's moving tag; before a build had several platforms, its plain tag named this image.
+        previous = None
+        for tag in dict.fromkeys((tags.release_tag(variant, "pushed"), tags.release_tag(variant))):
+            if (previous := read_previous(target.client, repository, tag)) is not None:
+                break
     except RegistryError as exc:  # build anyway: the push says plainly what is wrong with the registry
         return Decision(False, f"cannot read the registry ({exc})", digest, None)
     return decide(previous, digest, options.date, max_age=max_age, rebuild=rebuild)
@@ -133,21 +131,11 @@ def retag(client: RegistryClient, previous: Previous, new_tags: list[str]) -> li
     return ordered
 
 
-def mark_tested(client: RegistryClient, repository: str, digest: str, tier: str = "cpu") -> str | None:
-    """Record in the registry that this digest passed its smoke test (the tag names the same manifest, so the
-    digest and its dated tag do not change); the marker's tag, None when the digest is not there."""
-    found = client.manifest_bytes(repository, digest)
-    if found is None:
-        return None
-    client.put_manifest(repository, tested_tag(digest, tier), found[0], found[1].split(";")[0])
-    return tested_tag(digest, tier)
-
-
 def unchanged_entry(variant: Variant, decision: Decision, target: RegistryTarget, date: dt.date) -> ReleaseEntry:
     """Retag the unchanged image with today's tags; its release.json record."""
     previous = decision.previous
     assert previous is not None and decision.unchanged
-    written = retag(target.client, previous, tags.tags(variant, date))
+    written = retag(target.client, previous, tags.pushed_tags(variant, date))
     created = previous.created
     return ReleaseEntry(
         variant=variant.id, image=variant.image, repository=f"{target.host}/{previous.repository}", status="ok",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from ..core.errors import ConfigError
 from ..core.reference import ImageRef
+from ..publish.tested import mark_tested
 from ..registry.client import RegistryClient
 from ..registry.credentials import credentials_for
 from ..smoke.report import SmokeReport
 from .manifest import ReleaseEntry, SmokeSummary
-from .skip import mark_tested
 
 GPU_REPORT = "gpu-tier.json"  # what the GPU job writes (`imgbuild test --json`) and the catalog reads
 

@@ -21,6 +21,7 @@ from ..core.choices import GpuMode
 from ..core.errors import ImgbuildError, SmokeError, writing
 from ..core.paths import SMOKETESTS
 from ..core.reference import ImageRef
+from ..core.tags import VARIANT_LABEL
 from ..engine.daemon import Engine
 from ..host import gpu
 from . import probes
@@ -91,7 +92,7 @@ def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.a
         finally:
             container.remove()
         cases += restricted_cases(engine, image_ref, key, user_name, (_free_port(), _free_port(), _free_port()))
-    return SmokeReport(image=str(image_ref), image_id=info.id, variant=info.labels.get("io.imgbuild.variant", "?"),
+    return SmokeReport(image=str(image_ref), image_id=info.id, variant=info.labels.get(VARIANT_LABEL, "?"),
                        gpu_tier=use_gpu, cases=tuple(cases), figures=figures, seconds=time.monotonic() - start)
 
 

@@ -4,14 +4,17 @@ variant built once per session with the exact command a user types."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import imgbuild, missing
+from helpers import ROOT, imgbuild, missing
 
 TEST_VARIANT = ["--torch", "2.14", "--cuda", "13.0", "--python", "3.11"]
 RUNTIME_REF = "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime"
 DEVEL_REF = "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-devel"
+ARM64_BASE = "local/debian:bookworm-arm64"
 
 
 def pytest_collection_modifyitems(items):
@@ -74,3 +77,17 @@ def runtime_image(engine, base_image, wheelhouse, ca_cert):
 def devel_image(engine, runtime_image, base_image, wheelhouse, ca_cert):
     build_flavor("devel", base_image, wheelhouse, ca_cert)
     return DEVEL_REF
+
+
+@pytest.fixture(scope="session")
+def arm64_base(engine):
+    """linux/arm64's base, made by `imgbuild base --platform linux/arm64` under qemu (scripts/setup-qemu.sh)."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        missing("qemu is registered by root with apt-get: sudo bash scripts/setup-qemu.sh")
+    setup = subprocess.run(["bash", str(ROOT / "scripts" / "setup-qemu.sh")], capture_output=True, text=True,
+                           timeout=900)
+    assert setup.returncode == 0, setup.stderr[-2000:]
+    made = imgbuild("base", "--platform", "linux/arm64", timeout=1800)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert f"--base-image {ARM64_BASE} --platform linux/arm64" in made.stdout
+    return ARM64_BASE

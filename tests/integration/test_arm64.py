@@ -5,28 +5,9 @@ torch build and its smoke suite take an hour here: bench/arm64.py measures them,
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
-import pytest
-from helpers import ROOT, docker, imgbuild, missing
+from helpers import ROOT, docker, imgbuild
 
 ARM64 = "2.14.1-cu130-py3.11-runtime-arm64"
-BASE = "local/debian:bookworm-arm64"
-
-
-@pytest.fixture(scope="module")
-def arm64_base(engine):
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        missing("qemu is registered by root with apt-get: sudo bash scripts/setup-qemu.sh")
-    setup = subprocess.run(["bash", str(ROOT / "scripts" / "setup-qemu.sh")], capture_output=True, text=True,
-                           timeout=900)
-    assert setup.returncode == 0, setup.stderr[-2000:]
-    made = imgbuild("base", "--platform", "linux/arm64", timeout=1800)
-    assert made.returncode == 0, made.stderr[-2000:]
-    assert f"--base-image {BASE} --platform linux/arm64" in made.stdout
-    return BASE
 
 
 def test_the_arm64_base_is_an_arm64_image_that_runs_aarch64_code(arm64_base):

@@ -112,7 +112,7 @@ def test_diff_reads_two_tags_from_the_registry(auth_registry, tmp_path):
 def test_the_gpu_tier_marks_the_digest_beside_it_without_changing_it(auth_registry, client, repository,
                                                                      monkeypatch):
     from imgbuild.core.reference import ImageRef
-    from imgbuild.release.skip import tested_tag
+    from imgbuild.publish.tested import tested_tag
     from imgbuild.release.tiers import mark_gpu_tested
     from imgbuild.smoke.report import SmokeCase, SmokeReport
 

@@ -1,0 +1,151 @@
+"""One tag, every platform (docs/platforms.md): small linux/amd64 and linux/arm64 images, labelled as the two
+platforms' images of the offline test variant, pushed with `imgbuild push` under their platforms' tags; `imgbuild
+join` writes the plain tags as one OCI index only once both are there and marked tested, never re-points a dated
+tag, and a second, empty Docker engine pulls each platform's image from the one tag. The torch images themselves
+go through the same path in bench/arm64.py (an emulated torch build takes an hour here)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import time
+
+import pytest
+from helpers import docker, imgbuild, missing
+from registry_server import registry_fixture, skopeo
+
+from imgbuild.publish.tested import mark_tested
+from imgbuild.registry.client import RegistryClient
+
+registry = pytest.fixture(scope="module")(registry_fixture)
+
+AMD64_ID = "2.14.1-cu130-py3.11-runtime"
+PLAIN = "2.14.1-cuda13.0-cudnn9-runtime"
+DAY, OTHER_DAY = "2001-01-01", "2001-01-02"  # dates no real build has, so no real tag is touched
+NS = "mp"
+
+
+def small_image(base: str, platform: str, variant: str, local_tag: str) -> str:
+    """A few-MB image of `platform` labelled as `variant`'s image, tagged only with a dated tag of that day."""
+    built = subprocess.run(
+        ["docker", "build", "-q", "--network", "host", "--platform", platform, "-t", local_tag,
+         "--label", f"io.imgbuild.variant={variant}", "--label", f"io.imgbuild.platform={platform}", "-"],
+        input=f"FROM {base}\nRUN uname -m > /machine\n", capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    return local_tag
+
+
+@pytest.fixture(scope="module")
+def images(engine, base_image, arm64_base):
+    made = [small_image(base_image, "linux/amd64", AMD64_ID, f"imgbuild/pytorch:{PLAIN}-{DAY}"),
+            small_image(arm64_base, "linux/arm64", AMD64_ID + "-arm64", f"imgbuild/pytorch:{PLAIN}-arm64-{DAY}")]
+    yield made
+    for tag in made:
+        docker("rmi", tag)
+
+
+@pytest.fixture(scope="module")
+def second_engine(tmp_path_factory):
+    """A second, empty dockerd on its own socket and data root: what a team's machine that never saw the image has."""
+    if not shutil.which("dockerd"):
+        missing("dockerd is not installed: bash scripts/setup-docker.sh")
+    root = tmp_path_factory.mktemp("engine2")
+    short = f"/tmp/ib2-{secrets.token_hex(3)}"  # a unix socket's path must stay short
+    sock = f"unix://{short}/docker.sock"
+    log = (root / "dockerd.log").open("w")
+    proc = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", short, "--pidfile",
+                             str(root / "pid"), "-H", sock, "--bridge=none", "--iptables=false"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(60):
+        if subprocess.run(["docker", "-H", sock, "info"], capture_output=True).returncode == 0:
+            break
+        time.sleep(1)
+    else:
+        proc.terminate()
+        pytest.fail("the second dockerd did not start: " + (root / "dockerd.log").read_text()[-1500:])
+    yield sock
+    proc.terminate()
+    proc.wait(timeout=60)
+    shutil.rmtree(short, ignore_errors=True)
+
+
+def join(registry, date=DAY, *more):
+    return imgbuild("join", "--variant", AMD64_ID, "--registry", f"{registry.host}/{NS}", "--date", date, *more)
+
+
+def raw(registry, tag):
+    return json.loads(skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/{NS}/pytorch:{tag}"))
+
+
+def test_one_tag_names_every_platform_only_once_each_is_pushed_and_tested(images, registry, second_engine, tmp_path):
+    client = RegistryClient(registry.host)
+    amd64, arm64 = images
+    pushed = imgbuild("push", amd64, "--registry", f"{registry.host}/{NS}", "--allow-untested")
+    assert pushed.returncode == 0, pushed.stderr
+    assert f"/{NS}/pytorch:{PLAIN}-amd64-{DAY}@sha256:" in pushed.stdout  # its platform's tag, not the plain one
+
+    early = join(registry, DAY, "--out", str(tmp_path / "early"))
+    assert early.returncode != 0
+    [line] = [line for line in early.stderr.splitlines() if line.startswith("imgbuild: error:")]
+    assert f"{PLAIN}-arm64-{DAY} is not there" in line and "no linux/arm64 image" in line
+    assert client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{DAY}") is None  # nothing half-written
+
+    assert imgbuild("push", arm64, "--registry", f"{registry.host}/{NS}", "--allow-untested").returncode == 0
+    untested = join(registry)
+    assert untested.returncode != 0 and "has no passing test on record" in untested.stderr
+    assert client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{DAY}") is None
+
+    digests = {}
+    for arch in ("amd64", "arm64"):
+        digests[arch] = client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{arch}-{DAY}")
+        assert mark_tested(client, f"{NS}/pytorch", digests[arch])  # what a passing `imgbuild release` writes
+
+    out = tmp_path / "release"
+    joined = join(registry, DAY, "--out", str(out))
+    assert joined.returncode == 0, joined.stderr
+    index = raw(registry, f"{PLAIN}-{DAY}")
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert {(m["platform"]["architecture"], m["digest"]) for m in index["manifests"]} == {
+        ("amd64", digests["amd64"]), ("arm64", digests["arm64"])}
+    dated = client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{DAY}")
+    assert client.manifest_digest(f"{NS}/pytorch", PLAIN) == dated  # the moving tag names the same index
+    [record] = json.loads((out / "release.json").read_text())["indexes"]
+    assert record["digest"] == dated and record["dated_tag"] == f"{PLAIN}-{DAY}"
+    assert {p: i["digest"] for p, i in record["platforms"].items()} == {
+        "linux/amd64": digests["amd64"], "linux/arm64": digests["arm64"]}
+    assert f"{PLAIN}-{DAY}" in (out / "TAGS.md").read_text()
+
+    again = join(registry)  # a re-run (or the other platform's job joined first): the same bytes, the same digest
+    assert again.returncode == 0 and client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{DAY}") == dated
+
+    ref = f"{registry.host}/{NS}/pytorch:{PLAIN}-{DAY}"
+    for platform, machine in (("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")):
+        pulled = docker("-H", second_engine, "pull", "-q", "--platform", platform, ref, timeout=600)
+        assert pulled.returncode == 0, pulled.stderr
+        ran = docker("-H", second_engine, "run", "--rm", "--network", "host", "--platform", platform, ref, "sh", "-c",
+                     "uname -m; cat /machine", timeout=300)
+        assert ran.returncode == 0 and ran.stdout.split() == [machine, machine], ran.stderr
+
+
+def test_a_dated_tag_never_names_another_index(images, registry):
+    client = RegistryClient(registry.host)
+    amd64, arm64 = images
+    for image, day_tag in ((amd64, f"{PLAIN}-{OTHER_DAY}"), (arm64, f"{PLAIN}-arm64-{OTHER_DAY}")):
+        docker("tag", image, f"imgbuild/pytorch:{day_tag}", check=True)
+        try:
+            pushed = imgbuild("push", f"imgbuild/pytorch:{day_tag}", "--registry", f"{registry.host}/{NS}",
+                              "--allow-untested")
+            assert pushed.returncode == 0, pushed.stderr
+        finally:
+            docker("rmi", f"imgbuild/pytorch:{day_tag}")
+    for arch in ("amd64", "arm64"):
+        mark_tested(client, f"{NS}/pytorch", client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{arch}-{OTHER_DAY}"))
+    # That day's plain dated tag already names an image (as one pushed before the build had two platforms).
+    body, media_type = client.manifest_bytes(f"{NS}/pytorch", f"{PLAIN}-amd64-{OTHER_DAY}")
+    before = client.put_manifest(f"{NS}/pytorch", f"{PLAIN}-{OTHER_DAY}", body, media_type)
+    refused = join(registry, OTHER_DAY)
+    assert refused.returncode != 0
+    assert "dated tags are immutable" in refused.stderr and f"{PLAIN}-{OTHER_DAY} already names" in refused.stderr
+    assert client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{OTHER_DAY}") == before
