@@ -103,7 +103,7 @@ def test_actionlint_catches_a_broken_workflow(actionlint_output: tuple[int, str]
 def test_nightly_is_scheduled_and_dispatchable_with_a_selection() -> None:
     on = triggers(load(WORKFLOWS / "nightly.yml"))
     assert on["schedule"] and all("cron" in entry for entry in on["schedule"])
-    assert set(on["workflow_dispatch"]["inputs"]) == {"torch", "cuda", "flavor", "part"}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"torch", "cuda", "flavor", "part", "epoch"}
 
 
 def test_pull_requests_run_ci() -> None:
@@ -167,7 +167,7 @@ def test_permissions_are_read_only_except_for_pushing_packages() -> None:
     inner = load(WORKFLOWS / "nightly-chunk.yml")
     assert inner["permissions"] == {"contents": "read"}
     assert {j for j, job in inner["jobs"].items() if "write" in (job.get("permissions") or {}).values()} == \
-        {"build", "gpu-tier"}
+        {"build", "gpu-tier", "join"}
     oidc = {job_id for job_id, job in workflow["jobs"].items() if "id-token" in (job.get("permissions") or {})}
     assert oidc == {"sign"}  # only the job that signs may ask GitHub for an OIDC token
     assert load(WORKFLOWS / "ci.yml")["permissions"] == {"contents": "read"}
@@ -188,3 +188,17 @@ def test_plan_output_is_a_valid_strategy_matrix(selection: list[str]) -> None:
     assert len({e["variant"] for e in include}) == len(include)  # ids name the jobs and artifacts
     if selection:
         assert [e["variant"] for e in include] == ["2.6.0-cu124-py3.12-runtime"]
+
+
+def test_one_night_has_one_date_and_each_multi_platform_build_is_joined_after_its_platforms() -> None:
+    nightly, chunk = load(WORKFLOWS / "nightly.yml"), load(WORKFLOWS / "nightly-chunk.yml")
+    assert "epoch" in nightly["jobs"]["plan"]["outputs"]
+    assert nightly["jobs"]["chunk"]["with"]["epoch"] == "${{ needs.plan.outputs.epoch }}"
+    assert '-f epoch="$EPOCH"' in nightly["jobs"]["parts"]["steps"][0]["run"]  # the other parts share the date
+    for name in ("build", "join"):  # every job that writes dated tags
+        assert chunk["jobs"][name]["env"]["SOURCE_DATE_EPOCH"] == "${{ inputs.epoch }}"
+    join = chunk["jobs"]["join"]
+    assert set(join["needs"]) == {"slice", "build", "gpu-tier"} and "!cancelled()" in join["if"]
+    assert join["strategy"]["matrix"] == "${{ fromJSON(needs.slice.outputs.join_matrix) }}"
+    assert "--join-jobs" in chunk["jobs"]["slice"]["steps"][-1]["run"]
+    assert any("imgbuild join --variant" in (step.get("run") or "") for step in join["steps"])

@@ -44,8 +44,10 @@ def digests_cmd(
     images_only: Annotated[bool, typer.Option("--images-only", help="leave out the SBOM and provenance")] = False,
 ) -> None:
     """Print REPOSITORY@DIGEST for every published image of the releases and, unless --images-only, the SBOM and
-    provenance artifacts that refer to it: what the nightly signs, verifies and scans. Nothing published: no line."""
-    from ..release.manifest import read_releases
+    provenance artifacts that refer to it, then each multi-platform index: what the nightly signs, verifies and
+    scans. Nothing published: no line."""
+    from ..release.indexes import merge_indexes
+    from ..release.manifest import RELEASE_FILE, read_releases
 
     lines = []
     for entry in read_releases(in_dir):
@@ -54,6 +56,9 @@ def digests_cmd(
         lines.append(f"{entry.repository}@{entry.digest}")
         if not images_only:
             lines += [f"{entry.repository}@{digest}" for _, digest in sorted(entry.artifacts.items())]
+    if not images_only:  # the index a team pulls by its plain tag is signed too
+        lines += [f"{i.repository}@{i.digest}" for i in merge_indexes(sorted(in_dir.rglob(RELEASE_FILE)))
+                  if i.status == "ok"]
     out = output(ctx)
     if not lines:  # every build failed: nothing to sign or scan, and the catalog says why
         out.info(f"no published image in the release files under {in_dir}")

@@ -87,10 +87,13 @@ def plan_cmd(
     chunk: Annotated[Optional[int], typer.Option("--chunk", min=0, help="print the matrix of chunk K")] = None,
     gpu_jobs: Annotated[bool, typer.Option("--gpu-jobs", help="only the locked CUDA variants a GPU runner tests")]
     = False,
+    join_jobs: Annotated[bool, typer.Option("--join-jobs", help="one job per multi-platform build: its plain tags")]
+    = False,
 ) -> None:
     """The nightly's strategy.matrix: every selected variant, each with the runner it needs; a variant without a
     current lock is planned too, and its job fails naming the lock command (the nightly never relocks)."""
-    from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout, unlocked_ids
+    from ..publish.index import builds
+    from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, join_job, layout, unlocked_ids
 
     out, variants, labels = output(ctx), select.variants(), Runners.parse(runners)
     pieces, unlocked = chunks(variants, chunk_size), unlocked_ids(variants)
@@ -106,6 +109,9 @@ def plan_cmd(
                           "--layout and one --chunk K at a time")
     if chunk is not None and chunk >= len(pieces):
         raise ConfigError(f"--chunk {chunk}: the plan has chunks 0 to {len(pieces) - 1}: pass one of them")
+    if join_jobs:
+        out.data(json.dumps({"include": [join_job(b) for b in builds(pieces[chunk or 0])]}, separators=(",", ":")))
+        return
     jobs = [job(v, labels, unlocked) for v in pieces[chunk or 0]]
     if gpu_jobs:
         jobs = [j for j in jobs if j["gpu_runs_on"] and j["locked"] == "yes"]

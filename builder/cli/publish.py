@@ -27,20 +27,30 @@ def push_cmd(
     registry: RegistryOpt = None, select: SelectionOptions, allow_untested: AllowUntestedOpt = False,
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
+    from ..core import tags
     from ..engine.daemon import Engine
     from ..publish.push import push_local
+    from ..release.indexes import join_builds
 
     out = output(ctx)
     refs = images_named(image, select)
     target = registry_target(registry, out)
     # Every image of the matrix, each platform's: an image's variant says which tags it is pushed under.
-    known = replace(select, platform="all", torch=None, cuda=None, flavor=None, python=None, variant=(),
-                    images=()).variants(teams=True)
+    known = replace(select, platform="all", torch=None, cuda=None, flavor=None, python="all", variant=(),
+                    images=()).variants()
     results = push_local(refs, Engine(), target, out, allow_untested=allow_untested, variants=known)
     for result in results:
         for pushed in result.refs:
             out.result(f"{pushed}@{result.digest}")
-    _print_pinned(out, [replace(result.refs[0], digest=result.digest) for result in results])
+    # As a release does: a build whose every platform's image is now published (for its date) gets its plain tags.
+    by_date: dict[str, list] = {}
+    for r in results:
+        if tags.is_dated(day := r.refs[0].tag or ""):
+            by_date.setdefault(day[-10:], []).extend(replace(v, image=r.refs[0].name) for v in known if v.id == r.variant)
+    joined = [i for day, pushed in by_date.items()
+              for i in join_builds(pushed, target, dt.date.fromisoformat(day), out) if i.status == "ok"]
+    pins = [ImageRef.parse(f"{i.repository}:{i.dated_tag}").with_digest(i.digest or "") for i in joined]
+    _print_pinned(out, pins + [replace(result.refs[0], digest=result.digest) for result in results])
 
 
 @cli_options

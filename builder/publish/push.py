@@ -24,6 +24,7 @@ from ..host.preflight import check_registry
 from ..registry.target import RegistryTarget
 from ..smoke.record import Tested, tested_record
 from .attach import attach
+from .tested import mark_tested
 
 # What a retry can fix: the registry restarting, a proxy hiccup, rate limiting.
 TRANSIENT = re.compile(r"connection (refused|reset)|broken pipe|\bEOF\b|i/o timeout|timed out|"
@@ -66,11 +67,14 @@ def push_local(refs: list[ImageRef], engine: Engine, target: RegistryTarget, rep
     results = []
     for ref in refs:
         image = local_image(engine, ref)
-        variant = next((v for v in variants if v.id == image.labels.get(tags.VARIANT_LABEL)
-                        and v.image == image.ref.name), None)
+        # By id alone: a team's image of a variant (same id, another repository) is pushed under the same tags.
+        variant = next((v for v in variants if v.id == image.labels.get(tags.VARIANT_LABEL)), None)
         image = replace(image, variant=variant) if variant else image
-        results.append(push_image(engine, image, target, tested_record(image.id), reporter=reporter,
-                                  allow_untested=allow_untested))
+        tested = tested_record(image.id)
+        result = push_image(engine, image, target, tested, reporter=reporter, allow_untested=allow_untested)
+        if tested is not None and tested.passed and tested.image_id == image.id:  # as a release marks what it pushed
+            mark_tested(target.client, target.ref.repository(image.ref.name), result.digest)
+        results.append(result)
     return results
 
 

@@ -94,10 +94,27 @@ def job(variant: Variant, runners: Runners, unlocked: set[str]) -> dict[str, obj
 
 
 def chunks(variants: list[Variant], size: int = MATRIX_LIMIT) -> list[list[Variant]]:
-    """The variants in order, cut into matrices of at most `size` jobs."""
+    """The variants cut into matrices of at most `size` jobs, every platform of one build in the same chunk (its
+    join job waits for them there); builds in order of first appearance."""
     if size < 1 or size > MATRIX_LIMIT:
         raise ConfigError(f"--chunk-size {size}: a GitHub matrix takes 1 to {MATRIX_LIMIT} jobs")
-    return [variants[i:i + size] for i in range(0, len(variants), size)]
+    builds: dict[tuple[str, str], list[Variant]] = {}
+    for v in variants:
+        builds.setdefault((v.image, v.on(v.platforms[0]).id), []).append(v)
+    cut: list[list[Variant]] = [[]]
+    for build in builds.values():
+        if len(cut[-1]) + len(build) > size and cut[-1]:
+            cut.append([])
+        for v in build:  # a build larger than a chunk (--chunk-size 1) is split: its join then waits across chunks
+            if len(cut[-1]) == size:
+                cut.append([])
+            cut[-1].append(v)
+    return cut if cut[0] else []
+
+
+def join_job(build: list[Variant]) -> dict[str, object]:
+    """One job of the chunk's join matrix: the build's plain tags, once each platform's job is done."""
+    return {"variant": build[0].id, "platforms": " ".join(v.platform for v in build)}
 
 
 def layout(variants: list[Variant], unlocked: set[str], size: int = MATRIX_LIMIT) -> dict[str, object]:

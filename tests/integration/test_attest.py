@@ -28,6 +28,7 @@ from test_push_cli import creds, mark_tested
 
 REPO = f"imgbuild-attest-{secrets.token_hex(3)}/pytorch"
 TAG = "2.14.1-cuda13.0-cudnn9-runtime"
+PUSHED = TAG + "-amd64"  # its platform's tag in a registry: the build is made for linux/arm64 too
 SECRET_WORDS = ("PASSWORD", "password=", "TOKEN=", "IMGBUILD_REGISTRY", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST")
 
 auth_registry = pytest.fixture(scope="module")(auth_registry_fixture)
@@ -91,7 +92,7 @@ def test_push_attaches_sbom_and_provenance_as_referrers(carrier, auth_registry, 
                            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=10).json()
         assert raw["subject"]["digest"] == digest
 
-    sbom = imgbuild("sbom", f"{auth_registry.host}/{repository}:{TAG}", env=creds(auth_registry))
+    sbom = imgbuild("sbom", f"{auth_registry.host}/{repository}:{PUSHED}", env=creds(auth_registry))
     assert sbom.returncode == 0, sbom.stderr
     printed = {c["name"].lower(): c["version"] for c in json.loads(sbom.stdout)["components"]}
     assert printed["torch"] == "2.14.1" and "jupyterlab" in printed and "openssh-server" in printed

@@ -14,10 +14,9 @@ import time
 
 import pytest
 from helpers import docker, imgbuild, missing
-from registry_server import registry_fixture, skopeo
-
 from imgbuild.publish.tested import mark_tested
 from imgbuild.registry.client import RegistryClient
+from registry_server import registry_fixture, skopeo
 
 registry = pytest.fixture(scope="module")(registry_fixture)
 

@@ -15,7 +15,7 @@ registry = pytest.fixture(scope="module")(registry_fixture)
 NIGHT = 1795049820  # 2026-11-19 02:17 UTC
 DAY = 86400
 LOCK = "2.14.1-cu130-py3.11-runtime.txt"
-RELEASE_TAG = "2.14.1-cuda13.0-cudnn9-runtime"
+RELEASE_TAG = "2.14.1-cuda13.0-cudnn9-runtime-amd64"  # its platform's tags: the build has an arm64 image too
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,6 @@ def test_a_team_image_builds_tests_and_pushes_through_podman(podman, registry, b
     pushed = imgbuild("push", ref, "--registry", f"{registry.host}/podman", env=podman)
     assert pushed.returncode == 0, (pushed.stdout + pushed.stderr)[-3000:]
     config = json.loads(skopeo("inspect", "--tls-verify=false", "--config",
-                               f"docker://{registry.host}/podman/{TEAM}:2.14.1-cuda13.0-cudnn9-runtime"))
+                               f"docker://{registry.host}/podman/{TEAM}:2.14.1-cuda13.0-cudnn9-runtime-amd64"))
     assert config["config"]["Labels"]["io.imgbuild.image"] == TEAM
     assert config["config"]["User"].startswith("1000")

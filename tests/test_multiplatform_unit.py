@@ -1,0 +1,104 @@
+"""One tag, every platform (docs/platforms.md), the parts that need no registry: which tags each platform's image and
+the index get, the index's bytes, the nightly's chunks and join jobs, and the record in release.json and TAGS.md.
+tests/integration/test_multiplatform.py joins real images in a real registry and pulls them from a second engine."""
+
+import datetime as dt
+import json
+
+import pytest
+from helpers import ROOT
+from imgbuild.core import tags
+from imgbuild.matrix.load import load_matrix
+from imgbuild.matrix.select import Selection, select
+from imgbuild.publish.index import PlatformImage, builds, index_body
+from imgbuild.release.indexes import WAITING, IndexEntry, merge_indexes
+from imgbuild.release.manifest import record_indexes, write_release
+from imgbuild.release.nightly_plan import chunks, join_job
+
+DATE = dt.date(2026, 12, 4)
+PLAIN = "2.14.1-cuda13.0-cudnn9-runtime"
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return load_matrix(ROOT / "matrix.yaml")
+
+
+def test_each_platform_is_pushed_under_its_own_tags_and_the_plain_tags_are_the_index(matrix):
+    amd, arm = select(matrix, Selection(torch="2.14", cuda="13.0", flavor="runtime", platform="all"))
+    assert amd.platforms == arm.platforms == ("linux/amd64", "linux/arm64")
+    assert tags.tags(amd, DATE)[:2] == [f"{PLAIN}-2026-12-04", PLAIN]  # the local store: as before
+    assert tags.pushed_tags(amd, DATE)[:2] == [f"{PLAIN}-amd64-2026-12-04", f"{PLAIN}-amd64"]
+    assert tags.pushed_tags(arm, DATE) == tags.tags(arm, DATE)
+    assert tags.index_tags(amd, DATE) == tags.index_tags(arm, DATE) == tags.tags(amd, DATE)
+    assert [tags.pushed_tag(t, amd) for t in tags.tags(amd, DATE)] == tags.pushed_tags(amd, DATE)
+    assert tags.pushed_tag(f"{PLAIN}-amd64-2026-12-04", amd) == f"{PLAIN}-amd64-2026-12-04"  # never twice
+
+
+def test_a_build_of_one_platform_keeps_its_plain_tags(matrix):
+    [old] = select(matrix, Selection(torch="2.6", cuda="12.4", flavor="runtime", python="3.11"))
+    assert old.platforms == ("linux/amd64",) and not old.multi_platform
+    assert tags.pushed_tags(old, DATE) == tags.tags(old, DATE) and builds([old]) == []
+
+
+def test_a_build_is_joined_once_whichever_platform_was_selected(matrix):
+    every = select(matrix, Selection(platform="all"))
+    found = builds(every)
+    assert len(found) == sum(v.platform == "linux/arm64" for v in every) == 20
+    assert all([v.platform for v in b] == ["linux/amd64", "linux/arm64"] for b in found)
+    arm_only = [v for v in every if v.platform == "linux/arm64"]
+    assert [b[0].id for b in builds(arm_only)] == [b[0].id for b in found]
+
+
+def image(platform, digest):
+    return PlatformImage(platform, "t", "sha256:" + digest * 64, "application/vnd.docker.distribution.manifest.v2+json",
+                         1234)
+
+
+def test_the_index_holds_only_its_images_so_equal_images_give_equal_bytes():
+    one = index_body([image("linux/amd64", "a"), image("linux/arm64", "b")])
+    assert one == index_body([image("linux/amd64", "a"), image("linux/arm64", "b")])
+    assert one != index_body([image("linux/amd64", "a"), image("linux/arm64", "c")])
+    body = json.loads(one)
+    assert body["mediaType"] == "application/vnd.oci.image.index.v1+json" and body["schemaVersion"] == 2
+    assert [m["platform"] for m in body["manifests"]] == [
+        {"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux", "variant": "v8"}]
+    assert "annotations" not in body  # no date: an unchanged night writes the same index digest
+
+
+def test_chunks_keep_every_platform_of_a_build_together(matrix):
+    every = select(matrix, Selection(platform="all"))
+    for size in (3, 5, 7, 256):
+        pieces = chunks(every, size)
+        assert sorted(v.id for p in pieces for v in p) == sorted(v.id for v in every)
+        assert all(len(p) <= size for p in pieces)
+        where = {v.id: i for i, p in enumerate(pieces) for v in p}
+        for b in builds(every):
+            assert len({where[v.id] for v in b}) == 1, b[0].id
+    assert join_job(builds(every)[0])["platforms"] == "linux/amd64 linux/arm64"
+
+
+def entry(status="ok", digest="sha256:" + "1" * 64):
+    return IndexEntry("2.14.1-cu130-py3.11-runtime", "r.example/ns/pytorch", status,
+                      error=None if status == "ok" else "linux/arm64 image is not there", tags=(f"{PLAIN}-2026-12-04",
+                      PLAIN) if status == "ok" else (), dated_tag=f"{PLAIN}-2026-12-04" if status == "ok" else None,
+                      digest=digest if status == "ok" else None,
+                      platforms={"linux/amd64": {"tag": "a", "digest": "sha256:" + "a" * 64, "artifacts": {}}})
+
+
+def test_release_json_and_tags_md_record_the_index_and_each_platform(tmp_path):
+    manifest, catalog = write_release([], tmp_path, [entry()])
+    [back] = [IndexEntry.from_json(d) for d in json.loads(manifest.read_text())["indexes"]]
+    assert back == entry()
+    text = catalog.read_text()
+    assert f"`docker pull r.example/ns/pytorch:{PLAIN}-2026-12-04`" in text and "linux/amd64" in text
+
+
+def test_join_records_merge_into_the_release_folder_and_ok_wins_over_waiting(tmp_path):
+    write_release([], tmp_path / "a", [entry(WAITING)])
+    write_release([], tmp_path / "b", [entry()])
+    [merged] = merge_indexes(sorted(tmp_path.rglob("release.json")))
+    assert merged.status == "ok"
+    record_indexes([entry(digest="sha256:" + "2" * 64)], tmp_path / "b")
+    [again] = json.loads((tmp_path / "b" / "release.json").read_text())["indexes"]
+    assert again["digest"] == "sha256:" + "2" * 64  # one record per build, the newest
