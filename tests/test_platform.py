@@ -132,3 +132,5 @@ def test_an_emulated_arm64_container_gets_an_aarch64_cpuinfo_and_a_native_one_no
     assert text.count("processor\t:") == (os.cpu_count() or 1) and "CPU implementer\t: 0x41" in text
     assert emulation.mounts("arm64", "aarch64") == {} and emulation.mounts("amd64", "x86_64") == {}
     assert emulation.mounts("", "x86_64") == {}  # an image that states no architecture runs as it is
+    assert emulation.environment("arm64", "x86_64") == {"QEMU_CPU": "neoverse-n1"}  # no SVE: as the cpuinfo says
+    assert emulation.environment("arm64", "aarch64") == {} == emulation.environment("amd64", "x86_64")

@@ -211,7 +211,9 @@ class Engine:
         requests_ = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else None
         privileges = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges"]} if no_privileges else {}
         info = self.image(image)  # another architecture runs under qemu, which needs help (emulation.py)
-        volumes = {**(volumes or {}), **emulation.mounts(info.architecture if info else "")}
+        arch = info.architecture if info else ""
+        volumes = {**(volumes or {}), **emulation.mounts(arch)}
+        environment = {**emulation.environment(arch), **(environment or {})}
         try:
             raw = self._client.containers.run(
                 str(image), command, detach=True, environment=environment, user=user, volumes=volumes,

@@ -1,7 +1,10 @@
 """Running an image of another architecture under qemu-user (scripts/setup-qemu.sh): what the emulator does not
 provide, the container gets. QEMU 7.2 (Debian bookworm's) passes the host's own /proc/cpuinfo through, and torch's
 cpuinfo library, parsing an x86 file on aarch64, crashes `import torch` with a segmentation fault; an aarch64
-/proc/cpuinfo of the host's core count lets it start. Never used on a host of the image's own architecture."""
+/proc/cpuinfo of the host's core count lets it start. QEMU's default CPU ("max") also offers SVE2 and armv9, for which
+torch.compile's Inductor then builds, and Debian's gcc 12 stops on ATen's SVE headers: QEMU_CPU (which qemu-user reads
+from the process's environment) makes it the Neoverse N1 the cpuinfo names. Never used on a host of the image's own
+architecture."""
 
 from __future__ import annotations
 
@@ -19,10 +22,22 @@ ARM64_CORE = ("BogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sh
               "CPU part\t: 0xd0c\nCPU revision\t: 1\n")
 
 
+QEMU_CPU = {"QEMU_CPU": "neoverse-n1"}
+
+
+def emulated(image_architecture: str, host_machine: str | None = None) -> bool:
+    """An arm64 image on a host of another architecture: it runs under qemu-user."""
+    return image_architecture == ARM64.architecture and of_machine(host_machine or platform.machine()) is not ARM64
+
+
+def environment(image_architecture: str, host_machine: str | None = None) -> dict[str, str]:
+    """What an emulated container's environment adds (nothing when it runs natively)."""
+    return dict(QEMU_CPU) if emulated(image_architecture, host_machine) else {}
+
+
 def mounts(image_architecture: str, host_machine: str | None = None) -> dict[str, dict[str, str]]:
     """Bind mounts a container of this architecture needs on this host (none when it runs natively)."""
-    host = of_machine(host_machine or platform.machine())
-    if image_architecture != ARM64.architecture or host is ARM64:
+    if not emulated(image_architecture, host_machine):
         return {}
     folder = Path(platformdirs.user_cache_dir("imgbuild")) / "emulation"
     folder.mkdir(parents=True, exist_ok=True)
