@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from helpers import docker, imgbuild, missing
@@ -26,20 +27,27 @@ DAY, OTHER_DAY = "2001-01-01", "2001-01-02"  # dates no real build has, so no re
 NS = "mp"
 
 
-def small_image(base: str, platform: str, variant: str, local_tag: str) -> str:
-    """A few-MB image of `platform` labelled as `variant`'s image, tagged only with a dated tag of that day."""
+def small_image(base: str, platform: str, variant: str, local_tag: str, documents: Path) -> str:
+    """A few-MB image of `platform` labelled as `variant`'s image, carrying an SBOM and a provenance predicate as
+    imgbuild's images do, tagged only with a dated tag of that day."""
+    (documents / "Dockerfile").write_text(f"FROM {base}\nRUN uname -m > /machine\n"
+                                          "COPY sbom.cdx.json provenance.json /opt/imgbuild/\n")
     built = subprocess.run(
         ["docker", "build", "-q", "--network", "host", "--platform", platform, "-t", local_tag,
-         "--label", f"io.imgbuild.variant={variant}", "--label", f"io.imgbuild.platform={platform}", "-"],
-        input=f"FROM {base}\nRUN uname -m > /machine\n", capture_output=True, text=True, timeout=600)
+         "--label", f"io.imgbuild.variant={variant}", "--label", f"io.imgbuild.platform={platform}", str(documents)],
+        capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     return local_tag
 
 
 @pytest.fixture(scope="module")
-def images(engine, base_image, arm64_base):
-    made = [small_image(base_image, "linux/amd64", AMD64_ID, f"imgbuild/pytorch:{PLAIN}-{DAY}"),
-            small_image(arm64_base, "linux/arm64", AMD64_ID + "-arm64", f"imgbuild/pytorch:{PLAIN}-arm64-{DAY}")]
+def images(engine, base_image, arm64_base, runtime_image, tmp_path_factory):
+    documents = tmp_path_factory.mktemp("documents")  # the test image's own, which `push` attaches as referrers
+    for path in ("/opt/imgbuild/sbom.cdx.json", "/opt/imgbuild/provenance.json"):
+        (documents / Path(path).name).write_bytes(engine.read_file(runtime_image, path))
+    made = [small_image(base_image, "linux/amd64", AMD64_ID, f"imgbuild/pytorch:{PLAIN}-{DAY}", documents),
+            small_image(arm64_base, "linux/arm64", AMD64_ID + "-arm64", f"imgbuild/pytorch:{PLAIN}-arm64-{DAY}",
+                        documents)]
     yield made
     for tag in made:
         docker("rmi", tag)
@@ -114,6 +122,9 @@ def test_one_tag_names_every_platform_only_once_each_is_pushed_and_tested(images
     assert record["digest"] == dated and record["dated_tag"] == f"{PLAIN}-{DAY}"
     assert {p: i["digest"] for p, i in record["platforms"].items()} == {
         "linux/amd64": digests["amd64"], "linux/arm64": digests["arm64"]}
+    for image in record["platforms"].values():  # each platform's SBOM and provenance, as referrers of its digest
+        assert set(image["artifacts"]) == {"sbom", "provenance"}
+        assert all(client.manifest_digest(f"{NS}/pytorch", d) == d for d in image["artifacts"].values())
     assert f"{PLAIN}-{DAY}" in (out / "TAGS.md").read_text()
 
     again = join(registry)  # a re-run (or the other platform's job joined first): the same bytes, the same digest
