@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..core.choices import GpuMode
-from ..core.errors import ConfigError, PublishError
+from ..core.errors import ConfigError, PublishError, writing
 from ..core.output import Reporter
 from ..core.reference import ImageRef
 from ..host.preflight import check_registry
@@ -106,14 +106,17 @@ def join_cmd(
     from ..core import tags
     from ..publish.index import builds
     from ..release.indexes import join_builds
-    from ..release.manifest import record_indexes
+    from ..release.manifest import record_indexes, release_files
 
     reporter = output(ctx)
-    day = _date(date) if date else tags.build_date()
+    day = _date(date) if date is not None else tags.build_date()
     variants = replace(select, platform="all").variants(teams=True)
     if not builds(variants):
         raise ConfigError("none of the selected builds is made for more than one platform (matrix.yaml `platforms:`)"
                           ": select one that is, e.g. `imgbuild matrix --platform all`")
+    release_files(out)  # a user's release.json there, or a folder that cannot be made: refused before any tag is written
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     target = registry_target(registry, reporter)
     check_registry(target)
     indexes = join_builds(variants, target, day, reporter)
