@@ -158,7 +158,8 @@ def summary_cmd(
 ) -> None:
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
     from ..release.catalog import outcome_counts
-    from ..release.manifest import read_releases
+    from ..release.indexes import merge_indexes
+    from ..release.manifest import RELEASE_FILE, read_releases
     from ..release.tiers import with_gpu_reports
 
     entries = with_gpu_reports(read_releases(in_dir), in_dir)
@@ -171,6 +172,13 @@ def summary_cmd(
         detail = (f"since {e.unchanged_since}" if e.unchanged_since else e.error or
                   (e.changes or {}).get("summary") or e.rebuilt_because or "")
         lines.append(f"| {e.variant} | {e.outcome} | {e.tier or '-'} | `{(e.digest or '-')[:19]}` | {detail[:200]} |")
+    indexes = merge_indexes(sorted(in_dir.rglob(RELEASE_FILE)))
+    if indexes:
+        written = [i for i in indexes if i.status == "ok"]
+        lines += ["", f"**Multi-platform tags: {len(written)} of {len(indexes)} builds joined**", ""]
+        lines += [f"- {i.variant}: " + (f"`{i.dated_tag}` = `{(i.digest or '')[:19]}` ({', '.join(i.platforms)})"
+                                        if i.status == "ok" else f"not joined: {(i.error or '')[:200]}")
+                  for i in indexes]
     output(ctx).data("\n".join(lines))
 
 
