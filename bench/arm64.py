@@ -112,6 +112,8 @@ def main() -> None:
     parser.add_argument("--wheelhouse-arm64", type=Path)
     parser.add_argument("--wheelhouse-amd64", type=Path)
     parser.add_argument("--ca-cert", default="/etc/ssl/certs/ca-certificates.crt")
+    parser.add_argument("--push-only", action="store_true", help="publish the images an earlier run built and tested "
+                        "today (`imgbuild push`) instead of releasing them again")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="imgbuild-bench-arm64-"))
     data_home = {"XDG_DATA_HOME": str(work / "data")}
@@ -126,12 +128,18 @@ def main() -> None:
     rows = []
     try:
         for arch in args.platforms.split(","):
-            rows.append(release(arch, registry, getattr(args, f"wheelhouse_{arch}"), args.ca_cert, work, env))
+            if args.push_only:
+                local = f"imgbuild/pytorch:{PLAIN}{'-arm64' if arch == 'arm64' else ''}-{day}"
+                pushed, seconds = run("imgbuild", "push", local, "--registry", registry, env=env)
+                rows.append({"platform": f"linux/{arch}", "push_s": round(seconds), "rc": pushed.returncode,
+                             **({"error": last_line(pushed)} if pushed.returncode else {})})
+            else:
+                rows.append(release(arch, registry, getattr(args, f"wheelhouse_{arch}"), args.ca_cert, work, env))
             print(json.dumps(rows[-1]), flush=True)
         joined, join_s = run("imgbuild", "join", "--variant", VARIANT, "--registry", registry, "--out",
                              str(work / "join"), env=env)
         print(f"join: rc {joined.returncode} in {join_s:.1f}s: {last_line(joined)}", flush=True)
-        ref = f"{registry}:{PLAIN}-{day}"
+        ref = f"{registry}/pytorch:{PLAIN}-{day}"
         raw = run("skopeo", "--insecure-policy", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}")[0]
         if raw.returncode == 0:
             index = json.loads(raw.stdout)
