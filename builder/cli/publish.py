@@ -27,10 +27,9 @@ def push_cmd(
     registry: RegistryOpt = None, select: SelectionOptions, allow_untested: AllowUntestedOpt = False,
 ) -> None:
     """Push every tag of each tested image, verify digests through the Registry API, keep dated tags immutable."""
-    from ..core import tags
     from ..engine.daemon import Engine
     from ..publish.push import push_local
-    from ..release.indexes import join_builds
+    from ..release.indexes import join_pushed
 
     out = output(ctx)
     refs = images_named(image, select)
@@ -42,14 +41,8 @@ def push_cmd(
     for result in results:
         for pushed in result.refs:
             out.result(f"{pushed}@{result.digest}")
-    # As a release does: a build whose every platform's image is now published (for its date) gets its plain tags.
-    by_date: dict[str, list] = {}
-    for r in results:
-        if tags.is_dated(day := r.refs[0].tag or ""):
-            by_date.setdefault(day[-10:], []).extend(replace(v, image=r.refs[0].name) for v in known if v.id == r.variant)
-    joined = [i for day, pushed in by_date.items()
-              for i in join_builds(pushed, target, dt.date.fromisoformat(day), out) if i.status == "ok"]
-    pins = [ImageRef.parse(f"{i.repository}:{i.dated_tag}").with_digest(i.digest or "") for i in joined]
+    joined = [i for i in join_pushed(results, known, target, out) if i.status == "ok"]
+    pins = [replace(ImageRef.parse(f"{i.repository}:{i.dated_tag}"), digest=i.digest) for i in joined]
     _print_pinned(out, pins + [replace(result.refs[0], digest=result.digest) for result in results])
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..core.errors import ImgbuildError, PublishError
 from ..core.output import Reporter
 from ..core.variant import Variant
 from ..publish.index import Joined, NotYetPushed, builds, join
+from ..publish.push import PushResult
 from ..registry.target import RegistryTarget
 
 WAITING = "waiting"  # a platform's image is not published yet: the plain tags were not touched
@@ -74,6 +75,18 @@ def join_builds(variants: list[Variant], target: RegistryTarget, date: dt.date, 
                       f"the index {joined.digest} of {', '.join(i.platform for i in joined.images)}")
         entries.append(IndexEntry.of(joined))
     return entries
+
+
+def join_pushed(results: list[PushResult], known: list[Variant], target: RegistryTarget, reporter: Reporter) -> list[
+        IndexEntry]:
+    """After `imgbuild push`, as after a release: join each build of the pushed images whose every platform's image
+    is published for the date of the pushed dated tag."""
+    by_date: dict[dt.date, list[Variant]] = {}
+    for result in results:
+        if tags.is_dated(day := result.refs[0].tag or ""):  # the dated tag is pushed first
+            by_date.setdefault(dt.date.fromisoformat(day[-10:]), []).extend(
+                replace(v, image=result.refs[0].name) for v in known if v.id == result.variant)
+    return [i for date, pushed in by_date.items() for i in join_builds(pushed, target, date, reporter)]
 
 
 def read_indexes(path: Path) -> list[IndexEntry]:

@@ -109,9 +109,13 @@ def test_one_tag_names_every_platform_only_once_each_is_pushed_and_tested(images
         digests[arch] = client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{arch}-{DAY}")
         assert mark_tested(client, f"{NS}/pytorch", digests[arch])  # what a passing `imgbuild release` writes
 
+    # Pushing a platform's image again (the same image: its dated tag may be written again) joins, as a release does.
+    again = imgbuild("push", arm64, "--registry", f"{registry.host}/{NS}", "--allow-untested")
+    assert again.returncode == 0, again.stderr
+    assert f"/{NS}/pytorch:{PLAIN}-{DAY}@sha256:" in again.stdout  # the index is what it pins first
     out = tmp_path / "release"
     joined = join(registry, DAY, "--out", str(out))
-    assert joined.returncode == 0, joined.stderr
+    assert joined.returncode == 0 and "already named the index" in joined.stderr, joined.stderr
     index = raw(registry, f"{PLAIN}-{DAY}")
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert {(m["platform"]["architecture"], m["digest"]) for m in index["manifests"]} == {
@@ -127,8 +131,8 @@ def test_one_tag_names_every_platform_only_once_each_is_pushed_and_tested(images
         assert all(client.manifest_digest(f"{NS}/pytorch", d) == d for d in image["artifacts"].values())
     assert f"{PLAIN}-{DAY}" in (out / "TAGS.md").read_text()
 
-    again = join(registry)  # a re-run (or the other platform's job joined first): the same bytes, the same digest
-    assert again.returncode == 0 and client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{DAY}") == dated
+    rerun = join(registry)  # a re-run (or the other platform's job joined first): the same bytes, the same digest
+    assert rerun.returncode == 0 and client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{DAY}") == dated
 
     ref = f"{registry.host}/{NS}/pytorch:{PLAIN}-{DAY}"
     for platform, machine in (("linux/arm64", "aarch64"), ("linux/amd64", "x86_64")):
