@@ -97,7 +97,7 @@ def test_release_json_and_tags_md_record_the_index_and_each_platform(tmp_path):
 def test_join_records_merge_into_the_release_folder_and_ok_wins_over_waiting(tmp_path):
     write_release([], tmp_path / "a", [entry(WAITING)])
     write_release([], tmp_path / "b", [entry()])
-    [merged] = merge_indexes(sorted(tmp_path.rglob("release.json")))
+    [merged] = merge_indexes(tmp_path)
     assert merged.status == "ok"
     record_indexes([entry(digest="sha256:" + "2" * 64)], tmp_path / "b")
     [again] = json.loads((tmp_path / "b" / "release.json").read_text())["indexes"]

@@ -47,7 +47,7 @@ def digests_cmd(
     provenance artifacts that refer to it, then each multi-platform index: what the nightly signs, verifies and
     scans. Nothing published: no line."""
     from ..release.indexes import merge_indexes
-    from ..release.manifest import RELEASE_FILE, read_releases
+    from ..release.manifest import read_releases
 
     lines = []
     for entry in read_releases(in_dir):
@@ -57,7 +57,7 @@ def digests_cmd(
         if not images_only:
             lines += [f"{entry.repository}@{digest}" for _, digest in sorted(entry.artifacts.items())]
     if not images_only:  # the index a team pulls by its plain tag is signed too
-        lines += [f"{i.repository}@{i.digest}" for i in merge_indexes(sorted(in_dir.rglob(RELEASE_FILE)))
+        lines += [f"{i.repository}@{i.digest}" for i in merge_indexes(in_dir)
                   if i.status == "ok"]
     out = output(ctx)
     if not lines:  # every build failed: nothing to sign or scan, and the catalog says why

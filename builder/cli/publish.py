@@ -136,11 +136,11 @@ def catalog_cmd(
 ) -> None:
     """Merge the nightly's release fragments (and the GPU runners' reports) into one release.json and TAGS.md."""
     from ..release.indexes import merge_indexes
-    from ..release.manifest import RELEASE_FILE, read_releases, write_release
+    from ..release.manifest import read_releases, write_release
     from ..release.tiers import with_gpu_reports
 
     entries = with_gpu_reports(read_releases(in_dir), in_dir)
-    indexes = merge_indexes(sorted(in_dir.rglob(RELEASE_FILE)))
+    indexes = merge_indexes(in_dir)
     manifest, catalog = write_release(entries, out, indexes)
     output(ctx).result(f"{len(entries)} images, {len(indexes)} multi-platform tag sets: {manifest}, {catalog}")
 
@@ -152,7 +152,7 @@ def summary_cmd(
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
     from ..release.catalog import outcome_counts
     from ..release.indexes import merge_indexes
-    from ..release.manifest import RELEASE_FILE, read_releases
+    from ..release.manifest import read_releases
     from ..release.tiers import with_gpu_reports
 
     entries = with_gpu_reports(read_releases(in_dir), in_dir)
@@ -165,7 +165,7 @@ def summary_cmd(
         detail = (f"since {e.unchanged_since}" if e.unchanged_since else e.error or
                   (e.changes or {}).get("summary") or e.rebuilt_because or "")
         lines.append(f"| {e.variant} | {e.outcome} | {e.tier or '-'} | `{(e.digest or '-')[:19]}` | {detail[:200]} |")
-    indexes = merge_indexes(sorted(in_dir.rglob(RELEASE_FILE)))
+    indexes = merge_indexes(in_dir)
     if indexes:
         written = [i for i in indexes if i.status == "ok"]
         lines += ["", f"**Multi-platform tags: {len(written)} of {len(indexes)} builds joined**", ""]

@@ -91,18 +91,15 @@ def join_pushed(results: list[PushResult], known: list[Variant], target: Registr
 
 def read_indexes(path: Path) -> list[IndexEntry]:
     """The `indexes` of one release.json ([] for a file written before there were any)."""
-    try:
-        return [IndexEntry.from_json(d) for d in json.loads(path.read_text()).get("indexes") or []]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PublishError(f"{path} is not a release manifest ({exc}): remove it or re-run its job") from None
+    return _read(path)[1]
 
 
-def merge_indexes(files: list[Path]) -> list[IndexEntry]:
-    """The newest record of each (repository, build) across release.json files (a join job after the platforms'
-    jobs), ok over waiting."""
+def merge_indexes(in_dir: Path) -> list[IndexEntry]:
+    """The newest record of each (repository, build) across the release.json files under `in_dir` (a join job after
+    the platforms' jobs), ok over waiting; each file read once."""
     newest: dict[tuple[str, str], IndexEntry] = {}
-    for path in sorted(files, key=_generated):
-        for entry in read_indexes(path):
+    for _, entries in sorted((_read(path) for path in Path(in_dir).rglob("release.json")), key=lambda r: r[0]):
+        for entry in entries:
             key = (entry.repository, entry.variant)
             if key not in newest or entry.status != WAITING or newest[key].status == WAITING:
                 newest[key] = entry
@@ -127,8 +124,10 @@ def catalog_section(indexes: list[IndexEntry]) -> list[str]:
     return lines
 
 
-def _generated(path: Path) -> str:
+def _read(path: Path) -> tuple[str, list[IndexEntry]]:
+    """When a release.json was generated, and its indexes."""
     try:
-        return str(json.loads(path.read_text()).get("generated", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
+        data = json.loads(path.read_text())
+        return str(data.get("generated", "")), [IndexEntry.from_json(d) for d in data.get("indexes") or []]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PublishError(f"{path} is not a release manifest ({exc}): remove it or re-run its job") from None
