@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import IO
 
 from ..core.output import Reporter
+from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from . import provenance, sbom
 
+SEAL_REPOSITORY = "imgbuild-unsealed"
 SEAL_DOCKERFILE = f"FROM {{image}}\nCOPY sbom.cdx.json provenance.json {Path(sbom.SBOM_PATH).parent}/\n"
 
 
@@ -46,11 +48,17 @@ def seal(engine: Engine, image_id: str, variant: Variant, facts: BuildFacts, wor
         started=facts.started, finished=dt.datetime.now(dt.timezone.utc))
     context = work_dir / "sealed" / variant.id
     context.mkdir(parents=True, exist_ok=True)
-    (context / "Dockerfile").write_text(SEAL_DOCKERFILE.format(image=image_id))
+    # BuildKit reads a bare "sha256:..." in FROM as a Docker Hub name: the image is named for the moment instead.
+    unsealed = ImageRef(SEAL_REPOSITORY, tag=image_id.split(":")[-1][:64])
+    engine.tag(image_id, unsealed)
+    (context / "Dockerfile").write_text(SEAL_DOCKERFILE.format(image=unsealed))
     (context / "sbom.cdx.json").write_text(document)
     (context / "provenance.json").write_text(json.dumps(predicate, indent=2, sort_keys=True) + "\n")
-    sealed = engine.build(context, buildargs={}, labels={}, network=None, nocache=False, log=log,
-                          on_step=lambda *_: None)
+    try:
+        sealed = engine.build(context, buildargs={}, labels={}, network=None, nocache=False, log=log,
+                              on_step=lambda *_: None)
+    finally:
+        engine.untag(unsealed)
     reporter.info(f"SBOM of {variant.id}: {len(inventory.python)} Python and {len(inventory.os)} OS packages, "
                   f"{len(document) / 1024:.0f} KiB, sealed with its provenance in {time.monotonic() - start:.1f}s")
     return sealed

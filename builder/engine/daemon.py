@@ -5,11 +5,9 @@ from __future__ import annotations
 import functools
 import io
 import os
+import posixpath
 import re
-import shutil
 import tarfile
-import tempfile
-from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -20,12 +18,13 @@ import requests
 
 from ..core.errors import BuildError, DaemonError
 from ..core.reference import ImageRef
-from . import emulation
+from . import buildkit, classic, emulation
 from .boundary import daemon_errors, short
 from .container import Container
 from .values import ImageInfo, RunResult
 
 STEP = re.compile(r"^(?:Step|STEP) (\d+)/(\d+) ?: (.*)$")  # Docker: "Step 1/9 : ", Podman (Buildah): "STEP 1/9: "
+MIN_DOCKER = 25  # BuildKit in the engine, with the containerd image store and `RUN --mount`
 NO_DAEMON = ("cannot reach the Docker daemon{where}: start it (`sudo systemctl start docker`, or "
              "`sudo dockerd &`) or point DOCKER_HOST at one")
 
@@ -34,6 +33,7 @@ class Engine:
     """A thin wrapper over the Docker SDK (repo2docker's ContainerEngine is the model)."""
 
     def __init__(self, base_url: str | None = None, timeout: int = 600) -> None:
+        self._host = base_url or os.environ.get("DOCKER_HOST") or None
         try:
             self._client = (docker.DockerClient(base_url=base_url, timeout=timeout) if base_url
                             else docker.from_env(timeout=timeout))
@@ -57,6 +57,28 @@ class Engine:
         """Podman's Docker-compatible API (`podman system service`) names itself among the version's components."""
         return any(part.get("Name", "").startswith("Podman") for part in self._client.version().get("Components", []))
 
+    @functools.cached_property
+    @daemon_errors
+    def server_version(self) -> str:
+        return str(self._client.version().get("Version", "?"))
+
+    @functools.cached_property
+    def builder(self) -> str:
+        """How this engine builds: "buildkit" (Docker 25+ through buildx) or "classic" (rootless Podman's API, whose
+        Buildah reads the same Dockerfile, cache mounts included). An older Docker is refused in one line: its
+        classic builder cannot read `RUN --mount`, and Docker 20.10-24 are out of support."""
+        if self.is_podman:
+            return "classic"
+        version = self.server_version
+        major = re.match(r"\d+", version)
+        if major is None or int(major[0]) < MIN_DOCKER:
+            raise DaemonError(f"Docker {version} is older than {MIN_DOCKER} and has no BuildKit image builds "
+                              f"imgbuild can use: upgrade the engine (scripts/setup-docker.sh, or "
+                              "https://docs.docker.com/engine/install/)")
+        if buildkit.buildx_version(self._host) is None:
+            raise DaemonError(buildkit.NO_BUILDX)
+        return "buildkit"
+
     def tmpfs_owned_by(self, uid: int, gid: int) -> str:
         """tmpfs options for a folder owned by uid:gid, as a volume with Kubernetes' fsGroup is; the engines
         spell it differently (Podman chowns to the container's user with U, Docker takes uid= and gid=)."""
@@ -68,35 +90,15 @@ class Engine:
               nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None = None) -> str:
         """Build without tagging (tags come only after success) and return the image id; `platform` None builds
         for the engine's own (every linux/amd64 build, so that no engine without platform support is asked)."""
-        last: deque[str] = deque(maxlen=12)
-        step = "before the first step"
-        image_id = None
-        stream = self._client.api.build(path=str(context), buildargs=buildargs, labels=labels,
-                                        network_mode=network, nocache=nocache, rm=True, forcerm=True,
-                                        decode=True, pull=False, **({"platform": platform} if platform else {}))
-        try:
-            for chunk in stream:
-                if "stream" in chunk:
-                    text = chunk["stream"]
-                    log.write(text)
-                    for line in text.splitlines():
-                        if match := STEP.match(line.strip()):
-                            step = line.strip()
-                            on_step(int(match[1]), int(match[2]), match[3])
-                        elif line.strip():
-                            last.append(line.rstrip())
-                elif "aux" in chunk and "ID" in chunk["aux"]:
-                    image_id = chunk["aux"]["ID"]
-                elif "error" in chunk:
-                    log.write(chunk["error"] + "\n")
-                    last.append(chunk["error"].strip())
-                    raise BuildError(_failed(step, last, log))
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-            raise BuildError(_failed(step, [*last, short(exc)], log)) from None
-        log.flush()
-        if not image_id:
-            raise BuildError(_failed(step, [*last, "the engine returned no image id"], log))
-        return image_id
+        if self.builder == "buildkit":
+            ids = buildkit.build(self._host, context, buildargs=buildargs, labels=labels, network=network,
+                                 nocache=nocache, log=log, on_step=on_step, platform=platform)
+            known = next((info.id for info in map(self.image, ids) if info is not None), None)
+            if known is None:
+                raise BuildError(f"the engine has no image {ids[0]} after its build (full log: {getattr(log, 'name', '?')})")
+            return known
+        return classic.build(self._client, context, buildargs=buildargs, labels=labels, network=network,
+                             nocache=nocache, log=log, on_step=on_step, platform=platform)
 
     @daemon_errors
     def tag(self, image_id: str, ref: ImageRef) -> None:
@@ -137,7 +139,7 @@ class Engine:
         changes = [f"LABEL {key}={value}" for key, value in labels.items()]
         try:
             if platform:
-                _build_from_tarball(self._client, tarball, parsed, labels, platform)
+                classic.build_from_tarball(self._client, tarball, parsed, labels, platform)
             else:
                 self._client.api.import_image_from_file(str(tarball), repository=parsed.full_repository,
                                                         tag=parsed.tag or "latest", changes=changes)
@@ -157,20 +159,20 @@ class Engine:
             raise DaemonError(f"could not run a container of {image}: {short(exc)}") from None
         return RunResult(exit_code=0, output=(out or b"").decode(errors="replace"))
 
-    @daemon_errors
     def read_file(self, image: str, path: str) -> bytes | None:
         """One file of an image, read without running anything in it; None when the image has no such file."""
+        return self.read_files(image, [path])[path]
+
+    @daemon_errors
+    def read_files(self, image: str, paths: list[str]) -> dict[str, bytes | None]:
+        """Files of an image, read without running anything in it (symbolic links followed inside the image);
+        None for each path the image has no file at."""
         try:
             container = self._client.containers.create(image, entrypoint=["true"], network_disabled=True)
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not open {image}: {short(exc)}") from None
         try:
-            stream, _ = container.get_archive(path)
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.extractfile(tar.getmembers()[0])
-                return member.read() if member else None
-        except docker.errors.NotFound:
-            return None
+            return {path: _read_in(container, path) for path in paths}
         finally:
             container.remove(force=True)
 
@@ -249,30 +251,18 @@ class Engine:
         return sorted((self.info().get("Runtimes") or {}).keys())
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_NOISE = re.compile(r"^(\x1b\[[0-9;]*m)*$|^Removing intermediate container|^ ---> |^The command '.*' returned")
-
-
-def _failed(step: str, last, log: IO[str]) -> str:
-    """The step's number and the last lines that say why (not the classic builder's own chatter)."""
-    said = [clean for line in last if not _NOISE.match(clean := _ANSI.sub("", line).strip())]
-    tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
-    short_step = step if len(step) <= 80 else step[:77] + "..."
-    return f"build failed at {short_step}: {tail} (full log: {getattr(log, 'name', '?')})"
-
-
-def _build_from_tarball(client: docker.DockerClient, tarball: Path, ref: ImageRef, labels: dict[str, str],
-                        platform: str) -> None:
-    """`FROM scratch` + the tarball, built for `platform`: Docker 20.10's import ignores its platform parameter
-    and records the engine's architecture, which would make an arm64 root filesystem an amd64 image."""
-    with tempfile.TemporaryDirectory(prefix="imgbuild-import-") as folder:
-        context = Path(folder)
-        try:
-            os.link(tarball, context / "rootfs.tar")
-        except OSError:  # another filesystem
-            shutil.copyfile(tarball, context / "rootfs.tar")
-        (context / "Dockerfile").write_text("FROM scratch\nADD rootfs.tar /\n", encoding="utf-8")
-        for chunk in client.api.build(path=str(context), tag=str(ref), labels=labels, platform=platform, rm=True,
-                                      forcerm=True, decode=True, pull=False):
-            if "error" in chunk:
-                raise docker.errors.APIError(chunk["error"].strip())
+def _read_in(container, path: str, hops: int = 8) -> bytes | None:
+    """A regular file's bytes (following up to `hops` symbolic links), else None."""
+    try:
+        stream, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.getmembers()[0]
+        if member.issym() and hops > 0:
+            return _read_in(container, posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname)),
+                            hops - 1)
+        if not member.isfile():
+            return None
+        read = tar.extractfile(member)
+        return read.read() if read else None

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..core.contract import UID, USER
 from ..core.errors import ConfigError, DaemonError, RegistryError
 from ..core.platform import DEFAULT_PLATFORM, engine_platform, platform
+from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..registry.target import RegistryTarget
+from .base_traits import BaseTraits, check_base, read_traits
 from .checks import disk_check
 
 BASE_FIX = "make one from this host's apt sources with `imgbuild base` and pass the --base-image it prints"
@@ -45,6 +48,22 @@ def check_base_images(engine: Engine, base_images: Iterable[tuple[str, str]]) ->
     return pulled
 
 
+def check_bases(engine: Engine, variants: Iterable[Variant]) -> list[str]:
+    """Each variant's base is here (or pulled) for its platform and is one its Dockerfile builds on; returns one line
+    per base and Python of what the build meets in it. A base that cannot work is refused before anything is built."""
+    variants = list(variants)
+    check_base_images(engine, [(v.base_image, v.platform) for v in variants])
+    traits: dict[str, BaseTraits] = {}
+    lines: list[str] = []
+    for variant in variants:
+        if variant.base_image not in traits:
+            traits[variant.base_image] = read_traits(engine, variant.base_image, UID)
+        line = check_base(traits[variant.base_image], variant.python, USER, UID)
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
 def _for(target: str) -> str:
     return "" if target == DEFAULT_PLATFORM else f" (`imgbuild base --platform {target}`)"
 
@@ -55,9 +74,10 @@ def check_disk(engine: Engine, flavors: Iterable[str]) -> None:
         raise DaemonError(f"preflight: {check.detail}: {check.fix}")
 
 
-def before_release(engine: Engine, target: RegistryTarget, base_images: Iterable[tuple[str, str]],
-                   flavors: Iterable[str] = ("devel",)) -> None:
-    """Registry first (seconds, and the most common failure), then disk, then the base images (may pull)."""
+def before_release(engine: Engine, target: RegistryTarget, variants: Iterable[Variant]) -> list[str]:
+    """Registry first (seconds, and the most common failure), then disk, then the base images (may pull); returns
+    what the builds meet in their bases (`check_bases`)."""
+    variants = list(variants)
     check_registry(target)
-    check_disk(engine, flavors)
-    check_base_images(engine, base_images)
+    check_disk(engine, {v.flavor for v in variants})
+    return check_bases(engine, variants)

@@ -73,7 +73,8 @@ def release(plan: ReleasePlan, engine: Engine, reporter: Reporter) -> ReleaseOut
     unlocked = {v.id: problem for v in plan.variants if (problem := lock_problem(v))}
     buildable = [v for v in plan.variants if v.id not in unlocked]
     if buildable:
-        before_release(engine, plan.target, [(v.base_image, v.platform) for v in buildable], {v.flavor for v in buildable})
+        for line in before_release(engine, plan.target, buildable):
+            reporter.info(line)
     with writing(plan.out):
         plan.out.mkdir(parents=True, exist_ok=True)
     entries = tuple(not_locked_entry(v, plan.target.ref, unlocked[v.id]) if v.id in unlocked

@@ -26,8 +26,7 @@ UV_VERSION = "0.13.9"
 PIP_VERSION = "26.3"
 
 
-USER, UID = "ml", 1000
-
+from ..core.contract import UID, USER  # noqa: E402  (re-exported for team.py)
 
 # What the workbench tools layer leaves out (dpkg --path-exclude): manuals, translations, vim's help and cmake's
 # --help-* sources, about 50 MB the workbench's size goal (< 150 MB) has no room for; `man` is not in the image.
@@ -82,7 +81,9 @@ def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, objec
         # The OS packages and the Python tools come from matrix.yaml `workbench:` (through the Variant).
         "os_packages": list(variant.system_packages),
         "tool_packages": list(variant.tool_packages),
-        "tool_excludes": list(TOOL_EXCLUDES),
+        "tool_dpkg_options": [f'-o "Dpkg::Options::=--path-exclude={path}"' for path in TOOL_EXCLUDES]
+                             + ['-o "Dpkg::Options::=--path-include=/usr/share/doc/*/copyright"'],
+        "cache_key": cache_key(variant.base_image),
         "uv_version": UV_VERSION,
         "pip_version": PIP_VERSION,
         "user": USER,
@@ -97,6 +98,11 @@ def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, objec
         "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
         "lock_cuda": bool(cuda_libraries(lock_parts(variant, lock)[0])[0]),
     }
+
+
+def cache_key(base_image: str) -> str:
+    """The base image as a cache mount's id: apt's lists and .debs of one distribution never mix with another's."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", base_image)
 
 
 def render_template(name: str, data: dict[str, object]) -> str:
