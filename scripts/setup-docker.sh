@@ -20,6 +20,17 @@ engine_version() { docker version --format '{{.Server.Version}}' 2>/dev/null || 
 plugin_dir=/usr/local/lib/docker/cli-plugins  # searched by every docker CLI, whoever installed it
 has_buildx() { docker buildx version >/dev/null 2>&1; }
 
+# An unpacked engine's programs on PATH (dockerd, containerd and its shims, the CLI where none is), beside the host's.
+link_programs() {
+  local program
+  for program in "$PREFIX"/usr/sbin/* "$PREFIX"/usr/bin/*; do
+    if [ -x "$program" ] && ! command -v "$(basename "$program")" >/dev/null 2>&1; then
+      ln -s "$program" /usr/local/bin/
+    fi
+  done
+}
+link_programs
+
 running=$(engine_version)
 if [ -n "$running" ] && [ "$(major "$running")" -ge "$MIN_MAJOR" ] && has_buildx; then
   say "Docker $running with $(docker buildx version | cut -d' ' -f1-2) already running"; exit 0
@@ -70,10 +81,7 @@ else
   fi
 fi
 
-# The CLI and the buildx plugin where every docker CLI finds them.
-if ! command -v docker >/dev/null 2>&1 && [ -x "$PREFIX/usr/bin/docker" ]; then
-  ln -sf "$PREFIX/usr/bin/docker" /usr/local/bin/docker
-fi
+link_programs
 if ! has_buildx; then
   for plugin in "$PREFIX/usr/libexec/docker/cli-plugins/docker-buildx" /usr/libexec/docker/cli-plugins/docker-buildx; do
     [ -x "$plugin" ] && { mkdir -p "$plugin_dir"; ln -sf "$plugin" "$plugin_dir/docker-buildx"; break; }

@@ -8,6 +8,7 @@ import pytest
 from imgbuild.build import build as build_mod
 from imgbuild.build.build import build
 from imgbuild.build.options import BuildOptions, check_options, torch_index
+from imgbuild.build.seal import SEAL_REPOSITORY
 from imgbuild.core.choices import Index, Network
 from imgbuild.core.errors import BuildError, ConfigError
 from imgbuild.core.output import Reporter
@@ -37,7 +38,8 @@ def fake_engine(fail: bool = False) -> Engine:
 
 
 def tagged(engine) -> list[str]:
-    return [str(call.args[1]) for call in engine.tag.call_args_list]
+    """The image's own tags (the seal names the unsealed image for a moment, and removes that name)."""
+    return [str(call.args[1]) for call in engine.tag.call_args_list if call.args[1].repository != SEAL_REPOSITORY]
 
 
 @pytest.fixture
@@ -69,7 +71,9 @@ def test_the_sbom_and_provenance_are_sealed_into_the_image_before_tagging(varian
     engine = fake_engine()
     image = build(variant, engine, options(tmp_path), Reporter())
     sealed = engine.build.call_args_list[1].args[0]
-    assert (sealed / "Dockerfile").read_text().startswith("FROM sha256:abc\nCOPY sbom.cdx.json provenance.json")
+    # BuildKit would read "FROM sha256:abc" as a Docker Hub name: the unsealed image is named for the moment
+    assert (sealed / "Dockerfile").read_text().startswith(f"FROM {SEAL_REPOSITORY}:abc\nCOPY sbom.cdx.json provenance.json")
+    assert [str(c.args[0]) for c in engine.untag.call_args_list] == [f"{SEAL_REPOSITORY}:abc"]
     sbom = json.loads((sealed / "sbom.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX" and {c["name"] for c in sbom["components"]} == {"torch", "bash"}
     predicate = json.loads((sealed / "provenance.json").read_text())

@@ -1,6 +1,7 @@
 """Rendering: deterministic, strict, lint-clean, and careful with the output folder."""
 
 import filecmp
+import re
 import shutil
 import subprocess
 
@@ -54,7 +55,7 @@ def test_the_pair_installs_the_same_shared_lock_file_and_devel_adds_only_its_ext
     assert "torch==2.14.1 \\\n    --hash=sha256:" in shared
     extra = (devel.path / "lock/extra.txt").read_text()
     assert "nvidia-cuda-nvcc==13.0." in extra and "torch==" not in extra
-    assert "pip install --require-hashes --no-deps -r /opt/imgbuild/lock/extra.txt" in devel.dockerfile.read_text()
+    assert "pip install --no-compile --require-hashes --no-deps -r /opt/imgbuild/lock/extra.txt" in devel.dockerfile.read_text()
     # NVIDIA's libraries are a layer of their own, before torch's (a layer's commit takes twice its size on disk)
     libraries = (runtime.path / "lock/requirements-cuda.txt").read_text()
     assert libraries == (devel.path / "lock/requirements-cuda.txt").read_text()
@@ -111,3 +112,31 @@ def test_hadolint_finds_nothing_in_any_rendered_dockerfile(matrix, tmp_path):
     result = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), "--failure-threshold", "warning",
                              *[str(c.dockerfile) for c in contexts]], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_build_only_settings_are_build_arguments_and_downloads_go_to_cache_mounts(matrix, tmp_path):
+    [runtime] = render_all(select(matrix, Selection(torch="2.14", cuda="13.0", python="3.11", flavor="runtime")),
+                           tmp_path)
+    text = runtime.dockerfile.read_text()
+    env, continued = [], False  # every name an ENV instruction sets
+    for line in text.splitlines():
+        if line.startswith("ENV ") or continued:
+            env += re.findall(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=", line)
+            continued = line.rstrip().endswith("\\")
+    assert "DEBIAN_FRONTEND" not in env and "PIP_NO_CACHE_DIR" not in env and "PIP_CACHE_DIR" not in env
+    assert "LANG" in env
+    assert "ARG DEBIAN_FRONTEND=noninteractive" in text
+    # every apt step keeps its lists and .debs in a cache of its base; pip's downloads in one cache for every variant
+    assert text.count("--mount=type=cache,id=imgbuild-apt-lists-ubuntu-24.04,target=/var/lib/apt/lists") == 2
+    assert text.count("pip install --no-compile") == 2 and "--mount=type=cache,id=imgbuild-pip" in text
+    assert "__pycache__" not in text and "apt-get clean" not in text
+    # Docker's apt hook would delete the cached .debs: set aside for the step, put back for the user's apt
+    assert text.count("mv $hook /tmp/docker-clean") == 2 and text.count("mv /tmp/docker-clean $hook") == 2
+
+
+def test_a_bases_own_user_of_the_uid_gives_way(matrix, tmp_path):
+    [runtime] = render_all(select(matrix, Selection(torch="2.14", cuda="13.0", python="3.11", flavor="runtime")),
+                           tmp_path)
+    text = runtime.dockerfile.read_text()
+    assert 'for taken in $(getent passwd 1000 ml | cut -d: -f1 | sort -u)' in text
+    assert text.index("userdel --remove") < text.index("useradd --create-home --uid 1000 --gid 0")

@@ -45,14 +45,14 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     from ..build.build import build_all
     from ..build.options import check_options
     from ..engine.daemon import Engine
-    from ..host.preflight import check_bases
+    from ..host.preflight import before_build
     from ..lock.resolve import resolve_missing
 
     variants, options = site.resolve(select.variants(one_flavor=True, teams=True))
     out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
     for variant in variants:
         check_options(variant, options)
-    for line in check_bases(engine, [v for v in variants if v.kind.parent(v) is None]):
+    for line in before_build(engine, [v for v in variants if v.kind.parent(v) is None]):
         out.info(line)
     for lock in resolve_missing(variants, find_links=options.wheelhouse):
         out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "

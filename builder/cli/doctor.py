@@ -44,6 +44,7 @@ def run_checks(engine_factory: Callable[[], object], matrix: Matrix | None, env:
     info = engine.info() if engine is not None else None  # one daemon call serves three checks
     if info is not None:
         checks.append(_daemon(engine, info, env))
+        checks.append(_builder(engine))
         checks.append(_gpus(sorted((info.get("Runtimes") or {}).keys()), driver))
     checks.append(_driver(driver, matrix))
     if info is not None:
@@ -58,6 +59,19 @@ def _daemon(engine, info: dict, env: Mapping[str, str]) -> Check:
     where = env.get("DOCKER_HOST") or "the default socket"
     return Check("docker daemon", True,
                  f"API {engine.api_version}, Docker {info.get('ServerVersion', '?')} at {where}")
+
+
+def _builder(engine) -> Check:
+    """BuildKit (Docker 25+ with buildx) or Podman's Buildah builds; an older Docker or a missing plugin cannot."""
+    try:
+        detail = engine.describe_builder()
+    except ImgbuildError as exc:
+        detail, fix = split_message(str(exc))
+        return Check("image builder", False, detail, fix)
+    if "no containerd image store" in detail:
+        return Check("image builder", None, detail, 'enable it for zstd layers and attestations kept as built: '
+                     '{"features": {"containerd-snapshotter": true}} in daemon.json')
+    return Check("image builder", True, detail)
 
 
 def _gpus(runtimes: list[str], driver: str | None) -> Check:

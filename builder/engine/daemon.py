@@ -79,6 +79,15 @@ class Engine:
             raise DaemonError(buildkit.NO_BUILDX)
         return "buildkit"
 
+    def describe_builder(self) -> str:
+        """What builds here, for `doctor` and the start of a build (refuses as `builder` does)."""
+        if self.builder == "classic":
+            return f"Podman {self.server_version}: its Buildah through the Docker-compatible API"
+        store = " ".join(str(v) for pair in (self.info().get("DriverStatus") or []) for v in pair)
+        kind = "containerd image store" if "containerd.snapshotter" in store else \
+            f"the {self.info().get('Driver', '?')} image store (no containerd image store)"
+        return f"Docker {self.server_version}: BuildKit through buildx {buildkit.buildx_version(self._host)}, {kind}"
+
     def tmpfs_owned_by(self, uid: int, gid: int) -> str:
         """tmpfs options for a folder owned by uid:gid, as a volume with Kubernetes' fsGroup is; the engines
         spell it differently (Podman chowns to the container's user with U, Docker takes uid= and gid=)."""

@@ -48,6 +48,12 @@ def check_base_images(engine: Engine, base_images: Iterable[tuple[str, str]]) ->
     return pulled
 
 
+def before_build(engine: Engine, variants: Iterable[Variant]) -> list[str]:
+    """The engine's builder (an engine that cannot build these Dockerfiles is refused now), then the bases; returns
+    the lines that say what builds and what each base holds."""
+    return [f"engine: {engine.describe_builder()}", *check_bases(engine, variants)]
+
+
 def check_bases(engine: Engine, variants: Iterable[Variant]) -> list[str]:
     """Each variant's base is here (or pulled) for its platform and is one its Dockerfile builds on; returns one line
     per base and Python of what the build meets in it. A base that cannot work is refused before anything is built."""
@@ -80,4 +86,4 @@ def before_release(engine: Engine, target: RegistryTarget, variants: Iterable[Va
     variants = list(variants)
     check_registry(target)
     check_disk(engine, {v.flavor for v in variants})
-    return check_bases(engine, variants)
+    return before_build(engine, variants)

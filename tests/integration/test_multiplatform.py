@@ -7,13 +7,12 @@ go through the same path in bench/arm64.py (an emulated torch build takes an hou
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from dockerd import second_dockerd
 from helpers import docker, imgbuild, missing
 from imgbuild.publish.tested import mark_tested
 from imgbuild.registry.client import RegistryClient
@@ -58,24 +57,8 @@ def second_engine(tmp_path_factory):
     """A second, empty dockerd on its own socket and data root: what a team's machine that never saw the image has."""
     if not shutil.which("dockerd"):
         missing("dockerd is not installed: bash scripts/setup-docker.sh")
-    root = tmp_path_factory.mktemp("engine2")
-    short = f"/tmp/ib2-{secrets.token_hex(3)}"  # a unix socket's path must stay short
-    sock = f"unix://{short}/docker.sock"
-    log = (root / "dockerd.log").open("w")
-    proc = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", short, "--pidfile",
-                             str(root / "pid"), "-H", sock, "--bridge=none", "--iptables=false"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(60):
-        if subprocess.run(["docker", "-H", sock, "info"], capture_output=True).returncode == 0:
-            break
-        time.sleep(1)
-    else:
-        proc.terminate()
-        pytest.fail("the second dockerd did not start: " + (root / "dockerd.log").read_text()[-1500:])
-    yield sock
-    proc.terminate()
-    proc.wait(timeout=60)
-    shutil.rmtree(short, ignore_errors=True)
+    with second_dockerd(tmp_path_factory.mktemp("engine2")) as sock:
+        yield sock
 
 
 def join(registry, date=DAY, *more):
