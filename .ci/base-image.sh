@@ -3,4 +3,5 @@
 # (debootstrap from this machine's own apt sources; its rootfs tarball is cached under $IMGBUILD_CI_CACHE).
 set -euo pipefail
 IMAGE=${1:-local/debian:bookworm}
-XDG_CACHE_HOME=${IMGBUILD_CI_CACHE:-/var/cache/imgbuild-ci} imgbuild base --tag "$IMAGE"
+SUITE=${2:-}  # default: the host's own release
+XDG_CACHE_HOME=${IMGBUILD_CI_CACHE:-/var/cache/imgbuild-ci} imgbuild base --tag "$IMAGE" ${SUITE:+--suite "$SUITE"}

@@ -18,7 +18,7 @@ say() { echo "== [$(( $(date +%s) - started ))s] $*"; }
 
 say "system packages"
 need=()
-for pkg in docker.io debootstrap docker-registry python3-venv; do
+for pkg in debootstrap docker-registry python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -27,7 +27,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-say "docker engine"
+say "docker engine (25+ with BuildKit)"
 bash scripts/setup-docker.sh
 
 say "imgbuild into $VENV"

@@ -89,6 +89,9 @@ if ! has_buildx; then
 fi
 has_buildx || die "the docker buildx plugin is missing: install docker-buildx (apt) or docker-buildx-plugin (Docker's apt repository)"
 
+# containerd decompresses layers with unpigz where it finds one when it starts (gzip's reader is one core otherwise).
+command -v unpigz >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pigz >/dev/null 2>&1 || true
+
 # The containerd image store: BuildKit's images (zstd, attestations, indexes) kept as they are.
 config=$PREFIX/daemon.json
 mkdir -p "$PREFIX"
