@@ -72,7 +72,7 @@ else
     apt_trixie=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
                 -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root)
     apt-get "${apt_trixie[@]}" update -qq
-    packages=(docker.io docker-buildx containerd)
+    packages=(docker.io docker-buildx containerd tini)  # tini: docker-init, for `docker run --init`
     command -v docker >/dev/null 2>&1 || packages+=(docker-cli)
     (cd "$apt_dir/debs" && apt-get "${apt_trixie[@]}" download -qq "${packages[@]}")
     for deb in "$apt_dir"/debs/*.deb; do dpkg-deb -x "$deb" "$PREFIX"; done

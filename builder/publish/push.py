@@ -168,9 +168,10 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
 
 
 def _check_immutable(target: RegistryTarget, repository: str, tag: str, image_id: str) -> None:
-    """A dated tag may be pushed again only with the same image (its config digest is the image id)."""
+    """A dated tag may be pushed again only with the same image: the image id is its manifest's digest (the containerd
+    image store) or its config's digest (the classic store, Podman)."""
     remote = target.client.manifest_digest(repository, tag)
-    if remote is None:
+    if remote is None or remote == image_id:
         return
     remote_image = (target.client.image_manifest(repository, remote).get("config") or {}).get("digest")
     if remote_image != image_id:
@@ -208,7 +209,8 @@ def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> s
 def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, image_id: str) -> str:
     """The digest the registry holds under `ref`'s tag, checked against what the engine said it pushed. Podman's
     Docker-compatible API names a digest other than the one it wrote; there the tag is accepted when its manifest's
-    config is this image (the config's digest is the image id), and the registry's digest is the one recorded."""
+    config is this image (the config's digest is the image id), and the registry's digest is the one recorded. In the
+    containerd image store the image id is the manifest's digest, pushed as it is."""
     where = str(ref)
     try:
         remote = target.client.manifest_digest(ref.repository, ref.tag or "")
@@ -216,7 +218,7 @@ def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, image_id:
             if remote and remote != pushed else None
     except RegistryError as exc:
         raise PublishError(f"cannot verify {where}: {target.scrub(str(exc))}") from None
-    if remote is None or (remote != pushed and config != image_id):
+    if remote is None or (remote != pushed and image_id not in (config, remote)):
         raise PublishError(f"{where} reads back as {remote} but the engine pushed {pushed}: something rewrote "
                            "the manifest (a proxy, or a concurrent push); re-run, then check the registry")
     return remote
