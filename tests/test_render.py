@@ -55,7 +55,8 @@ def test_the_pair_installs_the_same_shared_lock_file_and_devel_adds_only_its_ext
     assert "torch==2.14.1 \\\n    --hash=sha256:" in shared
     extra = (devel.path / "lock/extra.txt").read_text()
     assert "nvidia-cuda-nvcc==13.0." in extra and "torch==" not in extra
-    assert "pip install --no-compile --require-hashes --no-deps -r /opt/imgbuild/lock/extra.txt" in devel.dockerfile.read_text()
+    install = "pip install --no-compile --require-hashes --no-deps -r /opt/imgbuild/lock/extra.txt"
+    assert install in devel.dockerfile.read_text()
     # NVIDIA's libraries are a layer of their own, before torch's (a layer's commit takes twice its size on disk)
     libraries = (runtime.path / "lock/requirements-cuda.txt").read_text()
     assert libraries == (devel.path / "lock/requirements-cuda.txt").read_text()

@@ -54,10 +54,12 @@ def read_traits(engine: Engine, ref: str, uid: int) -> BaseTraits:
 
 def check_base(traits: BaseTraits, python: str, user: str, uid: int) -> str:
     """Refuse a base that cannot work; else one line of what the build meets in it and what it does about it."""
+    if not traits.distro:
+        raise ConfigError(f"base image {traits.ref} has no /etc/os-release, so it is not a Debian or Ubuntu image "
+                          f"imgbuild can build on: {FIX}")
     if not traits.apt or not {"debian", "ubuntu"} & set(traits.family):
-        what = traits.name if traits.distro else "not a Debian or Ubuntu image (it has no /etc/os-release)"
-        raise ConfigError(f"base image {traits.ref} is {what}, which has no apt: imgbuild's images install their "
-                          f"system packages with apt-get: {FIX}")
+        raise ConfigError(f"base image {traits.ref} is {traits.name}, which has no apt: imgbuild's images install "
+                          f"their system packages with apt-get: {FIX}")
     said = [f"base {traits.ref}: {traits.name}"]
     if traits.uid_holder and traits.uid_holder != user:
         said.append(f"its user {traits.uid_holder} gives uid {uid} to {user}")

@@ -148,7 +148,7 @@ def rootfs_image(ref: str, files: dict[str, bytes]) -> None:
 @pytest.mark.parametrize(("files", "said"), [
     ({"etc/os-release": b'NAME="Alpine Linux"\nID=alpine\nPRETTY_NAME="Alpine Linux v3.20"\n',
       "bin/sh": b"#!busybox\n"}, "is Alpine Linux v3.20, which has no apt"),
-    ({"bin/sh": b"#!nothing\n"}, "is not a Debian or Ubuntu image (it has no /etc/os-release)"),
+    ({"bin/sh": b"#!nothing\n"}, "has no /etc/os-release, so it is not a Debian or Ubuntu image"),
 ])
 def test_a_base_without_apt_is_refused_in_one_line_before_anything_is_built(engine, files, said, tmp_path):
     ref = "local/not-apt:1"
