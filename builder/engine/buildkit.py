@@ -48,7 +48,8 @@ def build(host: str | None, context: Path, *, buildargs: dict[str, str], labels:
         command = ["docker", "buildx", "build", "--progress=plain", "--load", "--metadata-file", str(metadata),
                    # imgbuild writes its own SBOM and provenance beside the digest (publish/attach.py)
                    "--provenance=false", "--sbom=false"]
-        command += [f"--network={network}"] if network else []
+        # BuildKit's own network is the engine's default (bridge) one; it takes no other name for it
+        command += [f"--network={'default' if network == 'bridge' else network}"] if network else []
         command += ["--no-cache"] if nocache else []
         command += [f"--platform={platform}"] if platform else []
         for key, value in sorted(buildargs.items()):
