@@ -39,8 +39,8 @@ from rich.console import Console
 def build_tiny(base: str, ref: str, name: str, size_mb: int) -> None:
     dockerfile = (f"FROM {base}\nRUN head -c {size_mb}M /dev/urandom > /{name}\n"
                   f"LABEL io.imgbuild.variant=bench-{name}\n")
-    subprocess.run(["docker", "build", "-q", "--network", "host", "-t", ref, "-"], input=dockerfile,
-                   text=True, check=True, capture_output=True, env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    subprocess.run(["docker", "build", "-q", "--provenance=false", "--network", "host", "-t", ref, "-"], input=dockerfile,
+                   text=True, check=True, capture_output=True)
 
 
 def measure(engine: Engine, ref: str, tag: str, registry: RegistryRef, creds: Credentials,

@@ -49,7 +49,7 @@ def carrier(engine, base_image, runtime_image, documents, tmp_path_factory):
     (folder / "provenance.json").write_text(json.dumps(documents[1]))
     (folder / "Dockerfile").write_text(f"FROM {base_image}\nCOPY sbom.cdx.json provenance.json /opt/imgbuild/\n"
                                        "LABEL io.imgbuild.variant=2.14.1-cu130-py3.11-runtime\n")
-    docker("build", "-q", "--network", "host", "-t", f"{REPO}:{TAG}", str(folder), check=True)
+    docker("build", "-q", "--provenance=false", "--network", "host", "-t", f"{REPO}:{TAG}", str(folder), check=True)
     image_id = engine.image(f"{REPO}:{TAG}").id
     record = mark_tested(image_id)
     yield f"{REPO}:{TAG}", image_id

@@ -57,7 +57,7 @@ def in_image(ref: str, script: str) -> str:
 @pytest.fixture(scope="module")
 def ubuntu_traits(engine, base_image, wheelhouse, ca_cert, tmp_path_factory):
     """The stand-in base, then the test variant built on it; (the build's result, the image)."""
-    docker("buildx", "build", "--network", "host", "--load", "--build-arg", f"BASE={base_image}", "-t",
+    docker("buildx", "build", "--provenance=false", "--network", "host", "--load", "--build-arg", f"BASE={base_image}", "-t",
            UBUNTU_TRAITS, str(ROOT / "tests/fixtures/ubuntu-traits"), check=True, timeout=600)
     matrix = base_matrix(tmp_path_factory.mktemp("ubuntu-traits"), "pytorch-on-ubuntu-traits", UBUNTU_TRAITS)
     result = build_on(matrix, TEST_VARIANT, wheelhouse, ca_cert)

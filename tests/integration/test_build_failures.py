@@ -24,7 +24,7 @@ def one_line(result):
 
 def test_a_failed_step_names_the_step_and_the_log_and_tags_nothing(engine, base_image, tmp_path):
     (tmp_path / "Dockerfile").write_text(f"FROM {base_image}\n{BREAK_APT}\n")
-    docker("build", "--network", "host", "-t", BROKEN_APT, str(tmp_path), check=True)
+    docker("build", "--provenance=false", "--network", "host", "-t", BROKEN_APT, str(tmp_path), check=True)
     try:
         result = imgbuild("build", "--torch", "2.6", "--cuda", "cpu", "--base-image", BROKEN_APT,
                           env=stand_in_locks(tmp_path / "locks", "2.6.0-cpu-py3.12-runtime"))
@@ -68,7 +68,7 @@ def test_release_records_a_failed_variant_and_goes_on(engine, base_image, tmp_pa
     # A registry that answers: an unreachable one is refused by the preflight before any build.
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {base_image}\n{BREAK_APT}\n")
-    docker("build", "--network", "host", "-t", BROKEN_APT, str(tmp_path / "ctx"), check=True)
+    docker("build", "--provenance=false", "--network", "host", "-t", BROKEN_APT, str(tmp_path / "ctx"), check=True)
     out = tmp_path / "release"
     try:
         result = imgbuild("release", "--variant", "2.6.0-cpu-py3.12-runtime", "--variant", "2.5.1-cpu-py3.11-runtime",

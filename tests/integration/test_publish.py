@@ -66,9 +66,8 @@ def build_tiny(tag: str, payload: str) -> str:
     """A two-layer image (the base plus one small file) tagged LOCAL:tag; returns its id."""
     dockerfile = (f"FROM {BASE}\nRUN echo {payload} > /payload\n"
                   f"LABEL io.imgbuild.variant=test-{tag} io.imgbuild.torch=2.6.0 io.imgbuild.cuda=cpu\n")
-    out = subprocess.run(["docker", "build", "-q", "--network", "host", "-t", f"{LOCAL}:{tag}", "-"],
-                         input=dockerfile, capture_output=True, text=True, check=False,
-                         env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    out = subprocess.run(["docker", "build", "-q", "--provenance=false", "--network", "host", "-t", f"{LOCAL}:{tag}",
+                          "-"], input=dockerfile, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()[-1]
 

@@ -24,7 +24,7 @@ def derived(runtime_image, tmp_path):
     def make(name, *lines):
         (tmp_path / "Dockerfile").write_text(f"FROM {runtime_image}\n" + "\n".join(lines) + "\n")
         ref = f"imgbuild-test/{name}:1"
-        docker("build", "--network", "host", "-t", ref, str(tmp_path), check=True, timeout=900)
+        docker("build", "--provenance=false", "--network", "host", "-t", ref, str(tmp_path), check=True, timeout=900)
         made.append(ref)
         return ref
 
