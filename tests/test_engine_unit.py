@@ -7,11 +7,15 @@ import re
 from unittest.mock import create_autospec
 
 import pytest
+from helpers import ROOT
+from imgbuild.build.failures import explain_failure
 from imgbuild.core.errors import ConfigError
 from imgbuild.engine.buildkit import _Progress
 from imgbuild.engine.daemon import Engine
 from imgbuild.engine.values import ImageInfo
 from imgbuild.host.base_traits import APT_GET, APT_HOOK, DPKG_EXCLUDES, PASSWD, check_base, read_traits
+from imgbuild.matrix.load import load_matrix
+from imgbuild.matrix.select import Selection, select
 
 FAILED_BUILD = """\
 #1 [internal] load build definition from Dockerfile
@@ -98,3 +102,22 @@ def test_an_unlisted_debian_family_release_builds_with_a_note():
                           b'VERSION_ID="22"\n', APT_GET: b"\x7fELF"})
     line = check_base(read_traits(engine, "mint:22", 1000), "3.11", "ml", 1000)
     assert "not a supported release" in line and "its apt's python3 is not known here" in line
+
+
+BUILDKIT_HASH_FAILURE = """\
+#13 [ 9/17] RUN --mount=type=cache,id=imgbuild-pip,target=/var/cache/imgbuild/pip     umask 0002
+#13 7.661 ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated the package
+#13 7.662     anyio==4.16.0 from http://127.0.0.1:40000/anyio-4.16.0-py3-none-any.whl (from -r requirements.txt (line 3)):
+#13 7.662         Expected sha256 0000000000000000000000000000000000000000000000000000000000000000
+#13 7.662              Got        1111111111111111111111111111111111111111111111111111111111111111
+#13 ERROR: process "/bin/bash -o pipefail -c umask 0002 && pip install ..." did not complete successfully: exit code: 1
+"""
+
+
+def test_a_hash_mismatch_in_buildkits_log_is_named_in_one_line(tmp_path):
+    [variant] = select(load_matrix(ROOT / "matrix.yaml"), Selection(torch="2.14", cuda="13.0", python="3.11",
+                                                                    flavor="runtime"))
+    log = tmp_path / "build.log"
+    log.write_text(BUILDKIT_HASH_FAILURE)
+    error = explain_failure(variant, log)
+    assert error is not None and str(error).startswith("anyio==4.16.0 does not match its hash in ")

@@ -17,9 +17,11 @@ def explain_failure(variant: Variant, log_path: Path) -> BuildError | None:
         text = log_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    text = _BUILDKIT_PREFIX.sub("", text)  # BuildKit's "#12 3.456 " before each line a step printed
     return hash_mismatch(variant, text, log_path) or pinned_conflict(variant, text)
 
 
+_BUILDKIT_PREFIX = re.compile(r"^#\d+ \d+\.\d+ ", re.MULTILINE)
 _MISMATCH = re.compile(r"^\s+(\S+==\S+) from .*\n\s+Expected sha256", re.MULTILINE)
 
 
