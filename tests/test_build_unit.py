@@ -74,6 +74,7 @@ def test_the_sbom_and_provenance_are_sealed_into_the_image_before_tagging(varian
     # BuildKit would read "FROM sha256:abc" as a Docker Hub name: the unsealed image is named for the moment
     assert (sealed / "Dockerfile").read_text().startswith(f"FROM {SEAL_REPOSITORY}:abc\nCOPY sbom.cdx.json provenance.json")
     assert [str(c.args[0]) for c in engine.untag.call_args_list] == [f"{SEAL_REPOSITORY}:abc"]
+    engine.forget.assert_called_once_with("sha256:abc")  # the unsealed image left no dangling record
     sbom = json.loads((sealed / "sbom.cdx.json").read_text())
     assert sbom["bomFormat"] == "CycloneDX" and {c["name"] for c in sbom["components"]} == {"torch", "bash"}
     predicate = json.loads((sealed / "provenance.json").read_text())

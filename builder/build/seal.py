@@ -59,6 +59,7 @@ def seal(engine: Engine, image_id: str, variant: Variant, facts: BuildFacts, wor
                               on_step=lambda *_: None)
     finally:
         engine.untag(unsealed)
+    engine.forget(image_id)  # the unsealed image: every layer of it is the sealed one's too
     reporter.info(f"SBOM of {variant.id}: {len(inventory.python)} Python and {len(inventory.os)} OS packages, "
                   f"{len(document) / 1024:.0f} KiB, sealed with its provenance in {time.monotonic() - start:.1f}s")
     return sealed

@@ -128,6 +128,18 @@ class Engine:
             pass
 
     @daemon_errors
+    def forget(self, image_id: str) -> None:
+        """Drop an intermediate image's record where nothing needs it: in the containerd image store a build's
+        unnamed result stays as a dangling image until removed; in the classic store an image with children stays."""
+        try:
+            self._client.api.remove_image(image_id, noprune=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: another image is built on it, so the engine keeps it
+                raise
+
+    @daemon_errors
     def image(self, ref: ImageRef | str) -> ImageInfo | None:
         """What the engine knows of a local image (by reference or id), or None when it has none."""
         try:

@@ -48,6 +48,12 @@ def remove_repository(repository: str) -> None:
         docker("rmi", "-f", *refs)
 
 
+def free_build_cache() -> None:
+    """BuildKit's records that no image shares (the stand-in's layers, about 7 GB each, and the download caches): a
+    test machine's disk holds only so many torch images. The session's test images keep theirs."""
+    docker("builder", "prune", "-f", timeout=600)
+
+
 def in_image(ref: str, script: str) -> str:
     result = docker("run", "--rm", "--network", "host", "--entrypoint", "bash", ref, "-c", script)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -64,6 +70,7 @@ def ubuntu_traits(engine, base_image, wheelhouse, ca_cert, tmp_path_factory):
     yield result, "imgbuild/pytorch-on-ubuntu-traits:2.14.1-cuda13.0-cudnn9-runtime"
     remove_repository("imgbuild/pytorch-on-ubuntu-traits")
     docker("rmi", UBUNTU_TRAITS)
+    free_build_cache()
 
 
 def test_the_build_names_what_it_meets_in_the_base_before_it_builds(ubuntu_traits):
@@ -115,6 +122,7 @@ def trixie_image(engine, ca_cert, tmp_path_factory):
     result = build_on(matrix, ["--variant", TRIXIE_VARIANT], wheelhouse, ca_cert)
     yield result, "imgbuild/pytorch-on-trixie:2.13.0-cuda13.0-cudnn9-runtime-py3.13"
     remove_repository("imgbuild/pytorch-on-trixie")
+    free_build_cache()
 
 
 def test_debian_13_builds_with_its_own_python(trixie_image):
