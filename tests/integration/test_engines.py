@@ -13,6 +13,7 @@ import pytest
 from conftest import TEST_VARIANT
 from dockerd import second_dockerd
 from helpers import imgbuild, missing
+from imgbuild.engine.daemon import Engine
 
 OLD_DOCKER = Path(os.environ.get("IMGBUILD_CI_CACHE", "/var/cache/imgbuild-ci")) / "docker-20.10"
 
@@ -69,3 +70,20 @@ def test_the_build_says_its_engine_and_builder_first(runtime_image, base_image, 
     assert result.returncode == 0, result.stderr[-3000:]
     first = result.stderr.splitlines()[0]
     assert first.startswith("engine: Docker ") and "BuildKit through buildx" in first, first
+
+
+def test_buildkit_builds_into_the_classic_image_store_too(tmp_path_factory):
+    """GitHub's runners run Docker 28 with the overlay2 store (the containerd image store is off there): the same
+    build path gives an image the engine knows, labels and all."""
+    context = tmp_path_factory.mktemp("tiny")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
+    (context / "payload").write_bytes(os.urandom(4096))
+    with second_dockerd(tmp_path_factory.mktemp("overlay2-engine")) as host:
+        engine = Engine(base_url=host)
+        assert "the overlay2 image store (no containerd image store)" in engine.describe_builder()
+        with (context / "build.log").open("w") as log:
+            image_id = engine.build(context, buildargs={}, labels={"io.imgbuild.test": "1"}, network="host",
+                                    nocache=True, log=log, on_step=lambda *_: None)
+        info = engine.image(image_id)
+        assert info is not None and info.labels["io.imgbuild.test"] == "1"
+        assert "exporting layers" in (context / "build.log").read_text()
