@@ -61,8 +61,10 @@ def in_image(ref: str, script: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def ubuntu_traits(engine, base_image, wheelhouse, ca_cert, tmp_path_factory):
-    """The stand-in base, then the test variant built on it; (the build's result, the image)."""
+def ubuntu_traits(engine, base_image, wheelhouse, ca_cert, tmp_path_factory, devel_image):
+    """The stand-in base, then the test variant built on it; (the build's result, the image). The session's runtime and
+    devel images are built first: free_build_cache() keeps only the build records an image shares, and the devel
+    build must find the runtime's torch layers in the cache to share them."""
     docker("buildx", "build", "--provenance=false", "--network", "host", "--load", "--build-arg", f"BASE={base_image}", "-t",
            UBUNTU_TRAITS, str(ROOT / "tests/fixtures/ubuntu-traits"), check=True, timeout=600)
     matrix = base_matrix(tmp_path_factory.mktemp("ubuntu-traits"), "pytorch-on-ubuntu-traits", UBUNTU_TRAITS)

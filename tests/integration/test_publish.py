@@ -69,7 +69,10 @@ def build_tiny(tag: str, payload: str) -> str:
     out = subprocess.run(["docker", "build", "-q", "--provenance=false", "--network", "host", "-t", f"{LOCAL}:{tag}",
                           "-"], input=dockerfile, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+    # the id the engine keeps it by (the containerd image store's is the manifest's digest, not the config's)
+    inspected = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", f"{LOCAL}:{tag}"],
+                               capture_output=True, text=True, check=True)
+    return inspected.stdout.strip()
 
 
 @pytest.fixture(scope="module")
