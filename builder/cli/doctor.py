@@ -68,7 +68,7 @@ def _builder(engine) -> Check:
     except ImgbuildError as exc:
         detail, fix = split_message(str(exc))
         return Check("image builder", False, detail, fix)
-    if "no containerd image store" in detail:
+    if engine.builder == "buildkit" and not engine.containerd_store:
         return Check("image builder", None, detail, 'enable it for zstd layers and attestations kept as built: '
                      '{"features": {"containerd-snapshotter": true}} in daemon.json')
     return Check("image builder", True, detail)

@@ -27,3 +27,10 @@ def daemon_errors(method):
 
 def short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+def failed_step(step: str, said: list[str], log_name: str) -> str:
+    """One line for a failed build, whichever builder: the step and the last three lines it printed."""
+    tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
+    short_step = step if len(step) <= 80 else step[:77] + "..."
+    return f"build failed at {short_step}: {tail} (full log: {log_name})"

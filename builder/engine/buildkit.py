@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from ..core.errors import BuildError, DaemonError
+from .boundary import failed_step
 
 # "#7 [ 3/12] RUN ...", "#9 [stage-1 2/4] COPY ..." (a step), "#7 12.34 text" (its output), "#7 ERROR: ..." (its end)
 _STEP = re.compile(r"^#(\d+) \[(?:[\w.-]+ )?\s*(\d+)/(\d+)\] (.*)$")
@@ -111,10 +112,7 @@ class _Progress:
     def failure(self, log_name: str) -> str:
         vertex = self._failed
         step = self._steps.get(vertex or "", "before the first step")
-        said = [s for s in (self._said.get(vertex or "") or self._errors) if s.strip()]
-        tail = " | ".join(s.strip()[:200] for s in said[-3:]) or "no output"
-        short_step = step if len(step) <= 80 else step[:77] + "..."
-        return f"build failed at {short_step}: {tail} (full log: {log_name})"
+        return failed_step(step, [s for s in (self._said.get(vertex or "") or self._errors) if s.strip()], log_name)
 
 
 def _env(host: str | None) -> dict[str, str]:

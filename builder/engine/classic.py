@@ -18,7 +18,7 @@ import requests
 
 from ..core.errors import BuildError
 from ..core.reference import ImageRef
-from .boundary import short
+from .boundary import failed_step, short
 
 STEP = re.compile(r"^(?:Step|STEP) (\d+)/(\d+) ?: (.*)$")  # Docker: "Step 1/9 : ", Podman (Buildah): "STEP 1/9: "
 
@@ -65,9 +65,7 @@ _NOISE = re.compile(r"^(\x1b\[[0-9;]*m)*$|^Removing intermediate container|^ ---
 def _failed(step: str, last, log: IO[str]) -> str:
     """The step's number and the last lines that say why (not the classic builder's own chatter)."""
     said = [clean for line in last if not _NOISE.match(clean := _ANSI.sub("", line).strip())]
-    tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
-    short_step = step if len(step) <= 80 else step[:77] + "..."
-    return f"build failed at {short_step}: {tail} (full log: {getattr(log, 'name', '?')})"
+    return failed_step(step, said, getattr(log, "name", "?"))
 
 
 def build_from_tarball(client: docker.DockerClient, tarball: Path, ref: ImageRef, labels: dict[str, str],

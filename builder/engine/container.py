@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import posixpath
+import tarfile
+
 import docker
 import docker.errors
 
@@ -51,3 +55,20 @@ class Container:
             self._raw.remove(force=force, v=True)
         except docker.errors.NotFound:
             pass
+
+
+def read_in(container, path: str, hops: int = 8) -> bytes | None:
+    """A regular file's bytes (following up to `hops` symbolic links), else None."""
+    try:
+        stream, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.getmembers()[0]
+        if member.issym() and hops > 0:
+            return read_in(container, posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname)),
+                            hops - 1)
+        if not member.isfile():
+            return None
+        read = tar.extractfile(member)
+        return read.read() if read else None

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import functools
-import io
 import os
-import posixpath
 import re
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -20,10 +17,9 @@ from ..core.errors import BuildError, DaemonError
 from ..core.reference import ImageRef
 from . import buildkit, classic, emulation
 from .boundary import daemon_errors, short
-from .container import Container
+from .container import Container, read_in
 from .values import ImageInfo, RunResult
 
-STEP = re.compile(r"^(?:Step|STEP) (\d+)/(\d+) ?: (.*)$")  # Docker: "Step 1/9 : ", Podman (Buildah): "STEP 1/9: "
 MIN_DOCKER = 25  # BuildKit in the engine, with the containerd image store and `RUN --mount`
 NO_DAEMON = ("cannot reach the Docker daemon{where}: start it (`sudo systemctl start docker`, or "
              "`sudo dockerd &`) or point DOCKER_HOST at one")
@@ -45,7 +41,7 @@ class Engine:
     @property
     @daemon_errors
     def api_version(self) -> str:
-        return str(self._client.version().get("ApiVersion", "?"))
+        return str(self._version.get("ApiVersion", "?"))
 
     @daemon_errors
     def info(self) -> dict:
@@ -55,12 +51,26 @@ class Engine:
     @daemon_errors
     def is_podman(self) -> bool:
         """Podman's Docker-compatible API (`podman system service`) names itself among the version's components."""
-        return any(part.get("Name", "").startswith("Podman") for part in self._client.version().get("Components", []))
+        return any(part.get("Name", "").startswith("Podman") for part in self._version.get("Components", []))
 
     @functools.cached_property
     @daemon_errors
+    def _version(self) -> dict:
+        """The daemon's version answer, asked once: the API version, the engine's and Podman's mark come from it."""
+        return self._client.version()
+
+    @property
     def server_version(self) -> str:
-        return str(self._client.version().get("Version", "?"))
+        return str(self._version.get("Version", "?"))
+
+    @functools.cached_property
+    def _buildx(self) -> str | None:
+        return buildkit.buildx_version(self._host)
+
+    @property
+    def containerd_store(self) -> bool:
+        """Whether images are kept in containerd's store (compressed layers as built) or a graph driver's."""
+        return any("containerd.snapshotter" in str(v) for pair in (self.info().get("DriverStatus") or []) for v in pair)
 
     @functools.cached_property
     def builder(self) -> str:
@@ -75,7 +85,7 @@ class Engine:
             raise DaemonError(f"Docker {version} is older than {MIN_DOCKER} and has no BuildKit image builds "
                               f"imgbuild can use: upgrade the engine (scripts/setup-docker.sh, or "
                               "https://docs.docker.com/engine/install/)")
-        if buildkit.buildx_version(self._host) is None:
+        if self._buildx is None:
             raise DaemonError(buildkit.NO_BUILDX)
         return "buildkit"
 
@@ -83,10 +93,9 @@ class Engine:
         """What builds here, for `doctor` and the start of a build (refuses as `builder` does)."""
         if self.builder == "classic":
             return f"Podman {self.server_version}: its Buildah through the Docker-compatible API"
-        store = " ".join(str(v) for pair in (self.info().get("DriverStatus") or []) for v in pair)
-        kind = "containerd image store" if "containerd.snapshotter" in store else \
+        kind = "containerd image store" if self.containerd_store else \
             f"the {self.info().get('Driver', '?')} image store (no containerd image store)"
-        return f"Docker {self.server_version}: BuildKit through buildx {buildkit.buildx_version(self._host)}, {kind}"
+        return f"Docker {self.server_version}: BuildKit through buildx {self._buildx}, {kind}"
 
     def tmpfs_owned_by(self, uid: int, gid: int) -> str:
         """tmpfs options for a folder owned by uid:gid, as a volume with Kubernetes' fsGroup is; the engines
@@ -193,7 +202,7 @@ class Engine:
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not open {image}: {short(exc)}") from None
         try:
-            return {path: _read_in(container, path) for path in paths}
+            return {path: read_in(container, path) for path in paths}
         finally:
             container.remove(force=True)
 
@@ -270,20 +279,3 @@ class Engine:
     @daemon_errors
     def runtimes(self) -> list[str]:
         return sorted((self.info().get("Runtimes") or {}).keys())
-
-
-def _read_in(container, path: str, hops: int = 8) -> bytes | None:
-    """A regular file's bytes (following up to `hops` symbolic links), else None."""
-    try:
-        stream, _ = container.get_archive(path)
-    except docker.errors.NotFound:
-        return None
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-        member = tar.getmembers()[0]
-        if member.issym() and hops > 0:
-            return _read_in(container, posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname)),
-                            hops - 1)
-        if not member.isfile():
-            return None
-        read = tar.extractfile(member)
-        return read.read() if read else None
