@@ -15,14 +15,17 @@ import pytest
 
 
 @contextmanager
-def second_dockerd(root: Path, dockerd: str = "dockerd", env: dict | None = None) -> Iterator[str]:
-    """Start `dockerd` (a path or a name on PATH) and yield its DOCKER_HOST; stop it and drop its runtime folder."""
+def second_dockerd(root: Path, dockerd: str = "dockerd", env: dict | None = None,
+                   containerd_store: bool = False) -> Iterator[str]:
+    """Start `dockerd` (a path or a name on PATH) and yield its DOCKER_HOST; stop it and drop its runtime folder.
+    `containerd_store`: with the containerd image store, as the host's engine (scripts/setup-docker.sh)."""
     short = f"/tmp/ib2-{secrets.token_hex(3)}"  # a unix socket's path must stay short
     sock = f"unix://{short}/docker.sock"
     log_path = root / "dockerd.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen([dockerd, "--data-root", str(root / "data"), "--exec-root", short, "--pidfile",
-                                 str(root / "pid"), "-H", sock, "--bridge=none", "--iptables=false"],
+                                 str(root / "pid"), "-H", sock, "--bridge=none", "--iptables=false",
+                                 *(["--config-file", str(_store_config(root))] if containerd_store else [])],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
         for _ in range(60):
@@ -40,3 +43,9 @@ def second_dockerd(root: Path, dockerd: str = "dockerd", env: dict | None = None
         proc.terminate()
         proc.wait(timeout=60)
         shutil.rmtree(short, ignore_errors=True)
+
+
+def _store_config(root: Path) -> Path:
+    path = root / "daemon.json"
+    path.write_text('{"features": {"containerd-snapshotter": true}}\n')
+    return path

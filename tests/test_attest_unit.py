@@ -161,3 +161,21 @@ def test_sign_verify_and_scan_use_the_digests_the_release_step_wrote():
     assert "--certificate-identity \"${GITHUB_SERVER_URL}/${GITHUB_WORKFLOW_REF}\"" in verify
     assert "https://token.actions.githubusercontent.com" in verify
     assert jobs["verify"]["needs"] == "sign" and "verify" in jobs["catalog"]["needs"]
+
+
+def test_an_image_built_at_a_fixed_time_names_no_run_and_the_registry_copy_names_the_one_that_published_it(variant):
+    """Two runs of a nightly at one SOURCE_DATE_EPOCH must seal the same provenance into the image (its digest is
+    reproducible); the attestation pushed beside the digest still says which run built and published it."""
+    env = {"GITHUB_WORKFLOW_REF": "org/imgbuild/.github/workflows/nightly.yml@refs/heads/main",
+           "GITHUB_REPOSITORY": "org/imgbuild", "GITHUB_RUN_ID": "42"}
+    sealed = [provenance.predicate(variant, source="https://github.com/org/imgbuild", revision="f" * 40,
+                                   base_image="debian:bookworm", base_image_id="sha256:" + "d" * 64,
+                                   lock_sha256="c" * 64, options={}, started=CREATED, finished=None,
+                                   env={**env, "GITHUB_RUN_ID": run}, run_details=False) for run in ("42", "43")]
+    assert sealed[0] == sealed[1]
+    assert sealed[0]["runDetails"]["metadata"] == {"startedOn": "2026-11-25T10:00:00Z"}
+    assert sealed[0]["runDetails"]["builder"]["id"].startswith("https://github.com/imgbuild/imgbuild@v")
+    published = provenance.for_this_run(json.loads(json.dumps(sealed[0])), env)
+    assert published["runDetails"]["metadata"]["invocationId"].endswith("/actions/runs/42/attempts/1")
+    assert published["runDetails"]["builder"]["id"].endswith("nightly.yml@refs/heads/main")
+    assert provenance.for_this_run(json.loads(json.dumps(sealed[0])), {}) == sealed[0]  # a run outside GitHub

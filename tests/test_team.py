@@ -58,7 +58,7 @@ def test_the_workbench_comes_from_the_matrix(matrix):
     locked = lock_path(v).read_text()
     assert "\ntensorboard==2.21.0 \\\n" in locked and "\nipywidgets==8.1.9 \\\n" in locked
     # the OS tools sit below the locked Python set (torch), so every variant on this base shares them
-    assert text.index("tmux") < text.index("lock/requirements.txt")
+    assert text.index("tmux") < text.index("lock/packages.txt")
     assert json.loads(workbench_labels(v)["io.imgbuild.workbench.python"]) == ["ipywidgets==8.1.9", "tensorboard==2.21.0"]
 
 

@@ -15,10 +15,11 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..lock.wheelhouse import serve
-from ..render.context import BuildContext
+from ..render.context import BuildContext, fix_times
 from ..render.inputs import BASE_DIGEST_LABEL, inputs_labels
 from ..render.render import render
 from . import seal
+from .cache import registry_cache
 from .failures import explain_failure
 from .image import Image
 from .options import BuildOptions, certificates, check_options, content_options, revision, source, torch_index
@@ -62,17 +63,21 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
     variant, name = ctx.variant, ctx.variant.name
     logs = options.work_dir / "logs"
     log_path = (logs / f"{name}.build.log").resolve()
-    created = tags.build_time()
+    created = options.created or tags.build_time()
+    fixed = options.created is not None or tags.fixed_time()
     base = tags.built_from(variant)
     inputs = inputs_labels(ctx.path, engine, base)
     facts = seal.BuildFacts(source(), revision(), base, inputs[BASE_DIGEST_LABEL], content_options(variant, options),
-                              created)
+                            created, fixed)
     labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs
     start = time.monotonic()
+    fix_times(ctx.path)
     reporter.info(f"building {name} (log: {log_path})")
     with writing(log_path):
         logs.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed below; OSError named above)
+    if fixed:  # BuildKit then dates the image config and its history at this time
+        args |= {"SOURCE_DATE_EPOCH": str(int(created.timestamp()))}
     with log, (serve(options.wheelhouse) if options.wheelhouse else nullcontext(None)) as find_links:
         if find_links:
             args |= {"PIP_FIND_LINKS": find_links, "PIP_TRUSTED_HOST": find_links.split("/")[2]}
@@ -80,7 +85,8 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
             try:
                 image_id = engine.build(ctx.path, buildargs=args, labels=labels, network=options.network.value,
                                         nocache=options.no_cache, log=log, on_step=update,
-                                        platform=engine_platform(variant.platform))
+                                        platform=engine_platform(variant.platform), builder=options.builder,
+                                        cache=registry_cache(variant, options.cache_registry))
             except BuildError as exc:
                 log.flush()
                 raise (explain_failure(variant, log_path) or exc) from None

@@ -30,7 +30,10 @@ class BuildOptions:
     network: Network = Network.host  # loopback wheelhouse, and machines whose daemon has no bridge
     no_cache: bool = False
     work_dir: Path = WORK_DIR
+    builder: str | None = None  # a buildx builder's name: None is the engine's own BuildKit
+    cache_registry: str | None = None  # HOST/NS/NAME: the build cache every runner imports and exports
     date: dt.date = field(default_factory=tags.build_date)
+    created: dt.datetime | None = None  # a fixed build time (`reproduce`: the published image's); else $SOURCE_DATE_EPOCH
 
 
 def check_options(variant: Variant, options: BuildOptions) -> None:

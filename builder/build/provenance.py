@@ -39,10 +39,12 @@ def invocation_id(env: Mapping[str, str] = os.environ) -> str | None:
 
 
 def predicate(variant: Variant, *, source: str, revision: str, base_image: str, base_image_id: str,
-              lock_sha256: str, options: Mapping[str, object], started: dt.datetime, finished: dt.datetime,
-              env: Mapping[str, str] = os.environ) -> dict:
+              lock_sha256: str, options: Mapping[str, object], started: dt.datetime, finished: dt.datetime | None,
+              env: Mapping[str, str] = os.environ, run_details: bool = True) -> dict:
     """The SLSA v1 predicate: the matrix entry and content-changing options as parameters, the source revision,
-    base image and lock as resolved dependencies, the builder and the build's times."""
+    base image and lock as resolved dependencies, the builder and the build's times. Without `run_details` (a build
+    at a fixed SOURCE_DATE_EPOCH, whose image must be the same from any run) the times are that one and the run's
+    id is left out."""
     dependencies = [
         {"uri": f"git+{source}@{revision}", "digest": {"gitCommit": revision}},
         {"uri": f"docker-image://{base_image}", "digest": {"sha256": base_image_id.removeprefix("sha256:")},
@@ -50,8 +52,8 @@ def predicate(variant: Variant, *, source: str, revision: str, base_image: str, 
     ]
     if lock_sha256:
         dependencies.append({"uri": "file:///opt/imgbuild/requirements.lock", "digest": {"sha256": lock_sha256}})
-    metadata = {"startedOn": _time(started), "finishedOn": _time(finished)}
-    if run := invocation_id(env):
+    metadata = {"startedOn": _time(started)} | ({"finishedOn": _time(finished)} if finished else {})
+    if run_details and (run := invocation_id(env)):
         metadata["invocationId"] = run
     return {
         "buildDefinition": {
@@ -62,9 +64,22 @@ def predicate(variant: Variant, *, source: str, revision: str, base_image: str, 
             "internalParameters": dict(sorted(options.items())),
             "resolvedDependencies": dependencies,
         },
-        "runDetails": {"builder": {"id": builder_id(env), "version": {"imgbuild": installed_version("imgbuild")}},
+        "runDetails": {"builder": {"id": builder_id(env if run_details else {}),
+                                   "version": {"imgbuild": installed_version("imgbuild")}},
                        "metadata": metadata},
     }
+
+
+def for_this_run(predicate_doc: dict, env: Mapping[str, str] = os.environ) -> dict:
+    """The predicate of an image built at a fixed time, which names only imgbuild as its builder, completed for the
+    registry with the run that publishes it (the nightly builds and pushes in one run): its workflow and run id."""
+    details = predicate_doc.get("runDetails")
+    if not isinstance(details, dict) or not isinstance(details.get("metadata"), dict):
+        return predicate_doc
+    if "invocationId" not in details["metadata"] and (run := invocation_id(env)):
+        details["metadata"]["invocationId"] = run
+        details["builder"] = {**details.get("builder", {}), "id": builder_id(env)}
+    return predicate_doc
 
 
 def statement(predicate_doc: Mapping, repository: str, digest: str) -> bytes:

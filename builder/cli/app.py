@@ -49,7 +49,7 @@ COMMANDS = (
     ("doctor", doctor.doctor_cmd),
     ("registry", (local.REGISTRY_HELP, local.REGISTRY_COMMANDS)), ("base", local.base_cmd), ("lock", lock.lock_cmd),
     ("diff", lock.diff_cmd), ("plan", matrix.plan_cmd), ("nightly-summary", publish.summary_cmd),
-    ("sbom", artifacts.sbom_cmd), ("digests", artifacts.digests_cmd),
+    ("sbom", artifacts.sbom_cmd), ("digests", artifacts.digests_cmd), ("reproduce", artifacts.reproduce_cmd),
 )
 
 

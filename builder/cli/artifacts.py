@@ -1,5 +1,6 @@
-"""`imgbuild sbom REF` (an image's SBOM or provenance, read back from its registry) and `imgbuild digests`
-(every published digest of a release, for signing and scanning)."""
+"""`imgbuild sbom REF` (an image's SBOM or provenance, read back from its registry), `imgbuild digests`
+(every published digest of a release, for signing and scanning) and `imgbuild reproduce REF` (a published image
+rebuilt from this checkout, digests compared)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 
 from ..core.errors import PublishError, RegistryError
 from ..core.reference import ImageRef
-from .options import output
+from .options import BuildFlags, MatrixOpt, cli_options, matrix_path, output
 
 
 def sbom_cmd(
@@ -64,3 +65,21 @@ def digests_cmd(
         out.info(f"no published image in the release files under {in_dir}")
     for line in lines:
         out.result(line)
+
+
+@cli_options
+def reproduce_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="a published image: HOST/NAMESPACE/IMAGE:TAG or ...@sha256:DIGEST")], *,
+    matrix: MatrixOpt = None,
+    site: BuildFlags,
+) -> None:
+    """Rebuild a published image from this checkout, as of its own build time, and compare the digests: the same
+    digest proves the tag is what this repository's Dockerfile and lock make from that base."""
+    from ..engine.daemon import Engine
+    from ..matrix.load import load_matrix
+    from ..release.reproduce import check, reproduce
+
+    image = ImageRef.parse_remote(ref)
+    result = reproduce(image, load_matrix(matrix_path(matrix)), Engine(), site.options(), output(ctx))
+    output(ctx).result(check(result))

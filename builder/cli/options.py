@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import os
+import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +53,13 @@ IndexOpt = Annotated[Index, typer.Option(
     "--index", help="auto: PyPI where it carries the variant's CUDA build, else the PyTorch index; pytorch; pypi")]
 NetworkOpt = Annotated[Network, typer.Option("--network", help="network for the build")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="build every layer anew")]
+BuilderOpt = Annotated[Optional[str], typer.Option(
+    "--builder", envvar="IMGBUILD_BUILDER", metavar="NAME",
+    help="the buildx builder that builds (docker-container, kubernetes, remote) [default: the engine's own]")]
+CacheRegistryOpt = Annotated[Optional[str], typer.Option(
+    "--cache-registry", envvar="IMGBUILD_CACHE_REGISTRY", metavar="HOST/NS/NAME",
+    help="a registry repository for the build cache that every runner shares: each build takes the layers "
+         "another built and adds its own")]
 GpuOpt = Annotated[GpuMode, typer.Option("--gpu", help="auto: the GPU tier where the host has a GPU; yes; no")]
 ImageOpt = Annotated[Optional[list[str]],
                     typer.Option("--image", metavar="NAME", help="only this image of each variant: the standard "
@@ -118,8 +126,24 @@ class BuildFlags:
     index: IndexOpt = Index.auto
     network: NetworkOpt = Network.host
     no_cache: NoCacheOpt = False
+    builder: BuilderOpt = None
+    cache_registry: CacheRegistryOpt = None
 
     def __post_init__(self) -> None:
+        for name in ("builder", "cache_registry"):  # an empty variable (a workflow's unset `vars.`) is none
+            if not (getattr(self, name) or "").strip():
+                object.__setattr__(self, name, None)
+        if self.builder is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", self.builder):
+            raise ConfigError(f"--builder {self.builder[:40]!r} is not a buildx builder's name: see `docker buildx ls`")
+        if self.cache_registry is not None:
+            try:
+                ref = ImageRef.parse(self.cache_registry)
+            except ConfigError as exc:
+                raise ConfigError(f"--cache-registry: {exc}") from None
+            if ref.tag or ref.digest or not ref.registry:
+                raise ConfigError(f"--cache-registry {self.cache_registry!r}: name a repository as HOST/NS/NAME, "
+                                  "without a tag (each build writes its own tags there)")
+            object.__setattr__(self, "cache_registry", ref.full_repository)
         if self.base_image is not None:  # it becomes a FROM line: parsed here, and only its parsed form goes on
             if not self.base_image.strip():
                 raise ConfigError("--base-image is empty: give an image reference like debian:bookworm, or leave it "
@@ -138,7 +162,8 @@ class BuildFlags:
         from ..build.options import BuildOptions
 
         return BuildOptions(ca_certs=tuple(self.ca_cert or ()), wheelhouse=self.wheelhouse, index=self.index,
-                            network=self.network, no_cache=self.no_cache, work_dir=work_dir)
+                            network=self.network, no_cache=self.no_cache, work_dir=work_dir, builder=self.builder,
+                            cache_registry=self.cache_registry)
 
     def resolve(self, variants: list[Variant], work_dir: Path = WORK_DIR) -> tuple[list[Variant], BuildOptions]:
         """The variants as this site builds them and the build options, each checked before any work starts."""

@@ -32,6 +32,12 @@ def build_time(env: Mapping[str, str] | None = None) -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
+def fixed_time(env: Mapping[str, str] | None = None) -> bool:
+    """Whether SOURCE_DATE_EPOCH fixes the build's time (a nightly, a rebuild of a published tag): only then are
+    the files in the layers dated by it too. Without it a rebuild reuses every cached layer as it is."""
+    return bool(((os.environ if env is None else env).get("SOURCE_DATE_EPOCH") or "").strip())
+
+
 def build_date(env: Mapping[str, str] | None = None) -> dt.date:
     return build_time(env).date()
 

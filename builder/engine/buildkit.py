@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from collections import defaultdict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -25,7 +26,11 @@ _ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 # Into the engine's image store. The containerd image store keeps layers compressed as they are built (and pushes
 # them as they are): gzip at level 1 compresses the test image's 6.7 GB in 57 s instead of 179 s at the default
 # level, for 6 % more bytes (bench/build.py); every client pulls gzip. The classic store ignores the options.
+# No rewrite-timestamp: the engine's BuildKit cannot with an image store that unpacks (moby/buildkit#4230); the
+# Dockerfile's steps date their own files instead (render/dockerfile.py, FIXED_MTIME).
 OUTPUT = "type=image,compression=gzip,compression-level=1,force-compression=true"
+# A builder of its own (docker-container, kubernetes, remote) keeps its images: they are loaded into the engine.
+LOAD = "type=docker"
 NO_BUILDX = ("the docker CLI's buildx plugin is missing, and BuildKit builds through it: install docker-buildx "
              "(Debian, Ubuntu) or docker-buildx-plugin (Docker's apt repository), or run scripts/setup-docker.sh")
 
@@ -43,16 +48,46 @@ def buildx_version(host: str | None) -> str | None:
     return words[1] if done.returncode == 0 and len(words) > 1 else None
 
 
+@dataclass(frozen=True)
+class Cache:
+    """BuildKit's build cache in a registry, shared by every runner: imported from each of `sources`, exported
+    (every step, mode=max) to each of `targets`. A cache that cannot be read or written costs speed, never the build."""
+
+    sources: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+    def flags(self) -> list[str]:
+        return ([f"--cache-from=type=registry,ref={ref}" for ref in self.sources]
+                + [f"--cache-to=type=registry,ref={ref},mode=max,ignore-error=true" for ref in self.targets])
+
+
+def builder_driver(host: str | None, name: str) -> str:
+    """The driver of buildx builder `name` (docker, docker-container, kubernetes, remote), or a one-line refusal."""
+    try:
+        done = subprocess.run(["docker", "buildx", "inspect", name], capture_output=True, text=True, timeout=60,
+                              env=_env(host), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DaemonError(f"cannot ask buildx for builder {name!r} ({exc}): {NO_BUILDX}") from None
+    driver = next((line.split(":", 1)[1].strip() for line in done.stdout.splitlines()
+                   if line.startswith("Driver:")), None)
+    if done.returncode != 0 or not driver:
+        raise DaemonError(f"no buildx builder {name!r} here: create it (docker buildx create --name {name} --driver "
+                          "docker-container, or a kubernetes/remote one) or leave --builder out for the engine's own")
+    return driver
+
+
 def build(host: str | None, context: Path, *, buildargs: dict[str, str], labels: dict[str, str], network: str | None,
-          nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None
-          ) -> tuple[str, ...]:
+          nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None,
+          builder: str | None = None, cache: Cache = Cache()) -> tuple[str, ...]:
     """Build into the engine's image store, untagged, and return the ids it may know the image by: the manifest's
-    digest (the containerd image store's id), then the config's (the classic store's)."""
+    digest (the containerd image store's id), then the config's (the classic store's). Another buildx `builder`
+    (a docker-container, kubernetes or remote BuildKit) builds; its image is loaded into the engine."""
+    output = OUTPUT if builder is None or builder_driver(host, builder) == "docker" else LOAD
     with tempfile.TemporaryDirectory(prefix="imgbuild-iid-") as folder:
         metadata = Path(folder) / "metadata.json"
-        command = ["docker", "buildx", "build", "--progress=plain", "--output", OUTPUT, "--metadata-file", str(metadata),
+        command = ["docker", "buildx", "build", "--progress=plain", "--output", output, "--metadata-file", str(metadata),
                    # imgbuild writes its own SBOM and provenance beside the digest (publish/attach.py)
-                   "--provenance=false", "--sbom=false"]
+                   "--provenance=false", "--sbom=false", *cache.flags()]
         # BuildKit's own network is the engine's default (bridge) one; it takes no other name for it
         command += [f"--network={'default' if network == 'bridge' else network}"] if network else []
         command += ["--no-cache"] if nocache else []
@@ -64,7 +99,7 @@ def build(host: str | None, context: Path, *, buildargs: dict[str, str], labels:
         command.append(str(context))
         try:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                       errors="replace", env=_env(host), stdin=subprocess.DEVNULL)
+                                       errors="replace", env=_env(host, builder), stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise DaemonError(f"cannot run docker buildx ({exc.strerror}): {NO_BUILDX}") from None
         progress = _Progress(on_step)
@@ -115,8 +150,10 @@ class _Progress:
         return failed_step(step, [s for s in (self._said.get(vertex or "") or self._errors) if s.strip()], log_name)
 
 
-def _env(host: str | None) -> dict[str, str]:
+def _env(host: str | None, builder: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BUILDKIT_", "BUILDX_"))}
     if host:
         env["DOCKER_HOST"] = host
+    if builder:
+        env["BUILDX_BUILDER"] = builder
     return env

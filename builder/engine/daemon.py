@@ -105,16 +105,27 @@ class Engine:
     # --- images -------------------------------------------------------------------------------
     @daemon_errors
     def build(self, context: Path, *, buildargs: dict[str, str], labels: dict[str, str], network: str | None,
-              nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None = None) -> str:
+              nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None = None,
+              builder: str | None = None, cache: buildkit.Cache = buildkit.Cache()) -> str:
         """Build without tagging (tags come only after success) and return the image id; `platform` None builds
-        for the engine's own (every linux/amd64 build, so that no engine without platform support is asked)."""
+        for the engine's own (every linux/amd64 build, so that no engine without platform support is asked).
+        `builder` (a buildx builder's name) and `cache` (a registry cache) are BuildKit's."""
         if self.builder == "buildkit":
+            if cache.targets and builder is None and not self.containerd_store:
+                raise DaemonError("--cache-registry: this engine's own BuildKit exports a build cache only with the "
+                                  "containerd image store; turn it on (docs/engine.md) or build on a docker-container "
+                                  "builder (docker buildx create --name imgbuild --driver docker-container; "
+                                  "--builder imgbuild)")
             ids = buildkit.build(self._host, context, buildargs=buildargs, labels=labels, network=network,
-                                 nocache=nocache, log=log, on_step=on_step, platform=platform)
+                                 nocache=nocache, log=log, on_step=on_step, platform=platform, builder=builder,
+                                 cache=cache)
             known = next((info.id for info in map(self.image, ids) if info is not None), None)
             if known is None:
                 raise BuildError(f"the engine has no image {ids[0]} after its build (full log: {getattr(log, 'name', '?')})")
             return known
+        if builder or cache != buildkit.Cache():
+            raise DaemonError("--builder and --cache-registry are BuildKit's, and Podman builds with its own Buildah: "
+                              "leave them out here")
         return classic.build(self._client, context, buildargs=buildargs, labels=labels, network=network,
                              nocache=nocache, log=log, on_step=on_step, platform=platform)
 
@@ -159,7 +170,8 @@ class Engine:
         return ImageInfo(id=attrs["Id"], tags=tuple(attrs.get("RepoTags") or ()),
                          digests=tuple(attrs.get("RepoDigests") or ()), labels=dict(config.get("Labels") or {}),
                          size=int(attrs.get("Size") or 0), env=tuple(config.get("Env") or ()),
-                         user=str(config.get("User") or ""), architecture=str(attrs.get("Architecture") or ""))
+                         user=str(config.get("User") or ""), architecture=str(attrs.get("Architecture") or ""),
+                         layers=tuple((attrs.get("RootFS") or {}).get("Layers") or ()))
 
     def import_tarball(self, tarball: Path, ref: ImageRef | str, labels: dict[str, str],
                        platform: str | None = None) -> None:

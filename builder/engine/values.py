@@ -15,6 +15,7 @@ class ImageInfo:
     env: tuple[str, ...] = ()
     user: str = ""
     architecture: str = ""  # the image config's: amd64, arm64
+    layers: tuple[str, ...] = ()  # the layers' diff ids (uncompressed digests), base first
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ def attach(engine: Engine, client: RegistryClient, repository: str, image_id: st
         reporter.info(f"{image_id[:19]} carries no SBOM or provenance: pushed without them")
         return {}
     subject: Descriptor = subject_of(client, repository, digest)
-    statement = provenance.statement(json.loads(predicate), f"{client.host}/{repository}", digest)
+    statement = provenance.statement(provenance.for_this_run(json.loads(predicate)), f"{client.host}/{repository}",
+                                     digest)
     found = {
         "sbom": push_artifact(client, repository, subject, sbom.MEDIA_TYPE, document, "sbom.cdx.json"),
         "provenance": push_artifact(client, repository, subject, provenance.MEDIA_TYPE, statement,

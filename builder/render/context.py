@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.contract import FIXED_MTIME
 from ..core.errors import ConfigError
 from ..core.variant import Variant
 
@@ -50,3 +52,12 @@ def is_rendered(path: Path) -> bool:
         return path.is_dir() and not marker.is_symlink() and marker.read_text(encoding="utf-8") == MARK
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def fix_times(path: Path) -> None:
+    """Date every file and folder of a context at FIXED_MTIME: COPY keeps the times it finds, and a layer must not
+    depend on when its context was written."""
+    for folder, _, files in os.walk(path):
+        for name in files:
+            os.utime(os.path.join(folder, name), (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+        os.utime(folder, (FIXED_MTIME, FIXED_MTIME))

@@ -25,8 +25,13 @@ UV_VERSION = "0.13.9"
 
 PIP_VERSION = "26.3"
 
+# NVIDIA's library wheels go here, outside any Python: one layer per wheel, the same in every variant that pins it.
+CUDA_PREFIX = "/opt/cuda-libs"
+# torch's layer: what is built for one torch release (CUDA's Python bindings, cuda-*, go with it)
+TORCH_LAYER = frozenset({"torch", "torchvision", "torchaudio", "triton", "pytorch-triton"})
 
-from ..core.contract import UID, USER  # noqa: E402  (re-exported for team.py)
+
+from ..core.contract import FIXED_MTIME, UID, USER  # noqa: E402  (re-exported for team.py)
 
 # What the workbench tools layer leaves out (dpkg --path-exclude): manuals, translations, vim's help and cmake's
 # --help-* sources, about 50 MB the workbench's size goal (< 150 MB) has no room for; `man` is not in the image.
@@ -96,7 +101,11 @@ def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, objec
         "labels": sorted({**variant_labels(variant), **workbench_labels(variant), **lock_labels(lock)}.items()),
         "lock_index": lock_index(variant),
         "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
-        "lock_cuda": bool(cuda_libraries(lock_parts(variant, lock)[0])[0]),
+        "cuda_layers": [name for name, _ in cuda_layers(lock_parts(variant, lock)[0])],
+        # no lock (`render --unlocked`): packages.txt holds a pin no index has, so the build stops there
+        "python_layers": [name for name, _ in python_layers(lock_parts(variant, lock)[0])] or ["packages"],
+        "cuda_prefix": CUDA_PREFIX,
+        "fixed_mtime": FIXED_MTIME,
     }
 
 
@@ -155,7 +164,15 @@ def lock_parts(variant: Variant, lock: Lock | None) -> tuple[list, list]:
     return [p for p in pins if p in runtime], [p for p in pins if p not in runtime]
 
 
-def cuda_libraries(pins: list) -> tuple[list, list]:
-    """(NVIDIA's CUDA library wheels, the rest): installed as two layers, because committing a layer briefly takes
-    twice its size on disk, and one layer of both did not fit a 14 GB runner for the larger CUDA builds."""
-    return [p for p in pins if p.name.startswith("nvidia-")], [p for p in pins if not p.name.startswith("nvidia-")]
+def cuda_layers(pins: list) -> list[tuple[str, list]]:
+    """NVIDIA's CUDA library wheels, one layer each, by name: the same pin gives the same layer in every variant."""
+    return [(p.name, [p]) for p in sorted(pins, key=lambda p: p.name) if p.name.startswith("nvidia-")]
+
+
+def python_layers(pins: list) -> list[tuple[str, list]]:
+    """The rest of the shared pins in two layers, torch's own first (it changes with the torch release), each left
+    out when it would be empty."""
+    rest = [p for p in pins if not p.name.startswith("nvidia-")]
+    layers = [("torch", [p for p in rest if p.name in TORCH_LAYER or p.name.startswith("cuda-")]),
+              ("packages", [p for p in rest if p.name not in TORCH_LAYER and not p.name.startswith("cuda-")])]
+    return [(name, part) for name, part in layers if part]

@@ -11,7 +11,7 @@ from ..core.paths import TEMPLATES
 from ..core.variant import Variant
 from ..lock.lockfile import Lock, load_lock, lock_command, lock_path
 from .context import BuildContext, fresh_folder
-from .dockerfile import cuda_libraries, lock_parts, render_dockerfile
+from .dockerfile import cuda_layers, lock_parts, python_layers, render_dockerfile
 
 
 def render_standard(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
@@ -27,20 +27,26 @@ def render_standard(variant: Variant, out: Path, *, unlocked: bool = False) -> B
 
 
 def _write_lock(target: Path, variant: Variant, lock: Lock | None) -> None:
-    target.mkdir()
+    """lock/requirements.lock (the whole lock, kept in the image) and one requirements file per layer that
+    installs part of it: cuda/<wheel>.txt, torch.txt, packages.txt, extra.txt (devel's own)."""
+    (target / "cuda").mkdir(parents=True)
     shared, extra = lock_parts(variant, lock)
     if lock is None:  # `render --unlocked`: a requirement no index has, so a build of this context stops here
         note = f"# {variant.id} has no lock: run `{lock_command(variant)}`\n"
         (target / "requirements.lock").write_text(note, encoding="utf-8")
-        (target / "requirements.txt").write_text(note + "imgbuild-variant-not-locked==0 --hash=sha256:" + "0" * 64
-                                                 + "\n", encoding="utf-8")
+        (target / "packages.txt").write_text(note + "imgbuild-variant-not-locked==0 --hash=sha256:" + "0" * 64
+                                             + "\n", encoding="utf-8")
     else:
         (target / "requirements.lock").write_text(lock.text, encoding="utf-8")
-        libraries, rest = cuda_libraries(shared)
-        (target / "requirements-cuda.txt").write_text("".join(p.requirement() + "\n" for p in libraries),
-                                                      encoding="utf-8")
-        (target / "requirements.txt").write_text("".join(p.requirement() + "\n" for p in rest), encoding="utf-8")
-    (target / "extra.txt").write_text("".join(p.requirement() + "\n" for p in extra), encoding="utf-8")
+        for name, pins in cuda_layers(shared):
+            _write_requirements(target / "cuda" / f"{name}.txt", pins)
+        for name, pins in python_layers(shared):
+            _write_requirements(target / f"{name}.txt", pins)
+    _write_requirements(target / "extra.txt", extra)
+
+
+def _write_requirements(path: Path, pins: list) -> None:
+    path.write_text("".join(p.requirement() + "\n" for p in pins), encoding="utf-8")
 
 
 @functools.cache
