@@ -8,6 +8,8 @@ layers (by digest) it already had:
   C  2.13.0 / CUDA 13.0 / Python 3.12   (the previous torch release on the same CUDA)
 The base is a stand-in for a base that carries two Pythons (as Ubuntu 24.04 carries 3.12 beside Debian's 3.11 world):
 Debian 12 plus this host's pyenv CPython 3.12 on PATH, because uv cannot download a standalone CPython here.
+After each push the zstd twin of the tag is written (publish/zstd.py) and its seconds and growth printed too; with
+--pull, bench/pull.py then pulls A and B (gzip and zstd) into empty engines from the same registry.
 Usage (these machines): python bench/sharing.py --ca-cert /etc/ssl/certs/ca-certificates.crt \
     --wheelhouse A=/var/cache/imgbuild-ci/wheelhouse --wheelhouse B=/var/cache/imgbuild-ci/wheelhouse-py3.12 \
     --wheelhouse C=/var/cache/imgbuild-ci/wheelhouse-2.13-py3.12
@@ -25,6 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+import pull  # noqa: E402
+from imgbuild.publish.zstd import push_twin  # noqa: E402
+from imgbuild.registry.client import RegistryClient  # noqa: E402
 from registry_server import RegistryServer  # noqa: E402
 
 BASE = "local/debian:bookworm-py312"
@@ -66,11 +72,10 @@ def main() -> None:
     parser.add_argument("--wheelhouse", action="append", default=[], help="NAME=DIR for A, B and C")
     parser.add_argument("--python312", default="/root/.pyenv/versions/3.12.1", type=Path)
     parser.add_argument("--no-build", action="store_true", help="use the images already built")
+    parser.add_argument("--pull", action="store_true", help="then measure pulls of A and B (bench/pull.py)")
     args = parser.parse_args()
     wheelhouses = dict(item.split("=", 1) for item in args.wheelhouse)
-    refs = {}
-    for name, (torch, python, version) in VARIANTS.items():
-        refs[name] = f"imgbuild/pytorch:{version}-cuda13.0-cudnn9-runtime"
+    refs = {name: f"bench/sharing:{name}" for name in VARIANTS}  # the py3.11 and py3.12 builds share a tag
     if not args.no_build:
         stand_in_base(args.python312)
         for name, (torch, python, version) in VARIANTS.items():
@@ -78,12 +83,8 @@ def main() -> None:
             run("imgbuild", "build", "--torch", torch, "--cuda", "13.0", "--python", python, "--flavor", "runtime",
                 "--base-image", BASE, "--ca-cert", args.ca_cert, "--wheelhouse", wheelhouses[name],
                 "--network", "host", cwd=ROOT)
-            # the py3.11 and py3.12 builds of one release share the tag: keep each under its own name
-            refs[name] = f"bench/sharing:{name}"
             run("docker", "tag", f"imgbuild/pytorch:{version}-cuda13.0-cudnn9-runtime", refs[name])
             print(f"built {name} (torch {version}, Python {python}) in {time.monotonic() - start:.0f}s", flush=True)
-    else:
-        refs = {name: f"bench/sharing:{name}" for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="imgbuild-bench-registry-") as folder:
         registry = RegistryServer(folder).start()
         try:
@@ -105,6 +106,14 @@ def main() -> None:
                 held |= {d for d, _ in mine}
                 before = after
                 run("docker", "rmi", remote)
+                client = RegistryClient(registry.host)
+                twin = push_twin(client, "bench/pytorch", client.manifest_digest("bench/pytorch", name) or "", [name])
+                after = storage_bytes(registry)
+                print(f"{name}-zstd: {twin.layers_converted} layers recompressed in {twin.seconds:.0f}s; the registry "
+                      f"grew by {(after - before) / 1e9:.2f} GB", flush=True)
+                before = after
+            if args.pull:
+                pull.measure(f"{registry.host}/bench/pytorch", "A", "B")
         finally:
             registry.stop()
 

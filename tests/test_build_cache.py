@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import ROOT
 from imgbuild.build.cache import registry_cache
 from imgbuild.cli.options import BuildFlags
 from imgbuild.core.errors import ConfigError
 from imgbuild.engine.buildkit import Cache
 from imgbuild.matrix.load import load_matrix
-
-from helpers import ROOT
 
 
 @pytest.fixture(scope="module")

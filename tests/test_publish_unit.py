@@ -58,7 +58,7 @@ def test_the_stream_parser_keeps_the_error_without_the_secret():
 
 def target() -> RegistryTarget:
     client = create_autospec(RegistryClient, instance=True)
-    return RegistryTarget(RegistryRef("127.0.0.1:5000", "team"), Credentials("ci", "s3cret"), client)
+    return RegistryTarget(RegistryRef("127.0.0.1:5000", "team"), Credentials("ci", "s3cret"), client, zstd=False)
 
 
 def passing(image_id: str = IMAGE_ID, outcome: str = "passed") -> SmokeReport:

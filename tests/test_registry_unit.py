@@ -240,3 +240,19 @@ def test_a_missing_helper_is_one_line_naming_docker_login(tmp_path: Path) -> Non
     config.write_text(json.dumps({"credsStore": "not-installed-anywhere"}))
     with pytest.raises(RegistryError, match="docker login ghcr.io"):
         credentials_for("ghcr.io", {}, config)
+
+
+@pytest.mark.parametrize(("value", "zstd"), [(None, True), ("1", True), ("0", False), ("off", False), (" TRUE ", True)])
+def test_imgbuild_zstd_switches_the_twins(value: str | None, zstd: bool) -> None:
+    from imgbuild.registry.target import RegistryTarget
+
+    env = {"IMGBUILD_ZSTD": value} if value is not None else {}
+    assert RegistryTarget.open("127.0.0.1:5000/team", env).zstd is zstd
+
+
+def test_a_bad_imgbuild_zstd_is_one_line_naming_the_values() -> None:
+    from imgbuild.core.errors import ConfigError
+    from imgbuild.registry.target import RegistryTarget
+
+    with pytest.raises(ConfigError, match=r"IMGBUILD_ZSTD='maybe': set 1 .* or 0"):
+        RegistryTarget.open("127.0.0.1:5000/team", {"IMGBUILD_ZSTD": "maybe"})

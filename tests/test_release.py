@@ -52,6 +52,23 @@ def test_entry_maps_every_tag_to_the_digest(matrix):
     assert ReleaseEntry.from_json(json.loads(json.dumps(made.to_json()))) == made  # release.json round trip
 
 
+def test_the_zstd_twin_is_recorded_and_listed_beside_the_digest(matrix, tmp_path):
+    from dataclasses import replace
+
+    from imgbuild.publish.zstd import Twin
+
+    image = image_of(matrix, torch="2.6", cuda="12.4", flavor="runtime")
+    twin = Twin(tags=tuple(tags.zstd_tag(t) for t in image.tags), digest="sha256:" + "ef" * 32, layers_converted=3,
+                seconds=4.0)
+    made = entry(image, report(), replace(pushed(image), zstd=twin))
+    assert made.zstd_digest == twin.digest
+    assert ReleaseEntry.from_json(json.loads(json.dumps(made.to_json()))) == made
+    _, catalog = write_release([made], tmp_path)
+    assert f"`docker pull ghcr.io/team/pytorch@{twin.digest}`" in catalog.read_text()
+    _, catalog = write_release([entry(image, report(), pushed(image))], tmp_path / "gzip-only")
+    assert "@sha256:efef" not in catalog.read_text()
+
+
 def test_failed_smoke_or_missing_push_is_a_failed_entry(matrix):
     image = image_of(matrix, torch="2.6", cuda="cpu")
     assert entry(image, report("failed"), None).error == "smoke test failed (1 cases)"

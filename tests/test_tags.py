@@ -55,3 +55,12 @@ def test_labels_carry_the_variant(matrix):
     labels = tags.variant_labels(v)
     assert labels["io.imgbuild.torch"] == "2.14.1" and labels["io.imgbuild.cuda"] == "13.0"
     assert labels["io.imgbuild.min-driver"] == v.min_driver and labels["io.imgbuild.flavor"] == "devel"
+
+
+def test_every_tag_has_a_zstd_twin_and_a_dated_twin_is_dated_too(matrix):
+    v = one(matrix, torch="2.14", cuda="13.0", flavor="runtime", python="3.11")
+    twins = [tags.zstd_tag(t) for t in tags.tags(v, DAY)]
+    assert twins[0] == tags.dated_tag(v, DAY) + "-zstd"
+    assert [t for t in twins if tags.is_dated(t)] == [twins[0]]  # immutable like its plain tag
+    assert len(set(twins) | set(tags.tags(v, DAY))) == 2 * len(twins)  # no twin is another image's plain tag
+    assert not tags.is_dated("2.14-cuda13.0-runtime-zstd") and not tags.is_dated("latest-zstd")

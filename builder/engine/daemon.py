@@ -106,11 +106,12 @@ class Engine:
     @daemon_errors
     def build(self, context: Path, *, buildargs: dict[str, str], labels: dict[str, str], network: str | None,
               nocache: bool, log: IO[str], on_step: Callable[[int, int, str], None], platform: str | None = None,
-              builder: str | None = None, cache: buildkit.Cache = buildkit.Cache()) -> str:
+              builder: str | None = None, cache: buildkit.Cache | None = None) -> str:
         """Build without tagging (tags come only after success) and return the image id; `platform` None builds
         for the engine's own (every linux/amd64 build, so that no engine without platform support is asked).
         `builder` (a buildx builder's name) and `cache` (a registry cache) are BuildKit's."""
         if self.builder == "buildkit":
+            cache = cache or buildkit.Cache()
             if cache.targets and builder is None and not self.containerd_store:
                 raise DaemonError("--cache-registry: this engine's own BuildKit exports a build cache only with the "
                                   "containerd image store; turn it on (docs/engine.md) or build on a docker-container "
@@ -123,7 +124,7 @@ class Engine:
             if known is None:
                 raise BuildError(f"the engine has no image {ids[0]} after its build (full log: {getattr(log, 'name', '?')})")
             return known
-        if builder or cache != buildkit.Cache():
+        if builder or (cache and cache != buildkit.Cache()):
             raise DaemonError("--builder and --cache-registry are BuildKit's, and Podman builds with its own Buildah: "
                               "leave them out here")
         return classic.build(self._client, context, buildargs=buildargs, labels=labels, network=network,

@@ -17,6 +17,7 @@ from ..core.variant import Variant
 from ..registry.referrers import OCI_INDEX, digest_of, referrers
 from ..registry.target import RegistryTarget
 from .tested import is_tested
+from .zstd import push_twin
 
 ARTIFACTS = {"sbom": sbom.MEDIA_TYPE, "provenance": provenance.MEDIA_TYPE}
 
@@ -95,6 +96,8 @@ def join(build: list[Variant], target: RegistryTarget, date: dt.date) -> Joined:
         if written != digest:
             raise PublishError(f"{where}:{tag} was written as {written}, not {digest}: the registry rewrote the "
                                "index; check that it accepts OCI image indexes")
+    if target.zstd:  # the index of the twins each platform's push wrote
+        push_twin(client, repository, digest, index_tags, {i.digest: tags.zstd_tag(i.tag) for i in images})
     return Joined(variant=first.id, repository=where, tags=tuple(index_tags), digest=digest, images=tuple(images),
                   again=there == digest)
 

@@ -25,6 +25,7 @@ from ..registry.target import RegistryTarget
 from ..smoke.record import Tested, tested_record
 from .attach import attach
 from .tested import mark_tested
+from .zstd import Twin, push_twin
 
 # What a retry can fix: the registry restarting, a proxy hiccup, rate limiting.
 TRANSIENT = re.compile(r"connection (refused|reset)|broken pipe|\bEOF\b|i/o timeout|timed out|"
@@ -45,6 +46,7 @@ class PushResult:
     seconds: float
     labels: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)  # sbom / provenance -> digest of the referrer pushed
+    zstd: Twin | None = None  # the same image with zstd layers, under TAG-zstd
 
 
 # --- the tested gate ----------------------------------------------------------------------------------
@@ -154,16 +156,23 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
             if ref not in image.refs:
                 engine.untag(ref)  # they were only a means to push: local state keeps its own tags
 
+    twin = None
+    if target.zstd:
+        reporter.info(f"writing the zstd twin of {done[0]}")
+        twin = push_twin(target.client, repository, str(digest), [str(ref.tag) for ref in done])
     artifacts = attach(engine, target.client, repository, image.id, str(digest), reporter)  # SBOM, provenance
     pushed = [k for k, v in stream.layers.items() if v == "pushed"]
     result = PushResult(variant=image.labels.get(tags.VARIANT_LABEL, name), refs=tuple(done),
                         digest=str(digest), layers_pushed=len(pushed),
                         layers_existing=len(stream.layers) - len(pushed),
                         bytes_pushed=sum(stream.sizes.get(k, 0) for k in pushed),
-                        seconds=time.monotonic() - start, labels=dict(image.labels), artifacts=artifacts)
+                        seconds=time.monotonic() - start, labels=dict(image.labels), artifacts=artifacts,
+                        zstd=twin)
+    zstd = f"; zstd twin {twin.digest} ({twin.layers_converted} layers recompressed, {twin.seconds:.1f}s)" \
+        if twin else ""
     reporter.info(f"pushed {len(done)} tags of {target.host}/{repository} at {result.digest}: "
                   f"{result.layers_pushed} layers uploaded ({result.bytes_pushed / 1e6:.1f} MB), "
-                  f"{result.layers_existing} already there, {result.seconds:.1f}s")
+                  f"{result.layers_existing} already there, {result.seconds:.1f}s{zstd}")
     return result
 
 

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urljoin, urlparse
 
 import requests
@@ -128,15 +128,15 @@ class RegistryClient:
         return self._json(resp, path)
 
     def request(self, method: str, path: str, repository: str, *, push: bool = False,
-                headers: Mapping[str, str] | None = None, data: bytes | None = None,
-                retries: int | None = None, timeout: float | None = None) -> requests.Response:
+                headers: Mapping[str, str] | None = None, data: bytes | IO[bytes] | None = None,
+                retries: int | None = None, timeout: float | None = None, stream: bool = False) -> requests.Response:
         """Any Registry API call with this client's auth and retries; the caller reads the status. `push` asks
         a token service for push rights as well (blob uploads, manifest writes). The one place that answers a 401:
         the second pass carries the auth the first one asked for."""
         scope, url = f"{repository}:pull,push" if push else repository, urljoin(self.base, path)
         for attempt in range(2):
             resp = self._send(method, url, headers={**(headers or {}), **self._auth_header(scope)}, data=data,
-                              retries=retries, timeout=timeout)
+                              retries=retries, timeout=timeout, stream=stream)
             if resp.status_code != 401 or attempt or not self._learn_auth(resp, scope):
                 break
         if resp.status_code == 401:

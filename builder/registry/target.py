@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.errors import ConfigError
 from ..core.reference import RegistryRef
 from .client import RegistryClient
 from .credentials import Credentials, credentials_for
+
+ZSTD_SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclass(frozen=True)
@@ -19,13 +22,18 @@ class RegistryTarget:
     ref: RegistryRef
     credentials: Credentials | None
     client: RegistryClient
+    zstd: bool = True  # every tag pushed also gets its zstd twin, TAG-zstd (publish/zstd.py)
 
     @classmethod
     def open(cls, value: str, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
-        """Parse HOST[:PORT]/NAMESPACE, find its credentials, make its client (one RegistryError on a fault)."""
+        """Parse HOST[:PORT]/NAMESPACE, find its credentials, make its client (one RegistryError on a fault).
+        IMGBUILD_ZSTD=0 leaves out the zstd twins (a registry that refuses zstd layers)."""
         ref = RegistryRef.parse(value)
         credentials = credentials_for(ref.host, env)
-        return cls(ref, credentials, RegistryClient(ref.host, credentials, **client_options))
+        zstd = (env.get("IMGBUILD_ZSTD") or "1").strip().lower()
+        if zstd not in ZSTD_SWITCH:
+            raise ConfigError(f"IMGBUILD_ZSTD={zstd!r}: set 1 (push a zstd twin of every tag) or 0 (gzip only)")
+        return cls(ref, credentials, RegistryClient(ref.host, credentials, **client_options), ZSTD_SWITCH[zstd])
 
     @property
     def host(self) -> str:

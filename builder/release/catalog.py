@@ -22,6 +22,8 @@ def render_catalog(entries: list[ReleaseEntry], generated: str, indexes: list[In
         f"Generated {generated}. Pin the **dated tag** or the **digest**: they never change. The other tags",
         "move to the newest build when an image is rebuilt. **Tested on** says which smoke tier the digest",
         "passed: GPU (the GPU cases on a real GPU, and the CPU ones) or CPU (built and tested without a GPU).",
+        "Each tag has a twin, TAG-zstd: the same image with zstd layers, which Docker 23+, containerd and Podman",
+        "pull faster; the plain tags (gzip) pull on every engine, Docker 20.10 included.",
         "",
         _counts_line(entries),
         "",
@@ -34,7 +36,10 @@ def render_catalog(entries: list[ReleaseEntry], generated: str, indexes: list[In
         for tag in e.tags:
             kind = "no (dated, immutable)" if tags.is_dated(tag) else "yes"
             lines.append(f"| `{tag}` | {kind} | `docker pull {repo}:{tag}` |")
-        lines += [f"| digest | never | `docker pull {repo}@{e.digest}` |", ""]
+        lines.append(f"| digest | never | `docker pull {repo}@{e.digest}` |")
+        if e.zstd_digest:  # the same image in zstd layers (Docker 23+, containerd, Podman): publish/zstd.py
+            lines.append(f"| zstd: every tag + `-zstd` | as its tag | `docker pull {repo}@{e.zstd_digest}` |")
+        lines.append("")
         pin = e.dated_tag or (e.tags[0] if e.tags else None)
         lines += [f"Recommended: `FROM {repo}:{pin}` or `FROM {repo}@{e.digest}`.", ""]
     for outcome, title in (("failed", "## Failed"), ("not locked", "## Not locked (nothing built)")):

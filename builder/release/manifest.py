@@ -93,6 +93,7 @@ class ReleaseEntry:
     changes: Mapping[str, Any] | None = None  # since the previous build: {"since", "summary", "diff", ...}
     tested_marker: str | None = None  # why the registry-side "tested" marker could not be written
     team: TeamSummary | None = None  # a team's image; None for the variant's own
+    zstd_digest: str | None = None  # the same image in zstd layers, under every tag + "-zstd" (publish/zstd.py)
 
     @property
     def published(self) -> bool:
@@ -145,7 +146,8 @@ class ReleaseEntry:
                    unchanged_since=data.get("unchanged_since"), rebuilt_because=data.get("rebuilt_because"),
                    changes=data.get("changes"), tested_marker=data.get("tested_marker"),
                    team=TeamSummary(base=str(team["base"]), pip=tuple(team.get("pip") or ()),
-                                    apt=tuple(team.get("apt") or ())) if team else None)
+                                    apt=tuple(team.get("apt") or ())) if team else None,
+                   zstd_digest=data.get("zstd_digest"))
 
 
 def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Image | None = None,
@@ -170,7 +172,7 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
         build_seconds=round(image.seconds, 1) if image else None, size=image.size if image else None,
         push=PushSummary.of(push) if push else None,
         inputs_digest=(push.labels or {}).get("io.imgbuild.inputs.digest") if push else None,
-        team=TeamSummary.of(variant))
+        team=TeamSummary.of(variant), zstd_digest=push.zstd.digest if push and push.zstd else None)
 
 
 def not_locked_entry(variant: Variant, registry: RegistryRef | None, reason: str) -> ReleaseEntry:

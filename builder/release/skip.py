@@ -19,6 +19,7 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..publish.tested import is_tested, mark_tested
+from ..publish.zstd import push_twin
 from ..registry.client import RegistryClient
 from ..registry.target import RegistryTarget
 from ..render.inputs import INPUTS_LABEL, base_digest, inputs_digest
@@ -136,13 +137,16 @@ def unchanged_entry(variant: Variant, decision: Decision, target: RegistryTarget
     previous = decision.previous
     assert previous is not None and decision.unchanged
     written = retag(target.client, previous, tags.pushed_tags(variant, date))
+    # Its twin too: yesterday's, which the moving zstd tags still name, under today's tags.
+    twin = push_twin(target.client, previous.repository, previous.digest, written) if target.zstd else None
     created = previous.created
     return ReleaseEntry(
         variant=variant.id, image=variant.image, repository=f"{target.host}/{previous.repository}", status="ok",
         tags=tuple(written), dated_tag=next((t for t in written if tags.is_dated(t)), None), digest=previous.digest,
         labels=previous.labels, build_seconds=0.0, size=previous.size,
         push=PushSummary(layers_pushed=0, layers_existing=0, bytes_pushed=0, seconds=0.0),
-        inputs_digest=decision.inputs_digest, unchanged_since=created.date().isoformat() if created else None)
+        inputs_digest=decision.inputs_digest, unchanged_since=created.date().isoformat() if created else None,
+        zstd_digest=twin.digest if twin else None)
 
 
 def after_push(decision: Decision, entry: ReleaseEntry, target: RegistryTarget) -> ReleaseEntry:

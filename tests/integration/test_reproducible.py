@@ -9,11 +9,10 @@ import re
 import shutil
 
 import pytest
+from conftest import RUNTIME_REF, TEST_VARIANT
 from dockerd import second_dockerd
 from helpers import docker, imgbuild
 from registry_server import registry_fixture
-
-from conftest import RUNTIME_REF, TEST_VARIANT
 
 pytestmark = pytest.mark.integration
 registry = pytest.fixture(scope="module")(registry_fixture)
@@ -56,7 +55,7 @@ def test_two_engines_that_share_no_cache_build_the_same_digest(fixed_time_image,
     finally:
         shutil.rmtree(root, ignore_errors=True)
     first = fixed_time_image
-    differing = [i for i, (a, b) in enumerate(zip(first[1], second[1])) if a != b]
+    differing = [i for i, (a, b) in enumerate(zip(first[1], second[1], strict=False)) if a != b]
     assert first == second, f"layers that differ: {differing}"
     assert first[0].startswith("sha256:") and len(first[1]) > 25
 
