@@ -87,3 +87,27 @@ def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, caps
     monkeypatch.setenv("IMGBUILD_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         cli.main(["matrix"])
+
+
+@pytest.mark.parametrize("args, env, code, words, secret", [
+    (["diff", "bob:s3cretPW@127.0.0.1:1/ns/img:a", "127.0.0.1:1/ns/img:b"], {}, 2,
+     "'***@127.0.0.1:1/ns/img:a' is neither a lock file nor a registry image", "s3cretPW"),
+    (["push", "--registry", "127.0.0.1:0/team", "x"], {}, 7, "bad registry '127.0.0.1:0/team'", None),
+    (["plan", "--torch", "2.6"], {"IMGBUILD_RUNNERS": "[]"}, 2, "IMGBUILD_RUNNERS is a JSON list, not an object",
+     None),
+    (["base", "--platform", "all"], {}, 2, "(one platform: run it once for each)", None),
+    (["lock", "--torch", "2.6", "--cuda", "12.4", "--find-links", "/nonexistent/wheels"], {}, 2,
+     "--find-links '/nonexistent/wheels' is not a folder", None),
+])
+def test_second_round_inputs_end_in_one_line_that_helps(args, env, code, words, secret, monkeypatch):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = run(*args)
+    line = one_line(result)
+    assert result.returncode == code and words in line, line
+    assert secret is None or secret not in result.stderr + result.stdout
+
+
+def test_help_names_what_an_option_takes_not_a_python_type():
+    for command in ("build", "release", "reproduce", "matrix", "lock"):
+        assert "list[" not in run(command, "--help").stdout

@@ -96,7 +96,11 @@ def test_split_message(message: str, parts: tuple[str, str]) -> None:
 def test_warnings_exit_zero_and_failures_exit_one() -> None:
     console = Console(file=io.StringIO(), width=200)
     assert print_checks([Check("a", True, "fine"), Check("b", None, "meh", "do x")], console) == 0
-    assert print_checks([Check("a", True, "fine"), Check("c", False, "broken", "do y")], console) == 1
+    assert print_checks([Check("a", True, "fine"), Check("c", False, "broken", "do y")], console) == 2
+    # the kind of the first failure, never 1 (a bug): no daemon is 3, a refused login 7
+    assert print_checks([Check("docker daemon", False, "down", "start it"), Check("registry", False, "x")],
+                        console) == 3
+    assert print_checks([Check("matrix", True, "ok"), Check("registry", False, "refused", "login")], console) == 7
     assert "failed: c" in console.file.getvalue()
 
 

@@ -16,7 +16,7 @@ from packaging.version import InvalidVersion, Version
 from rich.console import Console
 from rich.table import Table
 
-from ..core.errors import ImgbuildError
+from ..core.errors import ConfigError, DaemonError, ImgbuildError, RegistryError
 from ..host.checks import Check, disk_check, split_message
 from ..host.gpu import TOOLKIT_FIX, docker_has_nvidia, host_driver
 from ..matrix.load import Matrix, load_matrix
@@ -135,8 +135,15 @@ def _registry(value: str | None, env: Mapping[str, str]) -> Check:
 SYMBOLS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[yellow]![/]"}
 
 
+# A failed check exits with the code of its kind (README, "Exit codes"); 1 would say imgbuild has a bug.
+EXIT_OF_CHECK = {"matrix": ConfigError.exit_code, "docker daemon": DaemonError.exit_code,
+                 "image builder": DaemonError.exit_code, "base image": DaemonError.exit_code,
+                 "registry": RegistryError.exit_code}
+
+
 def print_checks(checks: list[Check], console: Console) -> int:
-    """Print the report as a table; 0 when nothing failed (warnings allowed), else 1."""
+    """Print the report as a table; 0 when nothing failed (warnings allowed), else the exit code of the first
+    failure's kind (the host's GPU and driver: configuration, 2)."""
     table = Table(title="imgbuild doctor")
     for column in ("check", "status", "detail", "fix"):
         table.add_column(column, overflow="fold")
@@ -145,7 +152,7 @@ def print_checks(checks: list[Check], console: Console) -> int:
     console.print(table)
     failed = [c.name for c in checks if c.ok is False]
     console.print(f"[red]failed: {', '.join(failed)}[/]" if failed else "[green]ready to build[/]")
-    return 1 if failed else 0
+    return EXIT_OF_CHECK.get(failed[0], ConfigError.exit_code) if failed else 0
 
 
 def doctor_cmd(

@@ -67,7 +67,7 @@ def base_cmd(
     from ..core.platform import DEFAULT_PLATFORM, parse_platform, platform
     from ..host.base import PYTHON_LABEL, host_source, make_base
 
-    chosen = parse_platform(target) if target else DEFAULT_PLATFORM
+    chosen = parse_platform(target, all_too=False) if target else DEFAULT_PLATFORM
     suffix = platform(chosen).id_suffix
     source = host_source()
     source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)

@@ -29,6 +29,9 @@ def lock_cmd(
 
     if offline and not find_links:
         raise ConfigError("--offline resolves from --find-links alone: pass --find-links WHEELHOUSE")
+    if find_links is not None and not find_links.is_dir():  # uv would say only "No such file or directory"
+        raise ConfigError(f"--find-links {str(find_links)[:200]!r} is not a folder: give the folder of wheels "
+                          "(`imgbuild wheelhouse --out DIR` makes one)")
     variants = select.variants()
     # runtime first: a devel render splits its lock against its runtime sibling's
     for v in sorted(variants, key=lambda v: (v.flavor != "runtime", v.id)):

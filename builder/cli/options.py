@@ -43,11 +43,13 @@ CudaOpt = Annotated[Optional[str], typer.Option("--cuda", help="CUDA version (12
 FlavorOpt = Annotated[Optional[str], typer.Option("--flavor", help="runtime or devel")]
 PythonOpt = Annotated[Optional[str], typer.Option("--python", help="Python version, or all [default: each build's default]")]
 VariantOpt = Annotated[Optional[list[str]],
-                      typer.Option("--variant", help="variant id or glob, e.g. '2.6.0-cu124-*'")]
+                      typer.Option("--variant", metavar="ID|GLOB",
+                                   help="variant id or glob, e.g. '2.6.0-cu124-*' (repeatable)")]
 PlatformOpt = Annotated[Optional[str], typer.Option(
     "--platform", help="linux/amd64, linux/arm64 or all [default: linux/amd64]")]
 BaseImageOpt = Annotated[Optional[str], typer.Option("--base-image", help="replace the matrix's base image")]
-CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="extra CA certificate (repeatable)")]
+CaCertOpt = Annotated[Optional[list[Path]], typer.Option("--ca-cert", metavar="PATH",
+                                                                 help="extra CA certificate (repeatable)")]
 WheelhouseOpt = Annotated[Optional[Path], typer.Option("--wheelhouse", help="take wheels from this folder first")]
 IndexOpt = Annotated[Index, typer.Option(
     "--index", help="auto: PyPI where it carries the variant's CUDA build, else the PyTorch index; pytorch; pypi")]

@@ -48,9 +48,11 @@ def engine_platform(name: str) -> str | None:
     return None if name == DEFAULT_PLATFORM else name
 
 
-def parse_platform(value: str) -> str:
-    """linux/arm64, arm64 and aarch64 all name linux/arm64; anything else is refused with the names that work."""
+def parse_platform(value: str, all_too: bool = True) -> str:
+    """linux/arm64, arm64 and aarch64 all name linux/arm64; anything else is refused with the names that work
+    (`all` among them where the command takes it: a selection does, one image's platform does not)."""
     found = _SPELLINGS.get(value.strip().lower())
     if not found:
-        raise ConfigError(f"--platform {value[:40]!r} is not a platform: use {', '.join(PLATFORMS)} (or all)")
+        also = " (or all)" if all_too else " (one platform: run it once for each)"
+        raise ConfigError(f"--platform {value[:40]!r} is not a platform: use {', '.join(PLATFORMS)}{also}")
     return found

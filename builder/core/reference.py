@@ -72,7 +72,7 @@ class ImageRef:
             bad = f"tag {_shown(self.tag)}"
         elif self.digest is not None and not _DIGEST.fullmatch(self.digest):
             bad = f"digest {_shown(self.digest)} (want sha256:<hex>)"
-        elif self.registry is not None and (not host or int(host["port"] or 1) > 65535):
+        elif self.registry is not None and (not host or not 1 <= int(host["port"] or 1) <= 65535):
             bad = f"registry {_shown(self.registry)}" + (" (a port is 1 to 65535)" if host else "")
         if bad:
             raise ConfigError(f"bad image reference {_shown(text)}: {bad}: write it as [HOST[:PORT]/]NAME[:TAG][@DIGEST]")

@@ -13,6 +13,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from ..core.errors import ConfigError
+from ..core.redact import redact
 from ..core.reference import ImageRef
 from ..lock.lockfile import read_lock
 from ..registry.client import RegistryClient
@@ -108,7 +109,7 @@ def read_side(ref: str) -> Side:
     try:
         image = ImageRef.parse_remote(ref)
     except ConfigError:
-        raise ConfigError(f"{ref!r} is neither a lock file nor a registry image: give a path or "
+        raise ConfigError(f"{redact(ref)!r} is neither a lock file nor a registry image: give a path or "
                           "HOST[:PORT]/REPOSITORY:TAG (e.g. ghcr.io/org/pytorch:2.6.0-cpu-2026-11-22)") from None
     config = RegistryClient.open(image.registry).config(image.repository, image.reference)
     return side_from_labels(ref, (config.get("config") or {}).get("Labels") or {})

@@ -47,7 +47,9 @@ class Runners:
             data = json.loads(text)
         except ValueError as exc:
             raise ConfigError(f"IMGBUILD_RUNNERS is not JSON ({exc}): {fix}") from None
-        if not isinstance(data, dict) or set(data) - set(KINDS):
+        if not isinstance(data, dict):
+            raise ConfigError(f"IMGBUILD_RUNNERS is a JSON {type(data).__name__}, not an object: {fix}")
+        if set(data) - set(KINDS):
             raise ConfigError(f"IMGBUILD_RUNNERS has other keys than {', '.join(KINDS)}: {fix}")
         for kind, labels in data.items():
             good = isinstance(labels, str) and labels.strip() or (
