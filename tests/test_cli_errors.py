@@ -111,3 +111,35 @@ def test_second_round_inputs_end_in_one_line_that_helps(args, env, code, words, 
 def test_help_names_what_an_option_takes_not_a_python_type():
     for command in ("build", "release", "reproduce", "matrix", "lock"):
         assert "list[" not in run(command, "--help").stdout
+
+
+def test_sigterm_undoes_what_was_begun_and_says_so_in_one_line(tmp_path):
+    """A cancelled CI job: SIGTERM while uv resolves leaves no `locks/.<id>.in` and no empty folder."""
+    import signal
+    import time
+
+    started = tmp_path / "resolving"
+    script = f"""
+import pathlib, subprocess, time
+import imgbuild.lock.resolve as resolve
+def slow(*args, **kwargs):
+    pathlib.Path({str(started)!r}).write_text("x")
+    time.sleep(60)
+resolve.subprocess.run = slow
+from imgbuild.cli.app import main
+main(["lock", "--torch", "2.6", "--cuda", "12.4"])
+"""
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=work, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(300):
+        if started.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert started.exists(), proc.communicate(timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and err.strip() == ("imgbuild: error: terminated (SIGTERM): what it had begun was "
+                                                      "undone; re-run the same command"), err
+    assert list(work.rglob("*")) == []  # no .in file, no locks/ folder

@@ -242,6 +242,20 @@ def test_a_missing_helper_is_one_line_naming_docker_login(tmp_path: Path) -> Non
         credentials_for("ghcr.io", {}, config)
 
 
+def test_a_failing_helper_is_named_and_what_it_printed_is_not_echoed(tmp_path: Path, monkeypatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-leaky"
+    helper.write_text("#!/bin/sh\necho 'token=TOPSECRET-123 could not be refreshed'\nexit 3\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"credsStore": "leaky"}))
+    with pytest.raises(RegistryError) as caught:
+        credentials_for("ghcr.io", {}, config)
+    assert "docker-credential-leaky failed" in str(caught.value) and "TOPSECRET" not in str(caught.value)
+
+
 @pytest.mark.parametrize(("value", "zstd"), [(None, True), ("1", True), ("0", False), ("off", False), (" TRUE ", True)])
 def test_imgbuild_zstd_switches_the_twins(value: str | None, zstd: bool) -> None:
     from imgbuild.registry.target import RegistryTarget

@@ -4,7 +4,9 @@ failure into one line and its exit code. No decisions live here."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -67,9 +69,27 @@ def register(typer_app: typer.Typer, commands: tuple) -> None:
 register(app, COMMANDS)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, `docker stop`, `kill`), raised where the work is, as Ctrl-C is: every `finally`
+    and every cleanup on the way out runs, so nothing half-written is left."""
+
+
+TERMINATED = "terminated (SIGTERM): what it had begun was undone; re-run the same command"
+
+
+_TERMINATED_BY: list[int] = []  # the signal that ended the run, once one did
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _TERMINATED_BY.append(signum)
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every failure ends in one `imgbuild: error:` line and its kind's exit code."""
     out = Reporter()
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         _refuse_repeated_options(sys.argv[1:] if argv is None else argv)
         code = app(args=argv, prog_name="imgbuild", standalone_mode=False, obj=out)
@@ -91,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         out.error(str(exc))
         sys.exit(exc.exit_code)
+    except Terminated:
+        out.error(TERMINATED)
+        sys.exit(143)
     except KeyboardInterrupt:
         out.error("interrupted")
         sys.exit(130)
@@ -111,7 +134,10 @@ def main(argv: list[str] | None = None) -> None:
         out.error(f"internal error: {type(exc).__name__}: {_one_line(str(exc))}: re-run with IMGBUILD_DEBUG=1 "
                   "and report the traceback")
         sys.exit(1)
-    if code == 130:  # typer turns Ctrl-C into exit 130
+    if code == 130 and _TERMINATED_BY:  # typer turns Ctrl-C, and so our SIGTERM, into exit 130
+        out.error(TERMINATED)
+        sys.exit(143)
+    if code == 130:
         out.error("interrupted")
     sys.exit(code if isinstance(code, int) else 0)
 
