@@ -195,3 +195,38 @@ def test_a_matrix_without_a_workbench_gets_imgbuilds_own(tmp_path):
     path.write_text(text[:text.index("# The workbench every image carries")] + "images: []\n")
     [v] = select(load_matrix(path), Selection(torch="2.14", cuda="13.0", flavor="runtime", python="3.11"))
     assert "tmux" in v.tool_packages and "tini" in v.system_packages and "tensorboard==2.21.0" in v.python_tools
+
+
+def test_tests_dot_rendered_inside_the_matrix_folder_does_not_copy_itself(tmp_path):
+    """tests: "." with --out inside the matrix's folder: the copy leaves out the folder it is written into."""
+    (tmp_path / "test_vision.py").write_text("def test_ok():\n    assert True\n")
+    path = matrix_with(tmp_path, TEAM.replace('    apt: [jq]\n', '    apt: [jq]\n    tests: "."\n'))
+    _, [v] = resolve(path, "2.14", "13.0", None, "3.11", None, one_flavor=True, images=["vision"])
+    from imgbuild.render.render import render_all
+
+    [ctx] = render_all([v], tmp_path / "contexts")
+    copied = sorted(p.relative_to(ctx.path / "tests").as_posix() for p in (ctx.path / "tests").rglob("*"))
+    assert copied == ["matrix.yaml", "test_vision.py"], copied
+
+
+def test_an_interrupted_render_takes_back_what_it_added_and_leaves_no_half_context(matrix, tmp_path, monkeypatch):
+    from imgbuild.render import render as rendering
+
+    variants = select(matrix, Selection(torch="2.6"))[:4]
+    out = tmp_path / "contexts"
+    rendering.render_all(variants[:1], out, unlocked=True)  # an earlier render, which stays
+    before = (out / variants[0].name / "Dockerfile").read_text()
+    real, calls = rendering.render, []
+
+    def interrupted(v, where, **kwargs):
+        calls.append(v)
+        if len(calls) == 3:
+            (where / v.name).mkdir(parents=True)  # half-written when Ctrl-C comes
+            raise KeyboardInterrupt
+        return real(v, where, **kwargs)
+
+    monkeypatch.setattr(rendering, "render", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rendering.render_all(variants, out, force=True, unlocked=True)
+    assert sorted(p.name for p in out.iterdir()) == [variants[0].name]  # nothing added, no staging folder left
+    assert (out / variants[0].name / "Dockerfile").read_text() == before

@@ -29,19 +29,25 @@ class BuildContext:
 
 # Every context carries this .dockerignore; it also marks the folder as imgbuild's, the only kind it ever replaces.
 MARK = "# the context is exactly what imgbuild rendered\n"
+STAGING = ".imgbuild-rendering-"  # where a render writes a context before moving it into place (render.py)
 
 
 def fresh_folder(out: Path, variant: Variant) -> Path:
     """out/<image name>/, emptied of an earlier render; a folder of that name that imgbuild did not write is a user's,
     and is never deleted."""
-    path = out / variant.name
-    if path.is_symlink() or path.exists() and not is_rendered(path):
-        raise ConfigError(f"{path} exists and imgbuild did not write it (no build context of its own): move it away, "
-                          "or pick another --out")
+    path = replaceable(out / variant.name)
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     (path / ".dockerignore").write_text(MARK, encoding="utf-8")
+    return path
+
+
+def replaceable(path: Path) -> Path:
+    """`path`, where a build context may be written: absent, or a context imgbuild rendered before."""
+    if path.is_symlink() or path.exists() and not is_rendered(path):
+        raise ConfigError(f"{path} exists and imgbuild did not write it (no build context of its own): move it away, "
+                          "or pick another --out")
     return path
 
 

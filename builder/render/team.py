@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -62,9 +63,18 @@ def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContex
     (path / "Dockerfile").write_text(render_template(team.template, data), encoding="utf-8")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in team.pip), encoding="utf-8")
     if team.tests:
-        shutil.copytree(team.tests, path / "tests", symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
+        shutil.copytree(team.tests, path / "tests", symlinks=True, ignore=_leaving_out(path))
     return BuildContext(variant=v, path=path)
+
+
+def _leaving_out(destination: Path) -> Callable[[str, list[str]], set[str]]:
+    """What the copy of a tests folder leaves out: caches, hidden files, and the folder being rendered into (tests
+    "." with --out inside the matrix's folder would otherwise copy the copy into itself, without end)."""
+    plain, inside = shutil.ignore_patterns("__pycache__", "*.pyc", ".*"), destination.resolve()
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return set(plain(folder, names)) | {n for n in names if inside.is_relative_to((Path(folder) / n).resolve())}
+    return ignore
 
 
 def _links_out_of(folder: Path) -> Path | None:
