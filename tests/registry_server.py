@@ -233,10 +233,12 @@ def push_image(
     tag: str,
     labels: Mapping[str, str] | None = None,
     docker_format: bool = False,
+    payload: str = "",
 ) -> None:
-    """Push a tiny image to `server` as REPOSITORY:TAG with skopeo (Docker schema2 when `docker_format`)."""
+    """Push a tiny image to `server` as REPOSITORY:TAG with skopeo (Docker schema2 when `docker_format`); images
+    with the same `payload` share their one layer."""
     layout = workdir / f"oci-{repository.replace('/', '_')}-{tag}"
-    write_oci_layout(layout, tag, labels)
+    write_oci_layout(layout, tag, labels, payload)
     args = ["copy", "--dest-tls-verify=false"]
     if server.creds:
         args.append(f"--dest-creds={server.creds}")

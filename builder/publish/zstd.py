@@ -34,8 +34,12 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 GZIP_LAYERS = ("application/vnd.docker.image.rootfs.diff.tar.gzip", "application/vnd.oci.image.layer.v1.tar+gzip")
 CHUNK = 1 << 20
 
+GZIP_OF = "io.imgbuild.zstd.of"  # on a twin's layer: the digest of the gzip layer it was made from
+LEARN_AT_MOST = 500  # moving zstd tags read to learn which layers have a twin (one small GET each)
+
 # gzip layer digest -> its zstd descriptor, for this process: a release of several images converts a shared layer once.
 _converted: dict[str, dict[str, Any]] = {}
+_learned: set[tuple[str, str]] = set()  # (registry host, repository) whose twins were read
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,8 @@ def push_twin(client: RegistryClient, repository: str, digest: str, plain_tags: 
     stored = client.manifest_bytes(repository, digest)
     if stored is None:
         raise PublishError(f"{client.host}/{repository}@{digest} is gone: push it again")
-    before = len(_converted)
-    body, media_type = _twin_of(client, repository, json.loads(stored[0]), twin_tags, twin_tags_of or {})
+    made: list[str] = []
+    body, media_type = _twin_of(client, repository, json.loads(stored[0]), twin_tags, twin_tags_of or {}, made)
     twin = digest_of(body)
     for tag in twin_tags:  # a dated twin, like its plain tag, never names another image
         if tags.is_dated(tag) and (there := client.manifest_digest(repository, tag)) not in (None, twin):
@@ -68,12 +72,12 @@ def push_twin(client: RegistryClient, repository: str, digest: str, plain_tags: 
         if (written := client.put_manifest(repository, tag, body, media_type)) != twin:
             raise PublishError(f"{client.host}/{repository}:{tag} was written as {written}, not {twin}: the "
                                "registry rewrote the manifest; check that it accepts OCI manifests")
-    return Twin(tags=tuple(twin_tags), digest=twin, layers_converted=len(_converted) - before,
+    return Twin(tags=tuple(twin_tags), digest=twin, layers_converted=len(made),
                 seconds=time.monotonic() - start)
 
 
 def _twin_of(client: RegistryClient, repository: str, manifest: dict[str, Any], candidates: list[str],
-             twin_tags_of: Mapping[str, str]) -> tuple[bytes, str]:
+             twin_tags_of: Mapping[str, str], made: list[str]) -> tuple[bytes, str]:
     """The twin's bytes and media type: an image's manifest, or an index of its images' twins (attestations,
     which name no image, are left out)."""
     if "manifests" in manifest:
@@ -82,7 +86,8 @@ def _twin_of(client: RegistryClient, repository: str, manifest: dict[str, Any], 
             if (entry.get("platform") or {}).get("os") in (None, "unknown"):
                 continue
             known = [twin_tags_of[entry["digest"]]] if entry["digest"] in twin_tags_of else []
-            body, media_type = _twin_of(client, repository, client.manifest(repository, entry["digest"]), known, {})
+            body, media_type = _twin_of(client, repository, client.manifest(repository, entry["digest"]), known, {},
+                                        made)
             twin = client.put_manifest(repository, digest_of(body), body, media_type)
             entries.append({"mediaType": media_type, "digest": twin, "size": len(body), "platform": entry["platform"]})
         return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}, indent=2).encode(), \
@@ -95,8 +100,10 @@ def _twin_of(client: RegistryClient, repository: str, manifest: dict[str, Any], 
     if len(diff_ids) != len(layers):
         raise PublishError(f"{client.host}/{repository}: the image config names {len(diff_ids)} layers, its "
                            f"manifest {len(layers)}: push it again")
+    _learn_twins(client, repository)
     with ThreadPoolExecutor(max_workers=max(1, min(len(layers), os.cpu_count() or 1))) as pool:
-        converted = list(pool.map(lambda pair: _layer(client, repository, *pair), zip(layers, diff_ids, strict=True)))
+        converted = list(pool.map(lambda pair: _layer(client, repository, *pair, made),
+                                  zip(layers, diff_ids, strict=True)))
     body = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": config["digest"], "size": config["size"]},
             "layers": converted}
@@ -117,8 +124,26 @@ def _existing(client: RegistryClient, repository: str, config: str | None, candi
     return None
 
 
-def _layer(client: RegistryClient, repository: str, layer: dict[str, Any], diff_id: str) -> dict[str, Any]:
-    """The zstd descriptor of one layer, its blob uploaded unless the registry holds it already."""
+def _learn_twins(client: RegistryClient, repository: str) -> None:
+    """Which gzip layers already have a zstd twin in `repository`: each twin layer names its gzip layer (an
+    annotation), and the moving zstd tags name the newest twin of every image. So another Python of the same
+    torch/CUDA, built on another runner, recompresses only its own layers. Once per repository and run."""
+    if (client.host, repository) in _learned:
+        return
+    _learned.add((client.host, repository))
+    moving = [t for t in client.tags(repository) if t.endswith(tags.ZSTD_SUFFIX) and not tags.is_dated(t)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for stored in pool.map(lambda t: client.manifest_bytes(repository, t), moving[:LEARN_AT_MOST]):
+            for layer in (json.loads(stored[0]).get("layers") or []) if stored else []:
+                gzip = (layer.get("annotations") or {}).get(GZIP_OF)
+                if gzip and layer.get("mediaType") == ZSTD_LAYER:
+                    _converted.setdefault(gzip, layer)
+
+
+def _layer(client: RegistryClient, repository: str, layer: dict[str, Any], diff_id: str,
+           made: list[str]) -> dict[str, Any]:
+    """The zstd descriptor of one layer, its blob uploaded unless the registry holds it already; a layer
+    recompressed here is added to `made`."""
     if layer.get("mediaType") == ZSTD_LAYER:
         return layer
     if layer.get("mediaType") not in GZIP_LAYERS:
@@ -131,6 +156,7 @@ def _layer(client: RegistryClient, repository: str, layer: dict[str, Any], diff_
         if not _has_blob(client, repository, found["digest"]):
             _upload(client, repository, found["digest"], out)
     _converted[layer["digest"]] = found
+    made.append(layer["digest"])
     return found
 
 
@@ -158,7 +184,8 @@ def _recompress(client: RegistryClient, repository: str, digest: str, diff_id: s
     if f"sha256:{content.hexdigest()}" != diff_id:
         raise PublishError(f"{client.host}/{repository}: layer {digest} unpacks to sha256:{content.hexdigest()}, "
                            f"not the config's {diff_id}: the registry holds a damaged blob; push the image again")
-    return {"mediaType": ZSTD_LAYER, "digest": f"sha256:{compressed.hash.hexdigest()}", "size": compressed.size}
+    return {"mediaType": ZSTD_LAYER, "digest": f"sha256:{compressed.hash.hexdigest()}", "size": compressed.size,
+            "annotations": {GZIP_OF: digest}}
 
 
 class _Hashing:

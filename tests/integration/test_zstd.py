@@ -67,7 +67,7 @@ def test_the_twin_is_the_same_image_with_zstd_layers_under_every_tag(auth_regist
 
 def test_a_second_twin_of_the_same_image_reuses_the_first(client, pushed):
     first = zstd.push_twin(client, REPO, pushed, [MOVING, DATED])
-    zstd._converted.clear()  # another process: only the registry remembers
+    zstd._converted.clear(), zstd._learned.clear()  # another process: only the registry remembers
     again = zstd.push_twin(client, REPO, pushed, [MOVING, "2.6.0-cpu-2026-12-08"])
     assert again.digest == first.digest and again.layers_converted == 0
     assert client.manifest_digest(REPO, "2.6.0-cpu-2026-12-08-zstd") == first.digest
@@ -75,8 +75,11 @@ def test_a_second_twin_of_the_same_image_reuses_the_first(client, pushed):
 
 def test_recompression_gives_the_same_bytes_every_time(client, pushed):
     zstd.push_twin(client, REPO, pushed, [MOVING])
-    zstd._converted.clear()
-    body, _ = zstd._twin_of(client, REPO, client.manifest(REPO, pushed), [], {})  # converted again, from the gzip
+    zstd._converted.clear(), zstd._learned.clear()
+    zstd._learned.add((client.host, REPO))  # as if nothing were known: converted again, from the gzip
+    made: list[str] = []
+    body, _ = zstd._twin_of(client, REPO, client.manifest(REPO, pushed), [], {}, made)
+    assert len(made) == 1
     assert json.loads(body)["layers"] == client.manifest(REPO, client.manifest_digest(REPO, f"{MOVING}-zstd"))["layers"]
 
 
@@ -91,12 +94,13 @@ def test_a_dated_twin_never_names_another_image(auth_registry, client, pushed, t
 
 
 def test_a_damaged_gzip_blob_is_refused_and_no_twin_tag_is_written(client, pushed, monkeypatch):
-    zstd._converted.clear()
+    zstd._converted.clear(), zstd._learned.clear()
     manifest = client.manifest(REPO, pushed)
     wrong = dict(manifest, layers=[dict(manifest["layers"][0])])
+    zstd._learned.add((client.host, REPO))
     monkeypatch.setattr(client, "config_of", lambda *a, **k: {"rootfs": {"diff_ids": ["sha256:" + "0" * 64]}})
     with pytest.raises(PublishError, match="unpacks to sha256:.*not the config's sha256:0000"):
-        zstd._twin_of(client, REPO, wrong, [], {})
+        zstd._twin_of(client, REPO, wrong, [], {}, [])
 
 
 def test_the_modern_engine_pulls_the_twin(engine, auth_registry, client, pushed):
@@ -115,3 +119,19 @@ def test_the_modern_engine_pulls_the_twin(engine, auth_registry, client, pushed)
     finally:
         subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, timeout=60)
         subprocess.run(["docker", "logout", auth_registry.host], capture_output=True, timeout=60)
+
+
+def test_another_image_with_the_same_layer_reuses_its_twin_from_the_registry(auth_registry, client, tmp_path):
+    """Another Python of one torch/CUDA on another runner: the layers it shares already have a twin in the
+    repository, named by the moving zstd tags; only its own layers are recompressed."""
+    repo = "team/shared"
+    push_image(auth_registry, tmp_path, repo, "a", {"io.imgbuild.python": "3.11"}, docker_format=True,
+               payload="the same CUDA library\n")
+    push_image(auth_registry, tmp_path, repo, "b", {"io.imgbuild.python": "3.12"}, docker_format=True,
+               payload="the same CUDA library\n")
+    first = zstd.push_twin(client, repo, client.manifest_digest(repo, "a"), ["a"])
+    zstd._converted.clear(), zstd._learned.clear()  # the second image's job runs elsewhere
+    second = zstd.push_twin(client, repo, client.manifest_digest(repo, "b"), ["b"])
+    assert first.layers_converted == 1 and second.layers_converted == 0
+    a, b = (client.manifest(repo, t.digest)["layers"] for t in (first, second))
+    assert a == b and a[0]["annotations"][zstd.GZIP_OF] == client.manifest(repo, "a")["layers"][0]["digest"]
