@@ -15,13 +15,13 @@ import json
 import os
 import tempfile
 import time
-import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
 import zstandard
+from isal import isal_zlib  # gunzip about twice as fast as zlib (Intel's ISA-L)
 
 from ..core import tags
 from ..core.errors import PublishError, RegistryError
@@ -165,7 +165,7 @@ def _recompress(client: RegistryClient, repository: str, digest: str, diff_id: s
     if resp.status_code != 200:
         raise PublishError(f"{client.host}/{repository}: layer {digest} could not be read (HTTP "
                            f"{resp.status_code}): push the image again")
-    gunzip, content, compressed = zlib.decompressobj(wbits=31), hashlib.sha256(), _Hashing(out)
+    gunzip, content, compressed = isal_zlib.decompressobj(wbits=31), hashlib.sha256(), _Hashing(out)
     writer = zstandard.ZstdCompressor(level=LEVEL, threads=-1).stream_writer(compressed, closefd=False)
     try:
         for chunk in resp.iter_content(CHUNK):
@@ -176,7 +176,7 @@ def _recompress(client: RegistryClient, repository: str, digest: str, diff_id: s
         content.update(data)
         writer.write(data)
         writer.flush(zstandard.FLUSH_FRAME)
-    except (zlib.error, OSError) as exc:
+    except (isal_zlib.error, OSError) as exc:
         raise PublishError(f"{client.host}/{repository}: layer {digest} is not a readable gzip stream ({exc}): "
                            "push the image again") from None
     finally:
