@@ -3,7 +3,8 @@ after the first, and size against the floor; the seconds BuildKit spent exportin
 
 "Cold" empties BuildKit's cache first (layers and the apt/pip cache mounts) and removes the images; "every layer,
 caches warm" is `--no-cache` with the cache mounts kept: what another Python or a changed lock costs.
-Goals: rebuild < 5% of cold; second flavor < 60% of cold; image size <= 1.15 x (base + Python environment).
+Goals: rebuild < 5% of cold; second flavor < 60% of cold; image size <= 1.15 x (base + Python environment); cold
+<= 1.3 x the floor (the lock's wheels into a venv on the host from the same wheelhouse, plus the build's apt steps).
 Usage (these machines): python bench/build.py --base-image local/debian:bookworm \
     --ca-cert /etc/ssl/certs/ca-certificates.crt --wheelhouse /var/cache/imgbuild-ci/wheelhouse
 """
@@ -15,6 +16,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +27,28 @@ REFS = {"runtime": "imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime",
 
 
 EXPORT = re.compile(r"^#\d+ (exporting layers|unpacking to \S+) ([0-9.]+)s done$", re.MULTILINE)
+STEP = re.compile(r"^(#\d+) \[[^\]]*\] RUN .*$", re.MULTILINE)
+
+
+def apt_seconds(log: str) -> float:
+    """The seconds of the build's apt steps (the OS packages), which the floor counts as they are."""
+    total = 0.0
+    for step in STEP.finditer(log):
+        if "apt-get install" in step[0] and (done := re.search(rf"^{step[1]} DONE ([0-9.]+)s$", log, re.MULTILINE)):
+            total += float(done[1])
+    return total
+
+
+def host_venv_seconds(lock: Path, wheelhouse: str) -> float:
+    """The floor: the same wheels (the lock's, from the same wheelhouse) into a venv on the host, uncached."""
+    with tempfile.TemporaryDirectory(prefix="imgbuild-floor-") as folder:
+        venv, cache = Path(folder) / "venv", Path(folder) / "cache"
+        start = time.monotonic()
+        subprocess.run([sys.executable, "-m", "uv", "venv", "-q", "--python", "3.11", str(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
+                        "--offline", "--no-index", "--find-links", wheelhouse, "--no-deps", "--require-hashes",
+                        "--cache-dir", str(cache), "-r", str(lock)], check=True)
+        return time.monotonic() - start
 
 
 def timed_build(flavor: str, site: list[str], no_cache: bool = False, figures: dict | None = None,
@@ -40,6 +64,7 @@ def timed_build(flavor: str, site: list[str], no_cache: bool = False, figures: d
         found = EXPORT.findall(Path(log[1]).read_text(errors="replace"))
         figures[f"{name}_export_s"] = sum(float(s) for what, s in found if what == "exporting layers")
         figures[f"{name}_unpack_s"] = sum(float(s) for what, s in found if what != "exporting layers")
+        figures[f"{name}_apt_s"] = apt_seconds(Path(log[1]).read_text(errors="replace"))
     return seconds
 
 
@@ -57,9 +82,10 @@ def compressed_size(ref: str) -> int:
 
 
 def venv_size(ref: str) -> int:
-    out = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "du", ref, "-sb", "/opt/venv"],
-                         capture_output=True, text=True)
-    return int(out.stdout.split()[0])
+    """The Python environment: the venv and the CUDA libraries it reads from /opt/cuda-libs."""
+    out = subprocess.run(["docker", "run", "--rm", "--network", "host", "--entrypoint", "du", ref, "-scb",
+                          "/opt/venv", "/opt/cuda-libs"], capture_output=True, text=True)
+    return int(out.stdout.split()[-2])
 
 
 def main() -> None:
@@ -89,6 +115,11 @@ def main() -> None:
         figures[f"{flavor}_stored_compressed_gb"] = round(compressed_size(ref) / 1e9, 2)
         figures[f"{flavor}_floor_gb"] = round((base + env) / 1e9, 2)
         figures[f"{flavor}_size_over_floor"] = round(size / (base + env), 3)
+    lock = ROOT / "locks" / "2.14.1-cu130-py3.11-runtime.txt"
+    if args.wheelhouse and "cold_apt_s" in figures:
+        figures["floor_host_venv_s"] = round(host_venv_seconds(lock, args.wheelhouse), 1)
+        figures["floor_s"] = round(figures["floor_host_venv_s"] + figures["cold_apt_s"], 1)
+        figures["cold_over_floor"] = round(figures["cold_runtime_s"] / figures["floor_s"], 2)
     if "cold_runtime_s" in figures:
         figures["rebuild_pct_of_cold"] = round(100 * figures["rebuild_no_change_s"] / figures["cold_runtime_s"], 1)
         figures["devel_pct_of_cold"] = round(100 * figures["second_flavor_devel_s"] / figures["cold_runtime_s"], 1)

@@ -1,6 +1,7 @@
 """Benchmark: bytes and seconds of pushes to a local registry (Distribution 2.8 on loopback, htpasswd auth).
 
-Three pushes: a first push (every layer uploads), the same push again (goal: zero layers uploaded) and a
+Each push writes the zstd twin of its tags too (publish/zstd.py; its seconds and the layers it recompressed are
+shown apart). Three pushes: a first push (every layer uploads), the same push again (goal: zero layers uploaded) and a
 second image sharing the base (goal: only the layers that differ). By default the images are two small ones
 built FROM the local Debian base; `--image REF` (repeatable) measures built images instead: the first REF is
 pushed twice, the others are pushed after it as the "second image".
@@ -90,10 +91,13 @@ def main() -> None:
         for ref in built:
             engine.remove_image(ref, force=True)
 
-    print(f"{'push':<22} {'layers up':>9} {'existing':>8} {'MB up':>9} {'seconds':>8}  image")
+    print(f"{'push':<22} {'layers up':>9} {'existing':>8} {'MB up':>9} {'seconds':>8} {'of it zstd':>10}"
+          f" {'zstd made':>9}  image")
     for what, ref, r in rows:
+        twin = r.zstd
         print(f"{what:<22} {r.layers_pushed:>9} {r.layers_existing:>8} {r.bytes_pushed / 1e6:>9.1f} "
-              f"{r.seconds:>8.2f}  {ref} ({r.digest[:19]})")
+              f"{r.seconds:>8.2f} {twin.seconds if twin else 0:>10.2f} {twin.layers_converted if twin else 0:>9}"
+              f"  {ref} ({r.digest[:19]})")
     again = rows[1][2]
     print(f"goal, same push again uploads nothing: {'met' if again.layers_pushed == 0 else 'MISSED'}")
     for _, _, r in rows[2:]:
