@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from imgbuild.build.image import Image
 from imgbuild.core import tags
-from imgbuild.core.errors import PublishError
+from imgbuild.core.errors import ConfigError
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.matrix.select import Selection, select
 from imgbuild.publish.push import PushResult
-from imgbuild.release.manifest import ReleaseEntry, merge_releases, release_entry, write_release
+from imgbuild.release.manifest import ReleaseEntry, release_entry, write_release
+from imgbuild.release.releasefile import merge_releases
 from imgbuild.smoke.report import SmokeCase, SmokeReport
 
 REGISTRY = RegistryRef("ghcr.io", "team")
@@ -100,6 +101,7 @@ def test_write_then_merge_keeps_the_newest_record(matrix, tmp_path):
 
 def test_a_broken_manifest_is_named(tmp_path):
     (tmp_path / "release.json").write_text("{not json")
-    with pytest.raises(PublishError, match="release.json is not a release manifest"):
+    with pytest.raises(ConfigError, match="release.json is not a release manifest"):
         merge_releases(tmp_path)
     assert merge_releases(tmp_path / "empty") == []
+
