@@ -229,9 +229,11 @@ def test_what_the_nightly_signs_cannot_be_forged_from_release_json(tmp_path, ima
 def test_a_failed_local_entry_keeps_its_repository_without_a_host(tmp_path):
     from imgbuild.release.releasefile import read_releases
 
-    fragment(tmp_path, {"repository": "imgbuild/pytorch", "status": "failed", "digest": None, "artifacts": {}})
+    fragment(tmp_path, {"repository": "imgbuild/pytorch", "status": "failed", "digest": None, "artifacts": {},
+                        "labels": {"description": "a base image's label\non two lines"}})  # free text: read as is
     [entry], [index] = read_releases(tmp_path)
     assert (entry.repository, entry.published, index.digest) == ("imgbuild/pytorch", False, DIGEST)
+    assert entry.labels["description"].count("\n") == 1
 
 
 def test_write_release_writes_both_files_or_neither(tmp_path, monkeypatch):

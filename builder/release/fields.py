@@ -138,9 +138,9 @@ class Fields:
         return self.text(key, True, (lambda t: is_repository(t, host=host),
                                      "a repository HOST[:PORT]/PATH" if host else "a repository [HOST[:PORT]/]PATH"))
 
-    def keys(self, grammar: Grammar | None = None) -> list[str]:
-        """The mapping's keys, each one line fitting `grammar`."""
-        return [_text(k, f"{self.where} (a key)", grammar, False) for k in self.data]
+    def keys(self, grammar: Grammar | None = None, free: bool = False) -> list[str]:
+        """The mapping's keys, each one line (unless `free`) fitting `grammar`."""
+        return [_text(k, f"{self.where} (a key)", grammar, free) for k in self.data]
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.text(key, required=True)
@@ -171,11 +171,11 @@ class Fields:
         return tuple(_text(v, f"{self.name(key)}[{i}]", grammar, False) for i, v in enumerate(value))
 
     def text_map(self, key: str, grammar: Grammar | None = None, free: bool = False) -> dict[str, str]:
-        """A mapping of one-line names to strings fitting `grammar`."""
+        """A mapping of names to strings fitting `grammar`, each one line unless `free`."""
         fields = self.nested(key)
         if fields is None:
             return {}
-        return {k: fields.text(k, True, grammar, free) for k in fields.keys()}
+        return {k: fields.text(k, True, grammar, free) for k in fields.keys(free=free)}
 
     def numbers(self, key: str) -> dict[str, Any]:
         """A mapping of one-line names to whole numbers >= 0 (a smoke run's counts)."""

@@ -151,13 +151,14 @@ class ReleaseEntry:
         if changes is not None:  # the two fields TAGS.md and the nightly summary print
             changes.text("since")
             changes.text("summary", free=True)
+        # Free text: errors, and labels (a base image's may span lines); only TAGS.md shows them, never `digests`.
         return cls(variant=f.text("variant", True), status=f.choice("status", ("ok", "failed", NOT_LOCKED)),
                    # a digest is pushed to a registry: what `digests` prints, REPOSITORY@DIGEST, names its host
                    repository=f.repository("repository", host=digest is not None),
                    error=f.text("error", free=True), image=f.text("image"), tags=f.texts("tags", TAG),
                    dated_tag=f.text("dated_tag", grammar=TAG), digest=digest,
                    artifacts=f.text_map("artifacts", DIGEST), image_id=f.text("image_id"),
-                   labels=f.text_map("labels"), smoke=None if smoke is None else SmokeSummary.read(smoke),
+                   labels=f.text_map("labels", free=True), smoke=None if smoke is None else SmokeSummary.read(smoke),
                    build_seconds=f.number("build_seconds"), size=f.number("size", whole=True),
                    push=None if push is None else PushSummary.read(push),
                    inputs_digest=f.text("inputs_digest"), unchanged_since=f.text("unchanged_since"),
