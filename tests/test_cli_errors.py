@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -48,6 +49,36 @@ def test_catalog_of_a_missing_folder_is_one_line_and_writes_nothing(tmp_path):
     result = run("catalog", "--in", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "no release.json" in one_line(result)
     assert not (tmp_path / "out").exists()
+
+
+def test_catalog_of_a_damaged_fragment_is_one_line_and_writes_neither_file(tmp_path):
+    (tmp_path / "in").mkdir()
+    entry = {"variant": "2.6.0-cpu-py3.12-runtime", "repository": "ghcr.io/team/pytorch", "status": "ok",
+             "digest": "sha256:" + "a" * 64, "tags": ["2.6.0-cpu"], "size": "6400000000"}  # a number as a string
+    (tmp_path / "in" / "release.json").write_text(json.dumps({"images": [entry]}))
+    result = run("catalog", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    assert result.returncode == errors.ConfigError.exit_code
+    assert "images[0] ('2.6.0-cpu-py3.12-runtime'): field 'size' is a string" in one_line(result)
+    assert not (tmp_path / "out").exists()  # neither release.json nor TAGS.md: no half-done output
+
+
+def test_join_checks_the_release_json_in_out_before_any_tag_is_written(tmp_path, monkeypatch, capsys):
+    from imgbuild.cli import app as cli
+    from imgbuild.cli import publish
+    from imgbuild.release import indexes
+
+    (tmp_path / "release.json").write_text('{"images": [{"variant": "v", "status": "ok"}]}\n')  # ours, damaged
+    joined = []
+    monkeypatch.setattr(publish, "registry_target", lambda *_: None)  # no registry is asked...
+    monkeypatch.setattr(publish, "check_registry", lambda _: None)
+    monkeypatch.setattr(indexes, "join_builds", lambda *args: joined.append(args) or [])  # ...nor any tag written
+    with pytest.raises(SystemExit) as done:
+        cli.main(["join", "--variant", "2.14.1-cu130-py3.11-runtime", "--registry", "127.0.0.1:1/x",
+                  "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert done.value.code == errors.ConfigError.exit_code and err.count("\n") == 1, err
+    assert "release.json: images[0] ('v'): field 'repository' is missing" in err
+    assert joined == []  # refused before the plain tags of any build could move
 
 
 def test_a_bad_image_reference_and_a_bad_registry_have_their_own_codes():

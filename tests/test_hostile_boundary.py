@@ -59,6 +59,31 @@ def a_release(folder: Path) -> None:
                                                              "images": [entry]}))
 
 
+def fifo_release(folder: Path) -> None:
+    (folder / "rel").mkdir()
+    os.mkfifo(folder / "rel" / "release.json")
+
+
+def device_release(folder: Path) -> None:
+    (folder / "rel").mkdir()
+    os.symlink("/dev/zero", folder / "rel" / "release.json")
+
+
+def fifo_in_out(folder: Path) -> None:
+    (folder / "o").mkdir()
+    os.mkfifo(folder / "o" / "release.json")
+
+
+def released(image: dict | None = None, index: dict | None = None, raw: str | None = None) -> dict[str, str]:
+    """rel/release.json: a_release's image with `image`'s fields, one index with `index`'s, or the text `raw`."""
+    entry = {"variant": "2.6.0-cpu-py3.12-runtime", "repository": "127.0.0.1:5000/ns/pytorch", "status": "ok",
+             "digest": DIGEST, "tags": ["2.6.0-cpu"], **(image or {})}
+    indexes = [{"variant": "2.6.0-cpu-py3.12-runtime", "repository": "127.0.0.1:5000/ns/pytorch", "status": "ok",
+                "digest": DIGEST, **index}] if index else []
+    return {"rel/release.json": raw or json.dumps({"generated": "2026-12-04T00:00:00+00:00", "images": [entry],
+                                                   "indexes": indexes})}
+
+
 def a_folder(folder: Path) -> None:
     (folder / "d").mkdir()
 
@@ -169,6 +194,42 @@ CASES = [
          setup=empty_folder),
     Case("digests of a broken release", "is not a release manifest", args=("digests", "--in", "rel"),
          setup=broken_release),
+    # release.json that is no file (read, it would block for ever), of the wrong types, or forging what is signed
+    Case("digests of a FIFO release.json", "rel/release.json is a FIFO, not a file", args=("digests", "--in", "rel"),
+         setup=fifo_release),
+    Case("catalog of a FIFO release.json", "rel/release.json is a FIFO, not a file",
+         args=("catalog", "--in", "rel", "--out", "o"), setup=fifo_release),
+    Case("nightly summary of a FIFO release.json", "rel/release.json is a FIFO, not a file",
+         args=("nightly-summary", "--in", "rel"), setup=fifo_release),
+    Case("digests of a release.json linked to /dev/zero", "rel/release.json is a device, not a file",
+         args=("digests", "--in", "rel"), setup=device_release),
+    Case("join over a FIFO release.json (before any tag is written)", "o/release.json is a FIFO",
+         args=("join", "--variant", "2.14.1-cu130-py3.11-runtime", "--registry", "127.0.0.1:1/x", "--out", "o"),
+         setup=fifo_in_out),
+    Case("catalog of a size given as a string", "images[0] ('2.6.0-cpu-py3.12-runtime'): field 'size' is a string",
+         released({"size": "6400000000"}), args=("catalog", "--in", "rel", "--out", "o")),
+    Case("digests of tags given as a string", "field 'tags' is a string 'abc', not a list",
+         released({"tags": "abc"}), args=("digests", "--in", "rel")),
+    Case("nightly summary of bytes pushed as a string", "field 'push.bytes_pushed' is a string",
+         released({"push": {"layers_pushed": 1, "layers_existing": 0, "bytes_pushed": "9", "seconds": 1}}),
+         args=("nightly-summary", "--in", "rel")),
+    Case("nightly summary of a 100,000-deep nesting", "images[0]: field 'changes[0][0]",
+         released(raw='{"images": [{"variant": "v", "changes": ' + "[" * 100_000 + "]" * 100_000 + "}]}"),
+         args=("nightly-summary", "--in", "rel")),
+    Case("catalog of a 100,000-deep nesting", "is nested deeper than 32 levels",
+         released(raw='{"images": [' + "{\"a\": " * 100_000 + "1" + "}" * 100_000 + "]}"),
+         args=("catalog", "--in", "rel", "--out", "o")),
+    Case("digests of a repository with a newline", "field 'repository' is '127.0.0.1:5000/ns/pytorch\\nevil",
+         released({"repository": "127.0.0.1:5000/ns/pytorch\nevil.example/x"}), args=("digests", "--in", "rel")),
+    Case("digests of a digest that is a flag", "field 'digest' is 'latest --insecure', not a digest",
+         released({"digest": "latest --insecure"}), args=("digests", "--in", "rel")),
+    Case("digests of an index with a space in its repository", "indexes[0] ('2.6.0-cpu-py3.12-runtime'): field "
+         "'repository'", released(index={"repository": "127.0.0.1:5000/ns/py torch"}), args=("digests", "--in", "rel")),
+    Case("digests of an index whose digest is a flag", "indexes[0] ('2.6.0-cpu-py3.12-runtime'): field 'digest'",
+         released(index={"digest": "latest --insecure"}), args=("digests", "--in", "rel")),
+    Case("join over a damaged release.json of ours (before any tag is written)", "field 'repository' is missing",
+         {"o/release.json": '{"images": [{"variant": "v", "status": "ok"}]}\n'},
+         args=("join", "--variant", "2.14.1-cu130-py3.11-runtime", "--registry", "127.0.0.1:1/x", "--out", "o")),
     # files a user made, and folders a failure would leave
     Case("render over a user's folder", "imgbuild did not write it", {M: SMALL}, args=(*RENDER, "--force"),
          setup=user_folder_named_like_a_variant),

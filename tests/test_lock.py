@@ -136,15 +136,16 @@ def test_the_nightly_summary_counts_built_unchanged_and_bytes(tmp_path):
     def push(size):
         return {"bytes_pushed": size, "layers_pushed": 1, "layers_existing": 0, "seconds": 1.0}
 
-    images = [{"variant": "a", "repository": "r/a", "status": "ok", "digest": "sha256:1", "push": push(3_000_000_000),
-               "changes": {"summary": "torch 2.6.0 → 2.6.1"}},
-              {"variant": "b", "repository": "r/b", "status": "ok", "digest": "sha256:2", "unchanged_since": "2026-11-19",
-               "push": push(0)},
-              {"variant": "c", "repository": "r/c", "status": "failed", "digest": None, "error": "boom"}]
+    # release.json as imgbuild writes it: a pushed digest names its registry and is sha256 + 64 hex digits
+    images = [{"variant": "a", "repository": "r.example/a", "status": "ok", "digest": "sha256:" + "1" * 64,
+               "push": push(3_000_000_000), "changes": {"summary": "torch 2.6.0 → 2.6.1"}},
+              {"variant": "b", "repository": "r.example/b", "status": "ok", "digest": "sha256:" + "2" * 64,
+               "unchanged_since": "2026-11-19", "push": push(0)},
+              {"variant": "c", "repository": "r.example/c", "status": "failed", "digest": None, "error": "boom"}]
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "release.json").write_text(json.dumps({"generated": "2026-11-20T02:17:00", "images": images}))
     result = CliRunner().invoke(app, ["nightly-summary", "--in", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "**1 built, 1 unchanged (retagged), 1 failed, 0 not locked; 3.00 GB of layers pushed**" in result.output
-    assert "| b | unchanged | CPU | `sha256:2` | since 2026-11-19 |" in result.output
+    assert "| b | unchanged | CPU | `sha256:222222222222` | since 2026-11-19 |" in result.output
     assert "torch 2.6.0 → 2.6.1" in result.output

@@ -15,10 +15,12 @@ from helpers import ROOT
 from imgbuild.cli.app import app
 from imgbuild.core.choices import GpuMode
 from imgbuild.core.errors import ConfigError
+from imgbuild.core.reference import RegistryRef
 from imgbuild.engine.daemon import Engine
 from imgbuild.matrix.load import load_matrix
-from imgbuild.release.manifest import SmokeSummary, merge_releases, not_locked_entry
+from imgbuild.release.manifest import SmokeSummary, not_locked_entry
 from imgbuild.release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout, unlocked_ids
+from imgbuild.release.releasefile import merge_releases
 from imgbuild.release.tiers import GPU_REPORT, with_gpu_reports
 from typer.testing import CliRunner
 
@@ -139,7 +141,9 @@ def test_the_catalog_takes_the_gpu_tier_from_the_gpu_runners_report(tmp_path: Pa
     digest = "sha256:" + "ef" * 32
     cpu = SmokeSummary(passed=True, counts={"passed": 20, "failed": 0, "skipped": 4}, figures={}, gpu_tier=False,
                        seconds=90.0)
-    published = replace(not_locked_entry(variant, None, "x"), status="ok", error=None, digest=digest, smoke=cpu)
+    # pushed, so its repository names the registry the GPU runner's report names
+    published = replace(not_locked_entry(variant, RegistryRef.parse("ghcr.io/team"), "x"), status="ok", error=None,
+                        digest=digest, smoke=cpu)
     other = replace(published, variant="other", digest="sha256:" + "01" * 32)
     (tmp_path / "release-a").mkdir()
     (tmp_path / "release-a" / "release.json").write_text(json.dumps(

@@ -18,7 +18,8 @@ from imgbuild.core.errors import ConfigError, NothingSelected
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.matrix.load import load_matrix
 from imgbuild.matrix.select import Selection, select
-from imgbuild.release.manifest import merge_releases, release_entry, write_release
+from imgbuild.release.manifest import release_entry, write_release
+from imgbuild.release.releasefile import merge_releases
 from imgbuild.render.dockerfile import render_dockerfile, workbench_labels
 from imgbuild.render.team import render_team
 

@@ -47,19 +47,19 @@ def digests_cmd(
     """Print REPOSITORY@DIGEST for every published image of the releases and, unless --images-only, the SBOM and
     provenance artifacts that refer to it, then each multi-platform index: what the nightly signs, verifies and
     scans. Nothing published: no line."""
-    from ..release.indexes import merge_indexes
-    from ..release.manifest import read_releases
+    from ..release.releasefile import read_releases
 
+    # Every repository and digest printed here was checked on read (releasefile.py): a line cannot be forged.
+    images, indexes = read_releases(in_dir)
     lines = []
-    for entry in read_releases(in_dir):
+    for entry in images:
         if not entry.published:
             continue
         lines.append(f"{entry.repository}@{entry.digest}")
         if not images_only:
             lines += [f"{entry.repository}@{digest}" for _, digest in sorted(entry.artifacts.items())]
     if not images_only:  # the index a team pulls by its plain tag is signed too
-        lines += [f"{i.repository}@{i.digest}" for i in merge_indexes(in_dir)
-                  if i.status == "ok"]
+        lines += [f"{i.repository}@{i.digest}" for i in indexes if i.status == "ok" and i.digest]
     out = output(ctx)
     if not lines:  # every build failed: nothing to sign or scan, and the catalog says why
         out.info(f"no published image in the release files under {in_dir}")

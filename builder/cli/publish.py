@@ -99,7 +99,7 @@ def join_cmd(
     from ..core import tags
     from ..publish.index import builds
     from ..release.indexes import join_builds
-    from ..release.manifest import record_indexes, release_files
+    from ..release.releasefile import record_indexes, recorded
 
     reporter = output(ctx)
     day = _date(date) if date is not None else tags.build_date()
@@ -107,13 +107,15 @@ def join_cmd(
     if not builds(variants):
         raise ConfigError("none of the selected builds is made for more than one platform (matrix.yaml `platforms:`)"
                           ": select one that is, e.g. `imgbuild matrix --platform all`")
-    release_files(out)  # a user's release.json there, or a folder that cannot be made: refused before any tag is written
+    # A user's release.json there, a damaged one of ours, or a folder that cannot be made: refused before any tag
+    # is written (the registry's plain tags would move, and then nothing would record it).
+    before = recorded(out)
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
     target = registry_target(registry, reporter)
     check_registry(target)
     indexes = join_builds(variants, target, day, reporter)
-    manifest, _ = record_indexes(indexes, out)
+    manifest, _ = record_indexes(indexes, out, before)
     for index in (i for i in indexes if i.status == "ok"):
         for tag in index.tags:
             reporter.result(f"{index.repository}:{tag}@{index.digest}")
@@ -135,12 +137,12 @@ def catalog_cmd(
     out: Annotated[Path, typer.Option("--out", help="folder for the merged release.json and TAGS.md")],
 ) -> None:
     """Merge the nightly's release fragments (and the GPU runners' reports) into one release.json and TAGS.md."""
-    from ..release.indexes import merge_indexes
-    from ..release.manifest import read_releases, write_release
+    from ..release.manifest import write_release
+    from ..release.releasefile import read_releases
     from ..release.tiers import with_gpu_reports
 
-    entries = with_gpu_reports(read_releases(in_dir), in_dir)
-    indexes = merge_indexes(in_dir)
+    images, indexes = read_releases(in_dir)  # every file checked before anything is written
+    entries = with_gpu_reports(images, in_dir)
     manifest, catalog = write_release(entries, out, indexes)
     output(ctx).result(f"{len(entries)} images, {len(indexes)} multi-platform tag sets: {manifest}, {catalog}")
 
@@ -151,11 +153,11 @@ def summary_cmd(
 ) -> None:
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
     from ..release.catalog import outcome_counts
-    from ..release.indexes import merge_indexes
-    from ..release.manifest import read_releases
+    from ..release.releasefile import read_releases
     from ..release.tiers import with_gpu_reports
 
-    entries = with_gpu_reports(read_releases(in_dir), in_dir)
+    images, indexes = read_releases(in_dir)
+    entries = with_gpu_reports(images, in_dir)
     count = outcome_counts(entries)
     pushed = sum(e.push.bytes_pushed for e in entries if e.push)
     lines = [f"**{count['built']} built, {count['unchanged']} unchanged (retagged), {count['failed']} failed, "
@@ -165,7 +167,6 @@ def summary_cmd(
         detail = (f"since {e.unchanged_since}" if e.unchanged_since else e.error or
                   (e.changes or {}).get("summary") or e.rebuilt_because or "")
         lines.append(f"| {e.variant} | {e.outcome} | {e.tier or '-'} | `{(e.digest or '-')[:19]}` | {detail[:200]} |")
-    indexes = merge_indexes(in_dir)
     if indexes:
         written = [i for i in indexes if i.status == "ok"]
         lines += ["", f"**Multi-platform tags: {len(written)} of {len(indexes)} builds joined**", ""]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ConfigError
 
@@ -45,14 +48,37 @@ def new_folder(path: Path) -> Iterator[Path]:
 def claim(path: Path, mark: str) -> Path:
     """`path`, which imgbuild may write: absent, or a file it wrote before (its first KB holds `mark`). Anything else
     there is a user's, and is refused before any work starts."""
+    if not path.is_symlink() and path.exists() and not path.is_file():  # never opened: a FIFO's open blocks for ever
+        raise ConfigError(f"{path} is {file_kind(path.stat().st_mode)}, not a file imgbuild wrote: remove it, or "
+                          "write elsewhere")
     if path.is_symlink() or path.exists() and not _holds(path, mark):
         raise ConfigError(f"{path} exists and imgbuild did not write it: move it away, or write elsewhere")
     return path
 
 
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, for a message: "a FIFO", "a folder", "a device", "a socket"."""
+    return ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a socket"
+            if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+
+
+def open_regular(path: Path) -> BinaryIO | None:
+    """`path` opened for reading only when it is a regular file, else None: opened without blocking and checked
+    after the open too, so a FIFO swapped in after a check can never hang the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def _holds(path: Path, mark: str) -> bool:
     try:
-        with open(path, "rb") as file:
-            return path.is_file() and mark.encode() in file.read(1024)
+        file = open_regular(path)
+        if file is None:
+            return False
+        with file:
+            return mark.encode() in file.read(1024)
     except OSError:
         return False

@@ -21,6 +21,8 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _REGISTRY = re.compile(r"(?:localhost|\[[0-9a-fA-F:]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::(?P<port>[0-9]{1,5}))?")
 MAX_LENGTH = 512
+# A digest as a registry computes it and the nightly signs it: nothing else may stand after REPOSITORY@.
+SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,22 @@ class RegistryRef:
 
     def __str__(self) -> str:
         return f"{self.host}/{self.namespace}"
+
+
+def is_repository(text: str, *, host: bool = False) -> bool:
+    """`text` is a whole [HOST[:PORT]/]PATH by `ImageRef.parse`'s grammar: no tag, no digest, nothing stripped;
+    `host`: the HOST part is required (what a digest is pushed under)."""
+    try:
+        ref = ImageRef.parse(text)
+    except ConfigError:
+        return False
+    return (ref.tag is None and ref.digest is None and ref.full_repository == text
+            and (ref.registry is not None or not host))
+
+
+def is_tag(text: str) -> bool:
+    """`text` is a tag by the same grammar (what `docker pull REPOSITORY:TAG` takes)."""
+    return bool(_TAG.fullmatch(text))
 
 
 def _shown(text: str) -> str:

@@ -4,19 +4,18 @@ and keep the record of each index in release.json (`indexes`) and TAGS.md."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from ..core import tags
-from ..core.errors import ImgbuildError, PublishError
+from ..core.errors import ImgbuildError
 from ..core.output import Reporter
 from ..core.variant import Variant
 from ..publish.index import Joined, NotYetPushed, builds, join
 from ..publish.push import PushResult
 from ..registry.target import RegistryTarget
+from .fields import DIGEST, PLATFORM, TAG, BadField, Fields
 
 WAITING = "waiting"  # a platform's image is not published yet: the plain tags were not touched
 
@@ -47,11 +46,15 @@ class IndexEntry:
 
     @classmethod
     def from_json(cls, data: Any) -> IndexEntry:
-        if not isinstance(data, dict):
-            raise TypeError(f"an index entry is a {type(data).__name__}, not a mapping")
-        return cls(variant=str(data["variant"]), repository=str(data["repository"]), status=str(data["status"]),
-                   error=data.get("error"), tags=tuple(data.get("tags") or ()), dated_tag=data.get("dated_tag"),
-                   digest=data.get("digest"), platforms=dict(data.get("platforms") or {}))
+        """One index as `to_json` wrote it, every field checked (fields.BadField naming the first that is not)."""
+        f = Fields(data)
+        digest = f.text("digest", grammar=DIGEST)
+        platforms = f.nested("platforms")
+        return cls(variant=f.text("variant", True), status=f.choice("status", ("ok", "failed", WAITING)),
+                   repository=f.repository("repository", host=digest is not None),
+                   error=f.text("error", free=True), tags=f.texts("tags", TAG),
+                   dated_tag=f.text("dated_tag", grammar=TAG), digest=digest,
+                   platforms={} if platforms is None else {p: _platform(platforms, p) for p in platforms.keys(PLATFORM)})
 
 
 def join_builds(variants: list[Variant], target: RegistryTarget, date: dt.date, reporter: Reporter) -> list[
@@ -89,23 +92,6 @@ def join_pushed(results: list[PushResult], known: list[Variant], target: Registr
     return [i for date, pushed in by_date.items() for i in join_builds(pushed, target, date, reporter)]
 
 
-def read_indexes(path: Path) -> list[IndexEntry]:
-    """The `indexes` of one release.json ([] for a file written before there were any)."""
-    return _read(path)[1]
-
-
-def merge_indexes(in_dir: Path) -> list[IndexEntry]:
-    """The newest record of each (repository, build) across the release.json files under `in_dir` (a join job after
-    the platforms' jobs), ok over waiting; each file read once."""
-    newest: dict[tuple[str, str], IndexEntry] = {}
-    for _, entries in sorted((_read(path) for path in Path(in_dir).rglob("release.json")), key=lambda r: r[0]):
-        for entry in entries:
-            key = (entry.repository, entry.variant)
-            if key not in newest or entry.status != WAITING or newest[key].status == WAITING:
-                newest[key] = entry
-    return sorted(newest.values(), key=lambda e: (e.variant, e.repository))
-
-
 def catalog_section(indexes: list[IndexEntry]) -> list[str]:
     """TAGS.md's lines for the multi-platform tags."""
     lines: list[str] = []
@@ -124,10 +110,10 @@ def catalog_section(indexes: list[IndexEntry]) -> list[str]:
     return lines
 
 
-def _read(path: Path) -> tuple[str, list[IndexEntry]]:
-    """When a release.json was generated, and its indexes."""
-    try:
-        data = json.loads(path.read_text())
-        return str(data.get("generated", "")), [IndexEntry.from_json(d) for d in data.get("indexes") or []]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PublishError(f"{path} is not a release manifest ({exc}): remove it or re-run its job") from None
+def _platform(platforms: Fields, platform: str) -> dict[str, Any]:
+    """One platform's image in an index: its tag, digest and artifacts, as TAGS.md prints them."""
+    f = platforms.nested(platform)
+    if f is None:
+        raise BadField(platforms.name(platform), "is missing")
+    return {"tag": f.text("tag", True, TAG), "digest": f.text("digest", True, DIGEST),
+            "artifacts": f.text_map("artifacts", DIGEST)}

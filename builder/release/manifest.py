@@ -11,14 +11,15 @@ from typing import Any
 
 from ..build.image import Image
 from ..core import tags
-from ..core.errors import ConfigError, PublishError, writing
+from ..core.errors import writing
 from ..core.paths import claim
 from ..core.reference import RegistryRef
 from ..core.variant import Variant
 from ..publish.push import PushResult
 from ..smoke.report import SmokeReport
 from .catalog import CATALOG_TITLE, render_catalog
-from .indexes import IndexEntry, read_indexes
+from .fields import DIGEST, TAG, Fields
+from .indexes import IndexEntry
 
 RELEASE_FILE, CATALOG_FILE = "release.json", "TAGS.md"
 NOT_LOCKED = "not-locked"
@@ -37,6 +38,12 @@ class SmokeSummary:
         return cls(passed=report.passed, counts=report.counts(), figures=dict(report.figures),
                    gpu_tier=report.gpu_tier, seconds=round(report.seconds, 1))
 
+    @classmethod
+    def read(cls, f: Fields) -> SmokeSummary:
+        figures = f.nested("figures")
+        return cls(passed=f.flag("passed"), counts=f.numbers("counts"), figures=figures.data if figures else {},
+                   gpu_tier=f.flag("gpu_tier"), seconds=f.number("seconds", required=True))
+
 
 @dataclass(frozen=True)
 class PushSummary:
@@ -49,6 +56,11 @@ class PushSummary:
     def of(cls, push: PushResult) -> PushSummary:
         return cls(layers_pushed=push.layers_pushed, layers_existing=push.layers_existing,
                    bytes_pushed=push.bytes_pushed, seconds=round(push.seconds, 1))
+
+    @classmethod
+    def read(cls, f: Fields) -> PushSummary:
+        return cls(*(f.number(k, whole=True, required=True) for k in ("layers_pushed", "layers_existing",
+                                                                    "bytes_pushed")), f.number("seconds", required=True))
 
 
 @dataclass(frozen=True)
@@ -132,22 +144,29 @@ class ReleaseEntry:
 
     @classmethod
     def from_json(cls, data: Any) -> ReleaseEntry:
-        """One entry as `to_json` wrote it (a TypeError/KeyError/ValueError when it is not one)."""
-        if not isinstance(data, dict):
-            raise TypeError(f"an image entry is a {type(data).__name__}, not a mapping")
-        smoke, push, team = data.get("smoke"), data.get("push"), data.get("team")
-        return cls(variant=str(data["variant"]), repository=str(data["repository"]), status=str(data["status"]),
-                   error=data.get("error"), image=data.get("image"), tags=tuple(data.get("tags") or ()),
-                   dated_tag=data.get("dated_tag"), digest=data.get("digest"),
-                   artifacts=dict(data.get("artifacts") or {}), image_id=data.get("image_id"),
-                   labels=dict(data.get("labels") or {}), smoke=SmokeSummary(**smoke) if smoke else None,
-                   build_seconds=data.get("build_seconds"), size=data.get("size"),
-                   push=PushSummary(**push) if push else None, inputs_digest=data.get("inputs_digest"),
-                   unchanged_since=data.get("unchanged_since"), rebuilt_because=data.get("rebuilt_because"),
-                   changes=data.get("changes"), tested_marker=data.get("tested_marker"),
-                   team=TeamSummary(base=str(team["base"]), pip=tuple(team.get("pip") or ()),
-                                    apt=tuple(team.get("apt") or ())) if team else None,
-                   zstd_digest=data.get("zstd_digest"))
+        """One entry as `to_json` wrote it, every field checked (fields.BadField naming the first that is not)."""
+        f = Fields(data)
+        digest = f.text("digest", grammar=DIGEST)
+        smoke, push, team, changes = f.nested("smoke"), f.nested("push"), f.nested("team"), f.nested("changes")
+        if changes is not None:  # the two fields TAGS.md and the nightly summary print
+            changes.text("since")
+            changes.text("summary", free=True)
+        # Free text: errors, and labels (a base image's may span lines); only TAGS.md shows them, never `digests`.
+        return cls(variant=f.text("variant", True), status=f.choice("status", ("ok", "failed", NOT_LOCKED)),
+                   # a digest is pushed to a registry: what `digests` prints, REPOSITORY@DIGEST, names its host
+                   repository=f.repository("repository", host=digest is not None),
+                   error=f.text("error", free=True), image=f.text("image"), tags=f.texts("tags", TAG),
+                   dated_tag=f.text("dated_tag", grammar=TAG), digest=digest,
+                   artifacts=f.text_map("artifacts", DIGEST), image_id=f.text("image_id"),
+                   labels=f.text_map("labels", free=True), smoke=None if smoke is None else SmokeSummary.read(smoke),
+                   build_seconds=f.number("build_seconds"), size=f.number("size", whole=True),
+                   push=None if push is None else PushSummary.read(push),
+                   inputs_digest=f.text("inputs_digest"), unchanged_since=f.text("unchanged_since"),
+                   rebuilt_because=f.text("rebuilt_because", free=True), changes=changes and changes.data,
+                   tested_marker=f.text("tested_marker", free=True),
+                   team=None if team is None else TeamSummary(base=team.text("base", True), pip=team.texts("pip"),
+                                                              apt=team.texts("apt")),
+                   zstd_digest=f.text("zstd_digest", grammar=DIGEST))
 
 
 def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Image | None = None,
@@ -187,56 +206,17 @@ def write_release(entries: list[ReleaseEntry], out_dir: Path, indexes: Sequence[
     out_dir = Path(out_dir)
     generated = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     manifest, catalog = release_files(out_dir)
+    # Both rendered before either is written: a failure leaves neither file, never release.json without TAGS.md.
+    texts = (json.dumps({"generated": generated, "images": [e.to_json() for e in entries],
+                         "indexes": [i.to_json() for i in indexes]}, indent=2) + "\n",
+             render_catalog(entries, generated, list(indexes)))
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(json.dumps({"generated": generated, "images": [e.to_json() for e in entries],
-                                        "indexes": [i.to_json() for i in indexes]}, indent=2) + "\n")
-        catalog.write_text(render_catalog(entries, generated, list(indexes)))
+        manifest.write_text(texts[0])
+        catalog.write_text(texts[1])
     return manifest, catalog
-
-
-def record_indexes(indexes: list[IndexEntry], out_dir: Path) -> tuple[Path, Path]:
-    """Add `indexes` to the release.json in `out_dir` (its images and other indexes kept), or start one."""
-    manifest, _ = release_files(out_dir)
-    images = merge_releases(out_dir, recursive=False) if manifest.exists() else []
-    kept = [i for i in (read_indexes(manifest) if manifest.exists() else [])
-            if (i.repository, i.variant) not in {(n.repository, n.variant) for n in indexes}]
-    return write_release(images, out_dir, sorted(kept + indexes, key=lambda i: (i.variant, i.repository)))
 
 
 def release_files(out_dir: Path) -> tuple[Path, Path]:
     """release.json and TAGS.md in `out_dir`, each absent or written by imgbuild (a user's file is never replaced)."""
     return claim(Path(out_dir) / RELEASE_FILE, '"images"'), claim(Path(out_dir) / CATALOG_FILE, CATALOG_TITLE)
-
-
-def merge_releases(in_dir: Path, *, recursive: bool = True) -> list[ReleaseEntry]:
-    """Every image of every release.json under `in_dir` (one per nightly job), the newest record of each
-    (repository, variant) kept, sorted by variant id."""
-    newest: dict[tuple[str, str], tuple[str, ReleaseEntry]] = {}
-    for path in sorted(Path(in_dir).rglob(RELEASE_FILE) if recursive else Path(in_dir).glob(RELEASE_FILE)):
-        try:
-            data = json.loads(path.read_text())
-            generated = str(data.get("generated", ""))
-            images = [ReleaseEntry.from_json(entry) for entry in data["images"]]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PublishError(f"{path} is not a release manifest ({exc}): remove it or re-run its job") \
-                from None
-        for entry in images:
-            key = (entry.repository, entry.variant)
-            if key not in newest or generated >= newest[key][0]:
-                newest[key] = (generated, entry)
-    ordered = sorted(newest.values(), key=lambda g: (g[1].variant, g[1].repository))
-    return [entry for _, entry in ordered]
-
-
-def read_releases(in_dir: Path) -> list[ReleaseEntry]:
-    """What `catalog`, `digests` and `nightly-summary` read: the merged releases under `in_dir`, which must hold at
-    least one image (a nightly must never sign, scan or summarise nothing and stay green)."""
-    if not Path(in_dir).is_dir():
-        raise ConfigError(f"--in {in_dir} is not a folder: pass the folder the nightly's release fragments were "
-                          "downloaded into")
-    entries = merge_releases(in_dir)
-    if not entries:
-        raise ConfigError(f"no {RELEASE_FILE} with any image under {in_dir}: pass the folder holding the "
-                          "fragments `imgbuild release` wrote")
-    return entries

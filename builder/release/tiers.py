@@ -3,7 +3,6 @@ beside the digest, and the catalog reads that runner's report back into release.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ..publish.tested import mark_tested
 from ..registry.client import RegistryClient
 from ..registry.credentials import credentials_for
 from ..smoke.report import SmokeReport
+from .fields import FIX, BadField, Fields, load_json
 from .manifest import ReleaseEntry, SmokeSummary
 
 GPU_REPORT = "gpu-tier.json"  # what the GPU job writes (`imgbuild test --json`) and the catalog reads
@@ -36,14 +36,14 @@ def with_gpu_reports(entries: list[ReleaseEntry], in_dir: Path) -> list[ReleaseE
     summary (the build job's CPU tier is kept where no GPU runner tested it)."""
     passed: dict[str, SmokeSummary] = {}
     for path in sorted(Path(in_dir).rglob(GPU_REPORT)):
-        try:
-            data = json.loads(path.read_text())
-            digest = ImageRef.parse(str(data["image"])).digest
-            summary = SmokeSummary(passed=bool(data["passed"]), counts=dict(data["counts"]),
-                                   figures=dict(data.get("figures") or {}), gpu_tier=bool(data["gpu_tier"]),
-                                   seconds=round(float(data.get("seconds") or 0), 1))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path} is not a GPU-tier report ({exc}): remove it or re-run its job") from None
+        data = load_json(path, "a GPU-tier report")  # a FIFO, a device or a deep nesting: one line, no hang
+        try:  # checked as release.json's smoke record is: "passed": "no" must never read as a pass
+            fields = Fields(data)
+            digest = ImageRef.parse(fields.text("image", True)).digest
+            summary = SmokeSummary.read(fields)
+        except BadField as exc:
+            raise ConfigError(f"{path} is not a GPU-tier report ({exc}): {FIX}") from None
+        summary = replace(summary, seconds=round(summary.seconds, 1))
         if digest and summary.passed and summary.gpu_tier:
             passed[digest] = summary
     return [replace(e, smoke=passed[e.digest]) if e.digest in passed else e for e in entries]
