@@ -174,3 +174,10 @@ main(["lock", "--torch", "2.6", "--cuda", "12.4"])
     assert proc.returncode == 143 and err.strip() == ("imgbuild: error: terminated (SIGTERM): what it had begun was "
                                                       "undone; re-run the same command"), err
     assert list(work.rglob("*")) == []  # no .in file, no locks/ folder
+
+
+@pytest.mark.parametrize("command", [["join"], ["release", "--torch", "2.6"], ["push", "x"]])
+def test_a_bad_registry_is_refused_before_any_folder_is_made(tmp_path, command):
+    result = run(*command, "--registry", "bad!", cwd=tmp_path)
+    assert result.returncode == 7 and "bad registry 'bad!'" in one_line(result)
+    assert list(tmp_path.iterdir()) == []  # no empty ./release

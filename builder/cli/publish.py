@@ -109,10 +109,11 @@ def join_cmd(
                           ": select one that is, e.g. `imgbuild matrix --platform all`")
     # A user's release.json there, a damaged one of ours, or a folder that cannot be made: refused before any tag
     # is written (the registry's plain tags would move, and then nothing would record it).
+    target = registry_target(registry, reporter) if registry else None  # a bad --registry before any folder is made
     before = recorded(out)
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    target = registry_target(registry, reporter)
+    target = target or registry_target(None, reporter)
     check_registry(target)
     indexes = join_builds(variants, target, day, reporter)
     manifest, _ = record_indexes(indexes, out, before)
