@@ -181,3 +181,20 @@ def test_a_bad_registry_is_refused_before_any_folder_is_made(tmp_path, command):
     result = run(*command, "--registry", "bad!", cwd=tmp_path)
     assert result.returncode == 7 and "bad registry 'bad!'" in one_line(result)
     assert list(tmp_path.iterdir()) == []  # no empty ./release
+
+
+def test_registry_stop_says_when_nothing_was_running(tmp_path, monkeypatch):
+    """A registry started before a reboot: its state is left, nothing runs; stop must not claim it stopped one."""
+    import json as jsonlib
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = tmp_path / "imgbuild" / "registry"
+    root.mkdir(parents=True)
+    (root / "state.json").write_text(jsonlib.dumps({"backend": "/usr/bin/docker-registry", "port": port,
+                                                    "data": str(root / "storage"), "pid": 999999}))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    result = run("registry", "stop", cwd=tmp_path)
+    assert result.returncode == 0 and "local registry was not running; data kept in" in result.stdout, result

@@ -38,9 +38,12 @@ def start_cmd(
 
 def stop_cmd(ctx: typer.Context) -> None:
     """Stop the local registry; its images stay in its data folder for the next start."""
+    _, up = localregistry.status()
     reg = localregistry.stop(_engine)
-    output(ctx).result("local registry: none was started" if reg is None
-                     else f"local registry stopped; data kept in {reg.data}")
+    if reg is None:
+        output(ctx).result("local registry: none was started")
+    else:  # one started earlier may have ended on its own (a reboot): then nothing was stopped now
+        output(ctx).result(f"local registry {'stopped' if up else 'was not running'}; data kept in {reg.data}")
 
 
 def status_cmd(ctx: typer.Context) -> None:
