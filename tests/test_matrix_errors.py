@@ -101,6 +101,12 @@ CASES = [
      "timm==1.0.30: 'at least 3.8' is not a Requires-Python specifier"),
     ("requires_python key not a pin", sub("  timm==1.0.30:", "  timm 1.0.30:"), "timm 1.0.30",
      "is not a pin like \"jupyterlab==4.5.11\""),
+    ("cpu index over plain http", sub("cpu_index: https://", "cpu_index: http://"), "cpu_index:",
+     "plain http:// to download.pytorch.org, which anyone on the way can answer with other wheels: use https://"),
+    ("cuda index over plain http", sub("index: https://download.pytorch.org/whl/cu124", "index: http://mirror/cu124"),
+     "index: http://", "plain http:// to mirror"),
+    ("http to a host named like loopback", sub("cpu_index: https://", "cpu_index: http://127.evil.example"),
+     "cpu_index:", "plain http:// to 127.evil.exampledownload.pytorch.org"),
 ]
 
 
@@ -121,6 +127,12 @@ def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, needle, words)
     assert message.startswith(f"{tmp_path / 'matrix.yaml'}:{line_of(text, needle)}: "), message
     assert words in message
     assert "\n" not in message and len(message) < 300
+
+
+@pytest.mark.parametrize("host", ["localhost:3141", "127.0.0.1", "127.8.9.10:8080", "[::1]:3141", "LOCALHOST"])
+def test_plain_http_is_allowed_to_a_mirror_on_this_machine(tmp_path, host):
+    [v, *_] = load_text(tmp_path, sub("cpu_index: https://download.pytorch.org", f"cpu_index: http://{host}")).expand()
+    assert v.id == "2.6.0-cu124-py3.12-runtime"
 
 
 def test_render_of_a_bad_matrix_writes_nothing(tmp_path):

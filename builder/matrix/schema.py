@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from ..core.errors import ConfigError
 from ..core.redact import has_credentials
-from ..core.reference import ImageRef
+from ..core.reference import ImageRef, is_loopback_host
 
 FLAVORS = ("runtime", "devel")
 VERSION = r"^[0-9]{1,6}(\.[0-9]{1,6}){1,4}$"  # 2.6.0, 9.1.0.70, 525.60.13
@@ -23,7 +24,7 @@ CUDA = r"^[1-9][0-9]?\.(0|[1-9][0-9]?)$"  # no leading zeros: "12.04" would be a
 CUDA_OR_CPU = r"^([1-9][0-9]?\.(0|[1-9][0-9]?)|cpu)$"
 PACKAGE = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"
 PIN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?==[0-9]{1,6}(\.[0-9]{1,6}){0,4}$"
-URL = r"^https?://[A-Za-z0-9._~:/?#@!$&()*+,;=%-]{1,400}$"
+URL = r"^https?://[A-Za-z0-9._~:/?#@!$&()*+,;=%\[\]-]{1,400}$"  # [ ]: an IPv6 host, http://[::1]:3141/
 IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"  # what a FROM line may hold: no spaces, quotes or newlines
 
 # What each pattern means to a person, by the field (or map key) that failed it.
@@ -57,6 +58,16 @@ def _no_credentials(url: str) -> str:
     return url
 
 
+def _https_or_loopback(url: str) -> str:
+    """Plain http lets anyone on the way swap the wheels a build installs (pip trusts what the index serves); only a
+    mirror on this machine (a loopback host) may speak it."""
+    host = urlsplit(url).hostname or ""
+    if url.lower().startswith("http://") and not is_loopback_host(host):
+        raise ValueError(f"plain http:// to {host[:60] or 'no host'}, which anyone on the way can answer with other "
+                         "wheels: use https:// (http:// only to localhost, 127.0.0.1 or [::1])")
+    return url
+
+
 def _image_ref(value: str) -> str:
     """A FROM line: the one reference parser decides, and only its parsed form goes on."""
     try:
@@ -65,7 +76,7 @@ def _image_ref(value: str) -> str:
         raise ValueError(str(exc).removeprefix("bad image reference ")) from None
 
 
-Url = Annotated[StrictStr, Field(pattern=URL), AfterValidator(_no_credentials)]
+Url = Annotated[StrictStr, Field(pattern=URL), AfterValidator(_no_credentials), AfterValidator(_https_or_loopback)]
 Python = Annotated[StrictStr, Field(pattern=PYTHON)]
 CudaKey = Annotated[StrictStr, Field(pattern=CUDA)]
 
