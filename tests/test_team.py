@@ -121,6 +121,10 @@ def test_hadolint_finds_nothing_in_a_team_dockerfile(tmp_path):
     ("name: pytorch", "is the standard image's"),
     ("tests: nowhere", "its tests folder 'nowhere' is not there"),
     ('pip: ["not a requirement!"]', "is not a pip requirement"),
+    ('pip: ["x @ https://example.com/x.whl"]', "x comes from a URL: a team's pip entries are requirements pip resolves "
+     "by name: pin x==VERSION (a wheel of your own: put it in the folder you build with --wheelhouse)"),
+    ('pip: ["https://example.com/x.whl"]', "'https://example.com/x.whl' is a file or URL, not a requirement"),
+    ('pip: ["./wheels/x-1.0-py3-none-any.whl"]', "is a file or URL, not a requirement: a team's pip entries"),
 ])
 def test_a_bad_team_image_is_refused_before_anything_is_built(tmp_path, entry, words):
     image = {**yaml.safe_load(TEAM)["images"][0], **yaml.safe_load(entry)}

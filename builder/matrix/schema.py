@@ -14,7 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from ..core.errors import ConfigError
-from ..core.redact import has_credentials
+from ..core.redact import has_credentials, redact
 from ..core.reference import ImageRef, is_loopback_host
 
 FLAVORS = ("runtime", "devel")
@@ -66,6 +66,18 @@ def _https_or_loopback(url: str) -> str:
         raise ValueError(f"plain http:// to {host[:60] or 'no host'}, which anyone on the way can answer with other "
                          "wheels: use https:// (http:// only to localhost, 127.0.0.1 or [::1])")
     return url
+
+
+def _by_name(name: str = "NAME") -> str:
+    """What a team's pip entry must be, and how to get there from a wheel of one's own."""
+    return (f"a team's pip entries are requirements pip resolves by name: pin {name}==VERSION (a wheel of your own: "
+            "put it in the folder you build with --wheelhouse)")
+
+
+def _short_url(value: str) -> str:
+    """A URL in a message: credentials masked, cut short."""
+    shown = repr(redact(value))
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _image_ref(value: str) -> str:
@@ -157,10 +169,13 @@ class TeamImage(_Strict):
             try:
                 requirement = Requirement(value)
             except InvalidRequirement:
+                if "://" in value or value.strip().lower().endswith((".whl", ".tar.gz", ".zip")):
+                    raise ValueError(f"{_short_url(value)} is a file or URL, not a requirement: {_by_name()}") from None
                 raise ValueError(f"{value!r} is not a pip requirement like \"einops==0.8.2\"") from None
-            if requirement.url and (has_credentials(requirement.url) or not requirement.url.startswith("https://")):
-                raise ValueError(f"{requirement.name} comes from a URL that is not plain https:// (a file of this "
-                                 "host, or credentials in the URL): pin a version from the index instead")
+            if requirement.url:
+                # A URL (https or not) installs whatever it serves that day, with no version and no hash to hold it
+                # to; a file:// one reads this host. By name, pip resolves it like any dependency.
+                raise ValueError(f"{requirement.name} comes from a URL: {_by_name(requirement.name)}")
         return values
 
     _packages = field_validator("apt")(lambda values: _package_names(values))
