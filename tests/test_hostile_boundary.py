@@ -258,6 +258,8 @@ CASES = [
     Case("test over a user's JSON file", "report.json exists and imgbuild did not write it",
          {"report.json": "{}\n"}, args=("test", "img:1", "--json", "report.json")),
     # the environment and the output
+    Case("a runner label with a line break", "IMGBUILD_RUNNERS.gpu label 'gpu\\nbox' holds a line break", {M: SMALL},
+         args=("plan",), env={"IMGBUILD_RUNNERS": '{"gpu": ["self-hosted", "gpu\\nbox"]}'}),
     Case("SOURCE_DATE_EPOCH not a time", "is not a Unix time", {M: SMALL}, args=("matrix", "--json"),
          env={"SOURCE_DATE_EPOCH": "yesterday"}),
     Case("IMGBUILD_MATRIX missing", "no such file", env={"IMGBUILD_MATRIX": "nope.yaml"}),

@@ -68,6 +68,11 @@ def test_runners_come_from_configuration() -> None:
     for text in ("{", "[]", '{"gpus": "x"}', '{"gpu": ""}', '{"gpu": []}', '{"gpu": [1]}'):
         with pytest.raises(ConfigError, match="IMGBUILD_RUNNERS"):
             Runners.parse(text)
+    for text in ('{"gpu": "gpu\\nbox"}', '{"large": ["self-hosted", "big\\r"]}', '{"arm": "a\\u0000b"}',
+                 '{"standard": "x\\tz"}', '{"gpu": "a\\u2028b"}'):
+        with pytest.raises(ConfigError, match=r"IMGBUILD_RUNNERS\.\w+ label .* control character: write each label"):
+            Runners.parse(text)
+    assert Runners.parse('{"gpu": "gpu box-1.x"}').gpu == "gpu box-1.x"  # a space is printable
 
 
 def test_gpu_jobs_are_only_locked_cuda_variants_on_the_gpu_runner() -> None:
