@@ -131,6 +131,12 @@ CASES = [
     Case("diff of missing files", "neither a lock file nor a registry image", args=("diff", "./missing.txt", "./x.txt")),
     Case("diff of a Latin-1 file", "is not a lock (byte 0xe9", {"a.txt": "caf\u00e9\n".encode("latin-1")},
          args=("diff", "a.txt", "a.txt")),
+    Case("diff of an empty file", "empty.txt is not a lock (it has no NAME==VERSION pins): pass a file `imgbuild lock`",
+         {"empty.txt": "", "a.txt": "torch==2.6.0 --hash=sha256:" + "0" * 64}, args=("diff", "a.txt", "empty.txt")),
+    Case("diff of a matrix", "matrix.yaml is not a lock (jupyterlab==4.5.11: has no --hash)", {M: SMALL},
+         args=("diff", M, M)),
+    Case("diff of a pip freeze", "f.txt is not a lock (torch==2.6.0 has no --hash)", {"f.txt": "torch==2.6.0\n"},
+         args=("diff", "f.txt", "f.txt")),
     Case("diff of a folder", "neither a lock file nor a registry image", args=("diff", "d", "d"), setup=a_folder),
     # index URLs, certificates and requirements that would carry a secret into an image
     Case("index URL with credentials", "carries credentials",
