@@ -188,6 +188,10 @@ CASES = [
     Case("misspelt releases", "did you mean 'releases'", {M: SMALL.replace("releases:", "relases:")}, at=M),
     Case("misspelt min_driver", "did you mean 'min_driver'", {M: small("min_driver:", "min_drivr:")}, at=M),
     Case("a key nothing is like", "remove it", {M: small("  timm:", "  zzzzzz: 1\n  timm:")}, at=M),
+    Case("a tab in the indentation", "a tab character: YAML indents with spaces only, replace the tab with spaces",
+         {M: small("  timm:", "\ttimm:")}, at=M),
+    Case("a team name of 120 characters", "has 120 characters, over the 100 allowed: shorten it",
+         {M: team(name="v" * 120)}, at=M),
     Case("flavors yes and no", "YAML read a yes/no/on/off word", {M: small("[runtime, devel]", "[yes, no]")}, at=M),
     # options given twice: the last would win silently
     Case("--python twice", "--python is given twice", args=("matrix", "--python", "3.11", "--python", "3.12")),

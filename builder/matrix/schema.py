@@ -37,7 +37,9 @@ MEANING = {
     "index": "an http(s) URL", "cpu_index": "an http(s) URL", "nvcc": "a pip package name",
     "image": "a repository name like pytorch", "base_image": "an image reference like ubuntu:24.04",
     "name": "a repository name like vision (lowercase letters, digits, and . _ - between them)",
-    "requires_python": 'a pin like "jupyterlab==4.5.11"',
+    "requires_python": 'a pin like "jupyterlab==4.5.11"', "python": "a pip package name like tensorboard",
+    "python_version": 'a version like "2.21.0"',
+    "platforms": 'one of the release\'s builds: a CUDA version like "13.0", or cpu',
 }
 
 # Names the image contract owns: a team's env may not move the venv, the loader, the user or the services' settings.
