@@ -167,6 +167,25 @@ def test_init_team_writes_a_matrix_that_loads_and_its_tests(tmp_path, monkeypatc
     assert "import einops" in (tmp_path / "teams/ml-team/test_ml_team.py").read_text()
 
 
+def test_init_force_replaces_the_matrix_but_never_a_teams_own_tests(tmp_path, monkeypatch):
+    from imgbuild.matrix.starter import write_starter
+
+    monkeypatch.chdir(tmp_path)
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=False, team="vision")
+    tests = tmp_path / "teams/vision/test_vision.py"
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=True, team="vision")  # our example, unedited
+    tests.write_text(tests.read_text() + "\n\ndef test_ours():\n    assert True\n")  # the team's own now
+    (tmp_path / "matrix.yaml").write_text("# the team's matrix\n")
+    with pytest.raises(ConfigError, match=f"{re.escape(str(Path('teams/vision/test_vision.py')))} exists and imgbuild "
+                                          r"did not write it \(or it was edited since\): move it away"):
+        write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=True, team="vision")
+    assert "def test_ours" in tests.read_text()
+    assert (tmp_path / "matrix.yaml").read_text() == "# the team's matrix\n"  # refused before anything was written
+    tests.unlink()
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=True, team="vision")  # absent: written
+    assert "import einops" in tests.read_text()
+
+
 def test_the_readme_example_loads(tmp_path):
     """README, "Your team's image": its matrix entry is valid against the packaged matrix."""
     readme = (ROOT / "README.md").read_text()

@@ -18,7 +18,8 @@ from .options import CudaOpt, SelectionOptions, TorchOpt, cli_options, output
 
 def init_cmd(
     ctx: typer.Context, torch: TorchOpt = None, cuda: CudaOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml (never a team's own "
+                                                         "tests)")] = False,
     team: Annotated[Optional[str], typer.Option("--team", help="add an example team image of this name "
                                                                "(and its tests in teams/NAME/)")] = None,
 ) -> None:
