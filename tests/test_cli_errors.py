@@ -129,6 +129,8 @@ def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, caps
     (["base", "--platform", "all"], {}, 2, "(one platform: run it once for each)", None),
     (["lock", "--torch", "2.6", "--cuda", "12.4", "--find-links", "/nonexistent/wheels"], {}, 2,
      "--find-links '/nonexistent/wheels' is not a folder", None),
+    (["plan", "--gpu-jobs", "--join-jobs"], {}, 2, "drop one of them", None),
+    (["plan", "--layout", "--chunk", "0"], {}, 2, "would ignore --chunk: drop --chunk, or drop --layout", None),
 ])
 def test_second_round_inputs_end_in_one_line_that_helps(args, env, code, words, secret, monkeypatch):
     for name, value in env.items():

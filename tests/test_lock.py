@@ -52,6 +52,27 @@ def test_a_missing_lock_names_the_command(variant, locks):
         load_lock(variant)
 
 
+@pytest.mark.parametrize("text, words", [
+    ("", "it has no NAME==VERSION pins"),
+    ("# notes\nhello world\n", "it has no NAME==VERSION pins"),
+    ("requires_python:\n  timm==1.0.30: \">=3.8\"\n", "timm==1.0.30: has no --hash"),  # a matrix
+    ("torch==2.6.0\nsix==1.17.0\n", "six==1.17.0 has no --hash"),  # pip freeze
+])
+def test_a_file_that_is_not_a_lock_is_refused_naming_it(tmp_path, text, words):
+    path = tmp_path / "a.txt"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_lock(path)
+    assert str(err.value) == f"{path} is not a lock ({words}): pass a file `imgbuild lock` wrote"
+
+
+def test_a_lock_with_a_pin_without_a_hash_names_the_command(variant, locks):
+    path = locks / f"{LOCKED}.txt"
+    path.write_text(path.read_text().replace("tqdm==4.70.1 \\\n", "tqdm==4.70.1\n#", 1))
+    with pytest.raises(ConfigError, match=f"tqdm==4.70.1 has no --hash\\): run `imgbuild lock --variant {LOCKED}`"):
+        load_lock(variant)
+
+
 def test_pins_parse_with_continuations_and_comments():
     text = "# header\nfoo-bar==1.0 \\\n    --hash=sha256:" + "a" * 64 + " \\\n    --hash=sha256:" + "b" * 64 + \
         "\n    # via x\nBaz_Qux==2.0 --hash=sha256:" + "c" * 64 + "\n"

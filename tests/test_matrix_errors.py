@@ -37,6 +37,10 @@ RELEASE = GOOD[GOOD.index("  - torch"):]
 CUDA_12_6 = '  "12.6":\n    min_driver: "525.60.13"\n    index: https://download.pytorch.org/whl/cu126\n    nvcc: x\n'
 
 
+IMAGE = 'images:\n  - name: vision\n    variants: ["2.6.0-*"]\n    pip: ["einops==0.8.2"]\n'
+WORKBENCH = 'workbench:\n  system: [tini]\n  python:\n    tensorboard: "2.21.0"\n'
+
+
 def load_text(tmp_path, text):
     path = tmp_path / "matrix.yaml"
     path.write_text(textwrap.dedent(text))
@@ -101,6 +105,34 @@ CASES = [
      "timm==1.0.30: 'at least 3.8' is not a Requires-Python specifier"),
     ("requires_python key not a pin", sub("  timm==1.0.30:", "  timm 1.0.30:"), "timm 1.0.30",
      "is not a pin like \"jupyterlab==4.5.11\""),
+    # each in plain words: the field, the entry, what it may hold and the fix; never pydantic's pattern or length
+    ("tab in the indentation", sub("  timm:", "\ttimm:"), "timm:",
+     "a tab character: YAML indents with spaces only, replace the tab with spaces"),
+    ("no space after a colon", sub('timm: "1.0.30"', 'timm:"1.0.30"'), "timm:", "write key: value, with a space after"),
+    ("a quote left open", sub('{cudnn: "9.1.0.70"}', '{cudnn: "9.1.0.70}\n'), "cudnn", "a quote is left open: close it"),
+    ("a value starting with @", sub("image: pytorch", "image: @pytorch"), "@pytorch", "quote a value that starts with @"),
+    ("team name too long", GOOD + IMAGE.replace("vision", "v" * 120), "v" * 120,
+     ("images.0.name: 'vvvvvvvvv", "has 120 characters, over the 100 allowed: shorten it")),
+    ("empty variant pattern", GOOD + IMAGE.replace('["2.6.0-*"]', '[""]'), "variants:",
+     "images.0.variants.0 (image vision) is an empty string: write a --variant pattern like \"2.6.0-*\", or remove it"),
+    ("variant pattern too long", GOOD + IMAGE.replace('"2.6.0-*"', '"' + "x" * 201 + '"'), "variants:",
+     ("images.0.variants.0 (image vision): 'xxx", "has 201 characters, over the 200 allowed: shorten it")),
+    ("workbench package version", GOOD + WORKBENCH.replace('"2.21.0"', "latest"), "tensorboard:",
+     "workbench.python.tensorboard: 'latest' is not a version like \"2.21.0\": correct it"),
+    ("workbench package name", GOOD + WORKBENCH.replace("tensorboard:", "tensor board!:"), "tensor board!:",
+     "'tensor board!' is not a pip package name like tensorboard"),
+    ("arm64 build not a build", sub('      "12.4": {cudnn: "9.1.0.70"}\n', '      "12.4": {cudnn: "9.1.0.70"}\n'
+                                    '    platforms: {"linux/arm64": [cu124]}\n'), "platforms:",
+     "releases.0.platforms.linux/arm64.0 (torch 2.6.0): 'cu124' is not one of the release's builds: a CUDA version"),
+    ("platform not arm64", sub('      "12.4": {cudnn: "9.1.0.70"}\n', '      "12.4": {cudnn: "9.1.0.70"}\n'
+                               '    platforms: {"linux/s390x": [cpu]}\n'), "platforms:",
+     "releases.0.platforms.linux/s390x (torch 2.6.0): 'linux/s390x' is not 'linux/arm64'"),
+    ("cpu index over plain http", sub("cpu_index: https://", "cpu_index: http://"), "cpu_index:",
+     "plain http:// to download.pytorch.org, which anyone on the way can answer with other wheels: use https://"),
+    ("cuda index over plain http", sub("index: https://download.pytorch.org/whl/cu124", "index: http://mirror/cu124"),
+     "index: http://", "plain http:// to mirror"),
+    ("http to a host named like loopback", sub("cpu_index: https://", "cpu_index: http://127.evil.example"),
+     "cpu_index:", "plain http:// to 127.evil.exampledownload.pytorch.org"),
 ]
 
 
@@ -119,8 +151,15 @@ def test_bad_matrix_is_refused_with_file_and_line(tmp_path, text, needle, words)
         load_text(tmp_path, text)
     message = str(err.value)
     assert message.startswith(f"{tmp_path / 'matrix.yaml'}:{line_of(text, needle)}: "), message
-    assert words in message
+    assert all(w in message for w in words) if isinstance(words, tuple) else words in message
     assert "\n" not in message and len(message) < 300
+    assert "should match" not in message and "String should" not in message  # pydantic's own words name no fix
+
+
+@pytest.mark.parametrize("host", ["localhost:3141", "127.0.0.1", "127.8.9.10:8080", "[::1]:3141", "LOCALHOST"])
+def test_plain_http_is_allowed_to_a_mirror_on_this_machine(tmp_path, host):
+    [v, *_] = load_text(tmp_path, sub("cpu_index: https://download.pytorch.org", f"cpu_index: http://{host}")).expand()
+    assert v.id == "2.6.0-cu124-py3.12-runtime"
 
 
 def test_render_of_a_bad_matrix_writes_nothing(tmp_path):

@@ -68,6 +68,11 @@ def test_runners_come_from_configuration() -> None:
     for text in ("{", "[]", '{"gpus": "x"}', '{"gpu": ""}', '{"gpu": []}', '{"gpu": [1]}'):
         with pytest.raises(ConfigError, match="IMGBUILD_RUNNERS"):
             Runners.parse(text)
+    for text in ('{"gpu": "gpu\\nbox"}', '{"large": ["self-hosted", "big\\r"]}', '{"arm": "a\\u0000b"}',
+                 '{"standard": "x\\tz"}', '{"gpu": "a\\u2028b"}'):
+        with pytest.raises(ConfigError, match=r"IMGBUILD_RUNNERS\.\w+ label .* control character: write each label"):
+            Runners.parse(text)
+    assert Runners.parse('{"gpu": "gpu box-1.x"}').gpu == "gpu box-1.x"  # a space is printable
 
 
 def test_gpu_jobs_are_only_locked_cuda_variants_on_the_gpu_runner() -> None:
@@ -179,3 +184,25 @@ def test_arm64_variants_build_natively_on_the_arm_runner_and_are_planned_with_al
     assert job(variant, Runners(), set())["runs_on"] == "ubuntu-24.04-arm"
     whole = plan("--platform", "all", "--layout")
     assert whole["variants"] == len(MATRIX.expand(("linux/amd64", "linux/arm64"))) and whole["not_locked"] > 0
+
+
+def test_joins_are_planned_only_for_builds_whose_platforms_are_all_selected() -> None:
+    build = ("--torch", "2.14", "--cuda", "13.0", "--flavor", "runtime", "--python", "3.11")
+    assert plan("--platform", "all", *build, "--join-jobs")["include"] == [
+        {"variant": "2.14.1-cu130-py3.11-runtime", "platforms": "linux/amd64 linux/arm64"}]
+    # one platform selected: nothing builds the other tonight, so its join could only fail; the builds still plan
+    for platform in ("linux/amd64", "linux/arm64"):
+        assert plan("--platform", platform, *build, "--join-jobs")["include"] == []
+        assert len(plan("--platform", platform, *build)["include"]) == 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--gpu-jobs", "--join-jobs"), "--gpu-jobs and --join-jobs each print another matrix: drop one of them"),
+    (("--layout", "--chunk", "0"), "so it would ignore --chunk: drop --chunk, or drop --layout"),
+    (("--layout", "--gpu-jobs"), "ignore --gpu-jobs: drop --gpu-jobs, or drop --layout"),
+    (("--layout", "--join-jobs", "--chunk", "1"), "ignore --chunk and --join-jobs: drop --chunk and --join-jobs"),
+])
+def test_plan_refuses_options_its_view_would_ignore(args, words) -> None:
+    result = CliRunner().invoke(app, ["plan", "--matrix", str(ROOT / "matrix.yaml"), *args])
+    assert isinstance(result.exception, ConfigError) and words in str(result.exception), result.output
+    assert result.stdout == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from imgbuild.core.errors import ConfigError
-from imgbuild.core.reference import ImageRef
+from imgbuild.core.reference import ImageRef, RegistryRef
 
 
 @pytest.mark.parametrize("text, registry, repository, tag, digest", [
@@ -36,3 +36,10 @@ def test_a_malformed_reference_is_one_config_error(text):
     with pytest.raises(ConfigError, match="bad image reference") as err:
         ImageRef.parse(text)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1:5000", True), ("127.8.0.1", True), ("localhost:5000", True),
+                                            ("[::1]:5000", True), ("127.evil.example:5000", False),
+                                            ("ghcr.io", False), ("10.0.0.1:5000", False)])
+def test_only_a_loopback_address_is_loopback(host, loopback):
+    assert RegistryRef(host, "ns").is_loopback is loopback  # a name that starts with 127. is a host like any other

@@ -121,6 +121,10 @@ def test_hadolint_finds_nothing_in_a_team_dockerfile(tmp_path):
     ("name: pytorch", "is the standard image's"),
     ("tests: nowhere", "its tests folder 'nowhere' is not there"),
     ('pip: ["not a requirement!"]', "is not a pip requirement"),
+    ('pip: ["x @ https://example.com/x.whl"]', "x comes from a URL: a team's pip entries are requirements pip resolves "
+     "by name: pin x==VERSION (a wheel of your own: put it in the folder you build with --wheelhouse)"),
+    ('pip: ["https://example.com/x.whl"]', "'https://example.com/x.whl' is a file or URL, not a requirement"),
+    ('pip: ["./wheels/x-1.0-py3-none-any.whl"]', "is a file or URL, not a requirement: a team's pip entries"),
 ])
 def test_a_bad_team_image_is_refused_before_anything_is_built(tmp_path, entry, words):
     image = {**yaml.safe_load(TEAM)["images"][0], **yaml.safe_load(entry)}
@@ -161,6 +165,25 @@ def test_init_team_writes_a_matrix_that_loads_and_its_tests(tmp_path, monkeypatc
     [team] = matrix.file.images
     assert team.name == "ml-team" and team.pip == ["einops==0.8.2"] and team.tests == "teams/ml-team"
     assert "import einops" in (tmp_path / "teams/ml-team/test_ml_team.py").read_text()
+
+
+def test_init_force_replaces_the_matrix_but_never_a_teams_own_tests(tmp_path, monkeypatch):
+    from imgbuild.matrix.starter import write_starter
+
+    monkeypatch.chdir(tmp_path)
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=False, team="vision")
+    tests = tmp_path / "teams/vision/test_vision.py"
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=True, team="vision")  # our example, unedited
+    tests.write_text(tests.read_text() + "\n\ndef test_ours():\n    assert True\n")  # the team's own now
+    (tmp_path / "matrix.yaml").write_text("# the team's matrix\n")
+    with pytest.raises(ConfigError, match=f"{re.escape(str(Path('teams/vision/test_vision.py')))} exists and imgbuild "
+                                          r"did not write it \(or it was edited since\): move it away"):
+        write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=True, team="vision")
+    assert "def test_ours" in tests.read_text()
+    assert (tmp_path / "matrix.yaml").read_text() == "# the team's matrix\n"  # refused before anything was written
+    tests.unlink()
+    write_starter(Path("matrix.yaml"), torch="2.14", cuda="13.0", force=True, team="vision")  # absent: written
+    assert "import einops" in tests.read_text()
 
 
 def test_the_readme_example_loads(tmp_path):

@@ -18,7 +18,8 @@ from .options import CudaOpt, SelectionOptions, TorchOpt, cli_options, output
 
 def init_cmd(
     ctx: typer.Context, torch: TorchOpt = None, cuda: CudaOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing ./matrix.yaml (never a team's own "
+                                                         "tests)")] = False,
     team: Annotated[Optional[str], typer.Option("--team", help="add an example team image of this name "
                                                                "(and its tests in teams/NAME/)")] = None,
 ) -> None:
@@ -76,6 +77,18 @@ def matrix_cmd(
     out.table(table)
 
 
+def _one_view(show_layout: bool, chunk: int | None, gpu_jobs: bool, join_jobs: bool) -> None:
+    """plan prints one thing: the layout, or one matrix (all jobs, GPU jobs or join jobs) of one chunk; an option
+    the chosen view would ignore is refused, naming which to drop."""
+    if show_layout and (ignored := [name for name, given in (("--chunk", chunk is not None), ("--gpu-jobs", gpu_jobs),
+                                                             ("--join-jobs", join_jobs)) if given]):
+        raise ConfigError(f"--layout prints how the whole plan is cut into chunks, not a chunk's jobs, so it would "
+                          f"ignore {' and '.join(ignored)}: drop {' and '.join(ignored)}, or drop --layout")
+    if gpu_jobs and join_jobs:
+        raise ConfigError("--gpu-jobs and --join-jobs each print another matrix: drop one of them (run plan once for "
+                          "each)")
+
+
 @cli_options
 def plan_cmd(
     ctx: typer.Context, *, select: SelectionOptions,
@@ -95,6 +108,7 @@ def plan_cmd(
     from ..publish.index import builds
     from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, join_job, layout, unlocked_ids
 
+    _one_view(show_layout, chunk, gpu_jobs, join_jobs)
     out, variants, labels = output(ctx), select.variants(), Runners.parse(runners)
     pieces, unlocked = chunks(variants, chunk_size), unlocked_ids(variants)
     plan = layout(variants, unlocked, chunk_size)
@@ -110,7 +124,13 @@ def plan_cmd(
     if chunk is not None and chunk >= len(pieces):
         raise ConfigError(f"--chunk {chunk}: the plan has chunks 0 to {len(pieces) - 1}: pass one of them")
     if join_jobs:
-        out.data(json.dumps({"include": [join_job(b) for b in builds(pieces[chunk or 0])]}, separators=(",", ":")))
+        # A join needs the image of every platform of its build. With a selection that leaves a platform out
+        # (--platform linux/amd64) nothing builds that platform tonight, so its joins could only fail: they are left
+        # out, not refused, since a workflow plans its build, GPU and join matrices from one selection, and an empty
+        # join matrix skips the join job while the builds go on.
+        selected = {(v.image, v.id) for v in variants}
+        joins = [b for b in builds(pieces[chunk or 0]) if all((v.image, v.id) in selected for v in b)]
+        out.data(json.dumps({"include": [join_job(b) for b in joins]}, separators=(",", ":")))
         return
     jobs = [job(v, labels, unlocked) for v in pieces[chunk or 0]]
     if gpu_jobs:

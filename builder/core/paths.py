@@ -45,14 +45,17 @@ def new_folder(path: Path) -> Iterator[Path]:
         raise
 
 
-def claim(path: Path, mark: str) -> Path:
-    """`path`, which imgbuild may write: absent, or a file it wrote before (its first KB holds `mark`). Anything else
-    there is a user's, and is refused before any work starts."""
+def claim(path: Path, mark: str, *, whole: bool = False) -> Path:
+    """`path`, which imgbuild may write: absent, or a file it wrote before (its first KB holds `mark`). A file written
+    for the user to edit (a team's example tests) is claimed `whole`: only while it is `mark` and nothing else, since
+    from the first edit on it is the user's, mark or not. Anything else there is a user's, and is refused before any
+    work starts."""
     if not path.is_symlink() and path.exists() and not path.is_file():  # never opened: a FIFO's open blocks for ever
         raise ConfigError(f"{path} is {file_kind(path.stat().st_mode)}, not a file imgbuild wrote: remove it, or "
                           "write elsewhere")
-    if path.is_symlink() or path.exists() and not _holds(path, mark):
-        raise ConfigError(f"{path} exists and imgbuild did not write it: move it away, or write elsewhere")
+    if path.is_symlink() or path.exists() and not _holds(path, mark, whole):
+        raise ConfigError(f"{path} exists and imgbuild did not write it" + (" (or it was edited since)" if whole else "")
+                          + ": move it away, or write elsewhere")
     return path
 
 
@@ -73,12 +76,13 @@ def open_regular(path: Path) -> BinaryIO | None:
     return os.fdopen(fd, "rb")
 
 
-def _holds(path: Path, mark: str) -> bool:
+def _holds(path: Path, mark: str, whole: bool = False) -> bool:
+    expected = mark.encode()
     try:
         file = open_regular(path)
         if file is None:
             return False
         with file:
-            return mark.encode() in file.read(1024)
+            return file.read(len(expected) + 1) == expected if whole else expected in file.read(1024)
     except OSError:
         return False

@@ -7,6 +7,7 @@ A colon in the registry part is a port, never a tag: nothing here splits a refer
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
@@ -126,8 +127,7 @@ class RegistryRef:
     @property
     def is_loopback(self) -> bool:
         """Docker treats loopback registries as insecure: they speak plain HTTP."""
-        name = urlsplit(f"//{self.host}").hostname or ""  # drops a :PORT and an IPv6 address's brackets
-        return name in ("localhost", "::1") or name.startswith("127.")
+        return is_loopback_host(urlsplit(f"//{self.host}").hostname or "")  # drops a :PORT and IPv6 brackets
 
     def repository(self, image_name: str) -> str:
         return f"{self.namespace}/{image_name}"
@@ -153,6 +153,17 @@ def is_repository(text: str, *, host: bool = False) -> bool:
 def is_tag(text: str) -> bool:
     """`text` is a tag by the same grammar (what `docker pull REPOSITORY:TAG` takes)."""
     return bool(_TAG.fullmatch(text))
+
+
+def is_loopback_host(name: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (a bare host: no port, no brackets), the only hosts plain HTTP may reach: the
+    bytes never leave this machine. A name such as 127.example.com is a host like any other."""
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _shown(text: str) -> str:

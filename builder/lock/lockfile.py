@@ -131,17 +131,25 @@ def parse_pins(text: str) -> tuple[Pin, ...]:
     return tuple(sorted(pins, key=lambda p: p.name))
 
 
-def read_lock(path: Path, variant_id: str = "") -> Lock:
+def read_lock(path: Path, variant_id: str = "", fix: str = "pass a file `imgbuild lock` wrote") -> Lock:
+    """The lock at `path`, or a one-line ConfigError naming it and `fix`. A lock pins every package with its hashes:
+    a file without pins (empty, a README) or with a pin that has no hash (a matrix, `pip freeze`) is not one, and
+    read as one it would say every package was removed, or install bytes nothing checks."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not a lock (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not "
-                          "UTF-8): pass a file `imgbuild lock` wrote") from None
+                          f"UTF-8): {fix}") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}): pass a lock file `imgbuild lock` wrote") from None
+        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}): {fix}") from None
     recorded = next((line[len(DIGEST_LINE):].strip() for line in text.splitlines() if line.startswith(DIGEST_LINE)),
                     "")
-    return Lock(variant=variant_id or path.stem, path=path, inputs_digest=recorded, pins=parse_pins(text), text=text)
+    pins = parse_pins(text)
+    if not pins:
+        raise ConfigError(f"{path} is not a lock (it has no NAME==VERSION pins): {fix}")
+    if unhashed := next((p for p in pins if not p.hashes), None):
+        raise ConfigError(f"{path} is not a lock ({unhashed.name}=={unhashed.version[:40]} has no --hash): {fix}")
+    return Lock(variant=variant_id or path.stem, path=path, inputs_digest=recorded, pins=pins, text=text)
 
 
 def load_lock(variant: Variant, env: dict[str, str] | None = None) -> Lock:
@@ -149,12 +157,10 @@ def load_lock(variant: Variant, env: dict[str, str] | None = None) -> Lock:
     path = lock_path(variant, env)
     if not path.is_file():
         raise ConfigError(f"{variant.id} has no lock ({path}): run `{lock_command(variant)}` first")
-    lock = read_lock(path, variant.id)
+    lock = read_lock(path, variant.id, fix=f"run `{lock_command(variant)}`")
     if lock.inputs_digest != lock_inputs(variant).digest:
         raise ConfigError(f"{path} is stale (it was resolved from other pins, Python, platform or index than "
                           f"the matrix now gives {variant.id}): run `{lock_command(variant)}`")
-    if not lock.pins or any(not p.hashes for p in lock.pins):
-        raise ConfigError(f"{path} has no pins or a pin without a hash: run `{lock_command(variant)}`")
     return lock
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ..core.platform import DEFAULT_PLATFORM, PLATFORMS
 from ..core.variant import Variant
 from . import rules as matrix_rules
+from .explain import explain
 from .extras import check_images
 from .schema import MatrixFile, Release
 from .workbench import workbench_fields
@@ -109,7 +110,7 @@ def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:
     try:
         parsed = MatrixFile.model_validate(located.data)
     except ValidationError as exc:
-        raise matrix_rules.explain(exc, located) from None
+        raise explain(exc, located) from None
     matrix_rules.check(parsed, located)
     matrix = Matrix(file=parsed, source=str(path))
     check_images(parsed, [v.id for v in matrix.expand(tuple(PLATFORMS))], located)

@@ -7,64 +7,14 @@ release lists can install every pinned package (their Requires-Python, recorded 
 
 from __future__ import annotations
 
-import difflib
 import functools
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-from pydantic import ValidationError
 
-from ..core.errors import ConfigError
-from .schema import MEANING, CudaBuild, CudaVersion, Defaults, MatrixFile, Release, TeamImage, Workbench
+from .explain import short
+from .schema import MatrixFile, Release
 from .yamlsource import Located
-
-# Every key a matrix may hold, for "did you mean": a misspelt key is one or two edits from a known one.
-KNOWN_KEYS = sorted({name for model in (MatrixFile, Defaults, CudaVersion, CudaBuild, Release, Workbench, TeamImage)
-                     for name in model.model_fields})
-TYPES = {"string_type": 'a string (quote versions: "2.6.0")', "bool_type": "true or false", "list_type": "a list",
-         "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping"}
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def explain(exc: ValidationError, located: Located) -> ConfigError:
-    """The first pydantic error as `file:line: what is wrong`."""
-    # An unknown key is usually a misspelt known one: say that, not that the known one is missing.
-    err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-    loc = tuple(err["loc"])
-    where = ".".join(str(p) if len(str(p)) <= 40 else str(p)[:37] + "..." for p in loc if p != "[key]")
-    kind = err["type"]
-    field = next((p for p in reversed(loc) if isinstance(p, str) and p != "[key]" and p in MEANING), None)
-    if loc and loc[-1] == "[key]" and len(loc) >= 3:
-        field = str(loc[-3])  # a map key: cuda.<key>.[key] or requires_python.<key>.[key]
-    if kind == "extra_forbidden":
-        message = f"unknown key {_short(loc[-1])} at {where}"
-        close = difflib.get_close_matches(str(loc[-1]), KNOWN_KEYS, n=1, cutoff=0.75)
-        message += f": did you mean {close[0]!r}?" if close else ": remove it (docs/matrix-schema.md lists every key)"
-    elif kind == "missing":
-        message = f"missing key {where!r}"
-        if loc[-1] == "cudnn":
-            message = f"CUDA build {loc[-2]} has no cuDNN version ({where} is missing)"
-        elif loc[-1] == "min_driver":
-            message = f"CUDA {loc[-2]} has no min_driver ({where} is missing)"
-    elif kind == "literal_error" and "flavors" in loc:
-        message = f"unknown flavor {_short(err['input'])} (flavors are runtime, devel)"
-        if isinstance(err["input"], bool):  # YAML 1.1 reads yes/no/on/off as booleans
-            message += ": YAML read a yes/no/on/off word as true/false; write runtime or devel"
-    elif kind == "string_pattern_mismatch" and field in MEANING:
-        message = f"{where}: {_short(err['input'])} is not {MEANING[field]}"
-    elif kind in TYPES or kind.endswith("_type"):
-        message = f"wrong type at {where}: expected {TYPES.get(kind, kind)}, got {_short(err['input'])}"
-    elif kind == "too_short":
-        message = f"{where} is empty: the matrix needs at least one entry"
-    elif kind == "value_error":  # our own validators: their message already names the fix
-        message = f"{where}: {' '.join(str(err['msg']).removeprefix('Value error, ').split())[:300]}"
-    else:
-        message = f"{where}: {' '.join(str(err['msg']).split())[:120]}"
-    return located.error(loc, message)
 
 
 def check(m: MatrixFile, located: Located) -> None:
@@ -148,7 +98,7 @@ def _requires_python(m: MatrixFile, located: Located) -> dict[str, SpecifierSet]
             parsed[pin] = SpecifierSet(text)
         except InvalidSpecifier:
             raise located.error(("requires_python", pin),
-                                f"{pin}: {_short(text)} is not a Requires-Python specifier like \">=3.9\"") from None
+                                f"{pin}: {short(text)} is not a Requires-Python specifier like \">=3.9\"") from None
     return parsed
 
 

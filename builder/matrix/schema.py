@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
 from ..core.errors import ConfigError
-from ..core.redact import has_credentials
-from ..core.reference import ImageRef
+from ..core.redact import has_credentials, redact
+from ..core.reference import ImageRef, is_loopback_host
 
 FLAVORS = ("runtime", "devel")
 VERSION = r"^[0-9]{1,6}(\.[0-9]{1,6}){1,4}$"  # 2.6.0, 9.1.0.70, 525.60.13
@@ -23,7 +24,7 @@ CUDA = r"^[1-9][0-9]?\.(0|[1-9][0-9]?)$"  # no leading zeros: "12.04" would be a
 CUDA_OR_CPU = r"^([1-9][0-9]?\.(0|[1-9][0-9]?)|cpu)$"
 PACKAGE = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"
 PIN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?==[0-9]{1,6}(\.[0-9]{1,6}){0,4}$"
-URL = r"^https?://[A-Za-z0-9._~:/?#@!$&()*+,;=%-]{1,400}$"
+URL = r"^https?://[A-Za-z0-9._~:/?#@!$&()*+,;=%\[\]-]{1,400}$"  # [ ]: an IPv6 host, http://[::1]:3141/
 IMAGE_REF = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"  # what a FROM line may hold: no spaces, quotes or newlines
 
 # What each pattern means to a person, by the field (or map key) that failed it.
@@ -36,7 +37,9 @@ MEANING = {
     "index": "an http(s) URL", "cpu_index": "an http(s) URL", "nvcc": "a pip package name",
     "image": "a repository name like pytorch", "base_image": "an image reference like ubuntu:24.04",
     "name": "a repository name like vision (lowercase letters, digits, and . _ - between them)",
-    "requires_python": 'a pin like "jupyterlab==4.5.11"',
+    "requires_python": 'a pin like "jupyterlab==4.5.11"', "python": "a pip package name like tensorboard",
+    "python_version": 'a version like "2.21.0"',
+    "platforms": 'one of the release\'s builds: a CUDA version like "13.0", or cpu',
 }
 
 # Names the image contract owns: a team's env may not move the venv, the loader, the user or the services' settings.
@@ -57,6 +60,28 @@ def _no_credentials(url: str) -> str:
     return url
 
 
+def _https_or_loopback(url: str) -> str:
+    """Plain http lets anyone on the way swap the wheels a build installs (pip trusts what the index serves); only a
+    mirror on this machine (a loopback host) may speak it."""
+    host = urlsplit(url).hostname or ""
+    if url.lower().startswith("http://") and not is_loopback_host(host):
+        raise ValueError(f"plain http:// to {host[:60] or 'no host'}, which anyone on the way can answer with other "
+                         "wheels: use https:// (http:// only to localhost, 127.0.0.1 or [::1])")
+    return url
+
+
+def _by_name(name: str = "NAME") -> str:
+    """What a team's pip entry must be, and how to get there from a wheel of one's own."""
+    return (f"a team's pip entries are requirements pip resolves by name: pin {name}==VERSION (a wheel of your own: "
+            "put it in the folder you build with --wheelhouse)")
+
+
+def _short_url(value: str) -> str:
+    """A URL in a message: credentials masked, cut short."""
+    shown = repr(redact(value))
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def _image_ref(value: str) -> str:
     """A FROM line: the one reference parser decides, and only its parsed form goes on."""
     try:
@@ -65,7 +90,7 @@ def _image_ref(value: str) -> str:
         raise ValueError(str(exc).removeprefix("bad image reference ")) from None
 
 
-Url = Annotated[StrictStr, Field(pattern=URL), AfterValidator(_no_credentials)]
+Url = Annotated[StrictStr, Field(pattern=URL), AfterValidator(_no_credentials), AfterValidator(_https_or_loopback)]
 Python = Annotated[StrictStr, Field(pattern=PYTHON)]
 CudaKey = Annotated[StrictStr, Field(pattern=CUDA)]
 
@@ -146,10 +171,13 @@ class TeamImage(_Strict):
             try:
                 requirement = Requirement(value)
             except InvalidRequirement:
+                if "://" in value or value.strip().lower().endswith((".whl", ".tar.gz", ".zip")):
+                    raise ValueError(f"{_short_url(value)} is a file or URL, not a requirement: {_by_name()}") from None
                 raise ValueError(f"{value!r} is not a pip requirement like \"einops==0.8.2\"") from None
-            if requirement.url and (has_credentials(requirement.url) or not requirement.url.startswith("https://")):
-                raise ValueError(f"{requirement.name} comes from a URL that is not plain https:// (a file of this "
-                                 "host, or credentials in the URL): pin a version from the index instead")
+            if requirement.url:
+                # A URL (https or not) installs whatever it serves that day, with no version and no hash to hold it
+                # to; a file:// one reads this host. By name, pip resolves it like any dependency.
+                raise ValueError(f"{requirement.name} comes from a URL: {_by_name(requirement.name)}")
         return values
 
     _packages = field_validator("apt")(lambda values: _package_names(values))

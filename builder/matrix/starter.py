@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from ..core.errors import ConfigError, OutputError
-from ..core.paths import DEFAULT_MATRIX
+from ..core.paths import DEFAULT_MATRIX, claim
 from .load import load_matrix
 from .select import Selection, select
 
@@ -21,12 +21,20 @@ def write_starter(dest: Path, *, torch: str | None, cuda: str | None, force: boo
     text = DEFAULT_MATRIX.read_text(encoding="utf-8")
     if torch or cuda:
         text = _trimmed(text, torch, cuda)
+    tests = None
+    if team:
+        text, tests = _with_team(text, team, dest.parent)
+        # --force replaces the matrix; the team's tests are its own once written: only an unedited example of
+        # ours is written again, anything else there is refused before anything is written.
+        claim(tests, TEAM_TEST.format(team=team), whole=True)
     try:
-        if team:
-            text = _with_team(text, team, dest.parent)
+        if tests:
+            tests.parent.mkdir(parents=True, exist_ok=True)
+            tests.write_text(TEAM_TEST.format(team=team), encoding="utf-8")
         dest.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise OutputError(f"cannot write {dest}: {exc.strerror}: run imgbuild init in a folder you can write") from None
+        raise OutputError(f"cannot write {exc.filename or dest}: {exc.strerror}: run imgbuild init in a folder you can "
+                          "write") from None
     return dest
 
 
@@ -41,8 +49,9 @@ def test_einops_rearranges_a_torch_tensor():
 '''
 
 
-def _with_team(text: str, team: str, folder: Path) -> str:
-    """The packaged matrix ends with `images: []`: replace it with one example image for the newest torch."""
+def _with_team(text: str, team: str, folder: Path) -> tuple[str, Path]:
+    """The packaged matrix ends with `images: []`: replace it with one example image for the newest torch; and the
+    path of its example tests."""
     if not re.fullmatch(r"[a-z0-9]+([._-][a-z0-9]+)*", team):
         raise ConfigError(f"--team {team!r}: use lower-case letters, digits, '.', '_' or '-' (a repository name)")
     lines = text.rstrip("\n").splitlines()
@@ -50,9 +59,7 @@ def _with_team(text: str, team: str, folder: Path) -> str:
         raise ConfigError("this matrix declares images already: add the team's entry under `images:` by hand")
     newest = yaml.safe_load(text)["releases"]
     torch = max((r["torch"] for r in newest), key=lambda t: tuple(int(p) for p in t.split(".")))
-    tests = folder / "teams" / team
-    tests.mkdir(parents=True, exist_ok=True)
-    (tests / f"test_{team.replace('-', '_').replace('.', '_')}.py").write_text(TEAM_TEST.format(team=team))
+    tests = folder / "teams" / team / f"test_{team.replace('-', '_').replace('.', '_')}.py"
     example = [
         "images:",
         f"  - name: {team}",
@@ -62,7 +69,7 @@ def _with_team(text: str, team: str, folder: Path) -> str:
         f"    env: {{TEAM: {team}}}",
         f"    tests: teams/{team}",
     ]
-    return "\n".join(lines[:-1] + example) + "\n"
+    return "\n".join(lines[:-1] + example) + "\n", tests
 
 
 def _trimmed(text: str, torch: str | None, cuda: str | None) -> str:

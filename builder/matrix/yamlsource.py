@@ -36,6 +36,18 @@ _BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xf
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
 _NO_KEY = object()
+# The parser's words for a syntax error, and what a person does about them (the parser names no fix).
+_SYNTAX_FIXES = (
+    ("cannot start any token", "quote a value that starts with @ ` % ! & * | or >"),
+    ("end of stream", "a quote is left open: close it"),
+    ("unknown escape", "a \\ in a double-quoted value: use single quotes, or write \\\\"),
+    ("mapping values are not allowed", "indent each key like its neighbours, and quote a value that holds ': '"),
+    ("expected ':'", "write key: value, with a space after the colon, and close every quote"),
+    ("expected key", "indent each key like its neighbours, and close every quote"),
+    ("expected '-'", "indent each list item like its neighbours"),
+    ("expected ',' or ']'", "close the [list] with ]"),
+    ("expected ',' or '}'", "close the {mapping} with }"),
+)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the generated matrix loads 10x faster
 
 
@@ -150,8 +162,16 @@ class _EventReader:
             self._events(loader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
+            if exc.context_mark and exc.context in ("while scanning a simple key", "while scanning a quoted scalar"):
+                mark = exc.context_mark  # where the key or the open quote began: the line to fix, not where it ended
+            line = mark.line + 1 if mark else 1
             problem = " ".join(str(exc.problem or exc.context or "").split())
-            raise self.fail(mark.line + 1 if mark else 1, f"YAML syntax error: {problem}") from None
+            text = self.text.splitlines()[line - 1] if 0 < line <= len(self.text.splitlines()) else ""
+            if "\t" in text[:(mark.column + 1) if mark else None] and ("token" in problem or "tab" in problem):
+                raise self.fail(line, "a tab character: YAML indents with spaces only, replace the tab with spaces") \
+                    from None
+            fix = next((f for words, f in _SYNTAX_FIXES if words in problem), "fix the YAML at this line")
+            raise self.fail(line, f"YAML syntax error ({problem}): {fix}") from None
         except yaml.YAMLError as exc:
             raise self.fail(1, f"YAML error: {' '.join(str(exc).split())}") from None
         finally:

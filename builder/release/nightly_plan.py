@@ -56,6 +56,12 @@ class Runners:
                 isinstance(labels, list) and labels and all(isinstance(x, str) and x.strip() for x in labels))
             if not good:
                 raise ConfigError(f"IMGBUILD_RUNNERS.{kind} is not a runner label or a list of labels: {fix}")
+            # No runner's label holds a control character (a pasted line break, a tab): a job asking for one matches
+            # no runner and waits in the queue until GitHub cancels it a day later.
+            for label in [labels] if isinstance(labels, str) else labels:
+                if not label.isprintable():
+                    raise ConfigError(f"IMGBUILD_RUNNERS.{kind} label {label[:60]!r} holds a line break or another "
+                                      "control character: write each label as plain text on one line")
         return cls(standard=data.get("standard", HOSTED), large=data.get("large"), gpu=data.get("gpu"),
                    arm=data.get("arm", HOSTED_ARM), gpu_arm=data.get("gpu_arm"))
 
