@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import stat
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.paths import file_kind, open_regular
+from ..core.paths import read_regular
 from ..core.reference import SHA256_DIGEST, is_repository, is_tag
 
 FIX = "re-run the job that wrote it, or remove the file"
@@ -43,21 +42,9 @@ class TooDeep(ValueError):
 
 def load_json(path: Path, what: str) -> Any:
     """The JSON in `path` (`what` it should be, e.g. "a release manifest"); anything else is one ConfigError line."""
+    raw = read_regular(path, MAX_BYTES, f"{what} is a plain file imgbuild writes; remove it, or pass a folder "
+                       "without it")
     try:
-        mode = path.stat().st_mode
-        # Checked before the open: opening a FIFO for reading waits for a writer, for ever.
-        file = open_regular(path) if stat.S_ISREG(mode) else None
-        if file is None:
-            raise ConfigError(f"{path} is {file_kind(mode)}, not a file: {what} is a plain file imgbuild writes; "
-                              "remove it, or pass a folder without it")
-        with file:
-            raw = file.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path} cannot be read ({exc.strerror or type(exc).__name__}): make it readable, or "
-                          "remove it") from None
-    try:
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"over {MAX_BYTES >> 20} MB")
         data = json.loads(raw, parse_constant=_no_constant)
         _check_depth(data)
     except (RecursionError, TooDeep):  # RecursionError: the decoder's own limit (about 1000 levels)
