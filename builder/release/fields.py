@@ -155,7 +155,9 @@ class Fields:
             return ()
         if not isinstance(value, list):
             raise BadField(self.name(key), f"is {_a(value)}, not a list")
-        return tuple(_text(v, f"{self.name(key)}[{i}]", grammar, False) for i, v in enumerate(value))
+        # An item is required: a null in the list read as None would reach the tag rules and TAGS.md as a tag.
+        return tuple(_text(v, f"{self.name(key)}[{i}]", grammar, False) if v is not None
+                     else _missing(f"{self.name(key)}[{i}]") for i, v in enumerate(value))
 
     def text_map(self, key: str, grammar: Grammar | None = None, free: bool = False) -> dict[str, str]:
         """A mapping of names to strings fitting `grammar`, each one line unless `free`."""
@@ -185,6 +187,10 @@ def _text(value: Any, name: str, grammar: Grammar | None, free: bool) -> Any:
     if grammar is not None and not grammar[0](value):
         raise BadField(name, f"is {shown(value)}, not {grammar[1]}")
     return value
+
+
+def _missing(name: str) -> Any:
+    raise BadField(name, "is null, not a string")
 
 
 def _number(value: Any, whole: bool) -> bool:
