@@ -23,8 +23,11 @@ from imgbuild.core.errors import ConfigError
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.lock.lockfile import read_lock
 from imgbuild.matrix.load import load_matrix
+from imgbuild.registry.local import status
 from imgbuild.release.catalog import render_catalog
 from imgbuild.release.releasefile import read_release
+from imgbuild.render.context import is_rendered
+from imgbuild.smoke.record import tested_record
 
 # A few seconds a property; IMGBUILD_FUZZ_EXAMPLES=5000 for a long hunt. No example database: nothing is written
 # into the checkout (a failure prints the example to reproduce it).
@@ -188,3 +191,19 @@ def test_a_reader_refuses_what_is_no_regular_file_or_too_big(reader, tmp_path):
     for kind, path in not_files(tmp_path).items():
         with no_hang(), pytest.raises(ConfigError, match=f"{re.escape(str(path))}.* is .*{kind}"):
             reader(path)
+
+
+def test_what_an_earlier_run_left_is_read_without_blocking(tmp_path):
+    """A FIFO where a test record, the local registry's state or an --out context's marker should be: one line, or
+    (the marker) simply not imgbuild's context, never a hang."""
+    (tmp_path / "tested").mkdir()
+    os.mkfifo(tmp_path / "tested" / ("ab" * 32 + ".json"))
+    os.mkfifo(tmp_path / "state.json")
+    os.mkfifo(tmp_path / ".dockerignore")
+    with no_hang():
+        with pytest.raises(ConfigError, match=r"ab\.json is a FIFO, not a test record: remove it"):
+            tested_record("sha256:" + "ab" * 32, tmp_path)
+        with pytest.raises(ConfigError, match=r"state\.json is a FIFO, not a registry state file"):
+            status(tmp_path)
+        assert not is_rendered(tmp_path)
+    assert tested_record("sha256:" + "cd" * 32, tmp_path) is None  # never tested
