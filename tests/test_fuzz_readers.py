@@ -27,7 +27,7 @@ from imgbuild.registry.local import status
 from imgbuild.release.catalog import render_catalog
 from imgbuild.release.releasefile import read_release
 from imgbuild.render.context import is_rendered
-from imgbuild.smoke.record import tested_record
+from imgbuild.smoke import record  # not its tested_record by name: pytest would collect it
 
 # A few seconds a property; IMGBUILD_FUZZ_EXAMPLES=5000 for a long hunt. No example database: nothing is written
 # into the checkout (a failure prints the example to reproduce it).
@@ -202,8 +202,8 @@ def test_what_an_earlier_run_left_is_read_without_blocking(tmp_path):
     os.mkfifo(tmp_path / ".dockerignore")
     with no_hang():
         with pytest.raises(ConfigError, match=r"ab\.json is a FIFO, not a test record: remove it"):
-            tested_record("sha256:" + "ab" * 32, tmp_path)
+            record.tested_record("sha256:" + "ab" * 32, tmp_path)
         with pytest.raises(ConfigError, match=r"state\.json is a FIFO, not a registry state file"):
             status(tmp_path)
         assert not is_rendered(tmp_path)
-    assert tested_record("sha256:" + "cd" * 32, tmp_path) is None  # never tested
+    assert record.tested_record("sha256:" + "cd" * 32, tmp_path) is None  # never tested
