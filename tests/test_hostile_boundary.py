@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile import SMALL, Case, check, small
+from hostile import SMALL, Case, check, fifo, small
 
 M = "matrix.yaml"
 CPU = ("--torch", "2.6", "--cuda", "cpu")
@@ -155,9 +155,16 @@ CASES = [
          args=(*BUILD, "--ca-cert", "both.pem")),
     Case("--ca-cert empty", "not a PEM certificate file", {M: SMALL, "empty.pem": ""},
          args=(*BUILD, "--ca-cert", "empty.pem")),
-    Case("--ca-cert a folder", "not a PEM certificate file", {M: SMALL}, args=(*BUILD, "--ca-cert", "d"),
-         setup=a_folder),
-    Case("--ca-cert missing", "not a PEM certificate file", {M: SMALL}, args=(*BUILD, "--ca-cert", "nope.pem")),
+    Case("--ca-cert a folder", "d is a folder, not a certificate file: pass --ca-cert", {M: SMALL},
+         args=(*BUILD, "--ca-cert", "d"), setup=a_folder),
+    Case("--ca-cert missing", "nope.pem: no such file: pass --ca-cert", {M: SMALL},
+         args=(*BUILD, "--ca-cert", "nope.pem")),
+    Case("--ca-cert a FIFO", "pipe.yaml is a FIFO, not a certificate file", {M: SMALL},
+         args=(*BUILD, "--ca-cert", "pipe.yaml"), setup=fifo),
+    Case("--ca-cert /dev/zero", "/dev/zero is a device, not a certificate file", {M: SMALL},
+         args=(*BUILD, "--ca-cert", "/dev/zero")),
+    Case("--ca-cert of 2 MB", "is 2,097,152 bytes; a certificate file is at most 1,048,576", {M: SMALL,
+         "big.pem": "x" * (2 << 20)}, args=(*BUILD, "--ca-cert", "big.pem")),
     Case("team pip from a URL with credentials", "einops comes from a URL: a team's pip entries are requirements",
          {M: team().replace("einops==0.8.2", "einops @ https://u:pa55@host.example/einops.whl")}, at=M, secret="pa55"),
     Case("team pip from a file of this host", "einops comes from a URL: a team's pip entries are requirements",

@@ -34,7 +34,7 @@ CASES = [
     Case("UTF-16 with BOM", "the file is UTF-16, not UTF-8", {M: SMALL.encode("utf-16")}, at=M),
     Case("UTF-16 without BOM", "NUL byte", {M: SMALL.encode("utf-16-le")}, at=M),
     Case("binary file", "NUL byte", {M: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))}, at=M),
-    Case("huge file", "a matrix may be at most 4,194,304", {M: "# " + "x" * 5_000_000 + "\n"}, at=M),
+    Case("huge file", "a matrix file is at most 4,194,304", {M: "# " + "x" * 5_000_000 + "\n"}),
     Case("more values than any matrix", "more than 300,000 values",
          {M: "".join(f"- {1_000_000 + i}\n" for i in range(310_000))}, at=M),
     # values
@@ -70,11 +70,12 @@ CASES = [
     Case("a key of 500 characters", "unknown key 'kkkk", {M: small("  timm:", "  " + "k" * 500 + ": 1\n  timm:")}, at=M),
     Case("an anchor name of 100,000 characters", "anchor &aaaa", {M: "x: &" + "a" * 100_000 + " 1\n"}, at=M),
     # paths that are not a readable matrix file
-    Case("matrix is a folder", "is a folder, not a matrix file", args=("matrix", "--matrix", ".")),
+    Case("matrix is a folder", "is a folder, not a matrix file: pass --matrix matrix.yaml",
+         args=("matrix", "--matrix", ".")),
     Case("no such matrix", "no such file", args=("matrix", "--matrix", "nope.yaml")),
     Case("matrix under a file", "no such file", {"f": "x"}, args=("matrix", "--matrix", "f/matrix.yaml")),
-    Case("matrix is a FIFO", "is not a regular file", args=("matrix", "--matrix", "pipe.yaml"), setup=fifo),
-    Case("matrix is /dev/zero", "is not a regular file", args=("matrix", "--matrix", "/dev/zero")),
+    Case("matrix is a FIFO", "is a FIFO, not a matrix file", args=("matrix", "--matrix", "pipe.yaml"), setup=fifo),
+    Case("matrix is /dev/zero", "is a device, not a matrix file", args=("matrix", "--matrix", "/dev/zero")),
     Case("unreadable matrix", "permission denied", args=("matrix", "--matrix", "secret.yaml"), setup=unreadable,
          permissions=True),
     # command-line options

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..core import tags
 from ..core.choices import Index, Network
 from ..core.errors import ConfigError
-from ..core.paths import WORK_DIR
+from ..core.paths import WORK_DIR, read_regular
 from ..core.variant import Variant
 from ..lock.resolve import configured_index
 from ..lock.wheelhouse import pip_index, torch_wheel
@@ -82,16 +82,14 @@ def source() -> str:
     return os.environ.get("IMGBUILD_SOURCE", "https://github.com/imgbuild/imgbuild")
 
 
+MAX_CA_BYTES = 1 << 20  # a system's whole CA bundle is about 220 KB
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----")
 
 
 def certificates(path: Path) -> bytes:
     """The PEM certificates of a --ca-cert file, and nothing else of it: a private key beside them is refused, so it
     can never reach a build context or an image."""
-    try:
-        data = path.read_bytes() if path.is_file() else b""
-    except OSError:
-        data = b""
+    data = read_regular(path, MAX_CA_BYTES, "pass --ca-cert a .crt/.pem file with BEGIN CERTIFICATE", "a certificate file")
     if b"PRIVATE KEY-----" in data:
         raise ConfigError(f"--ca-cert {path}: the file holds a private key, which must never go into an image: pass a "
                           "file with the CA's certificate alone")

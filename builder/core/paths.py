@@ -53,7 +53,7 @@ def claim(path: Path, mark: str, *, whole: bool = False) -> Path:
     if not path.is_symlink() and path.exists() and not path.is_file():  # never opened: a FIFO's open blocks for ever
         raise ConfigError(f"{path} is {file_kind(path.stat().st_mode)}, not a file imgbuild wrote: remove it, or "
                           "write elsewhere")
-    if path.is_symlink() or path.exists() and not _holds(path, mark, whole):
+    if path.is_symlink() or path.exists() and not holds(path, mark, whole):
         raise ConfigError(f"{path} exists and imgbuild did not write it" + (" (or it was edited since)" if whole else "")
                           + ": move it away, or write elsewhere")
     return path
@@ -68,15 +68,61 @@ def file_kind(mode: int) -> str:
 def open_regular(path: Path) -> BinaryIO | None:
     """`path` opened for reading only when it is a regular file, else None: opened without blocking and checked
     after the open too, so a FIFO swapped in after a check can never hang the reader."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    file, _ = _open_regular(path)
+    return file
+
+
+def read_regular(path: Path, limit: int, fix: str, what: str = "a file") -> bytes:
+    """The bytes of `path`, read only when it is a regular file of at most `limit` bytes: every file imgbuild reads
+    from a user or from an earlier run comes through here, so a FIFO, device, socket or folder (which would block,
+    never end, or fail later with a traceback) and a file far beyond its kind's size end in one ConfigError line:
+    the path, what it is, then `fix`. `what` names the kind of file expected ("a matrix file")."""
+    try:
+        file, mode = _open_regular(path)
+        if file is None:
+            raise ConfigError(f"{path} is {file_kind(mode)}, not {what}: {fix}")
+        with file:
+            size = os.fstat(file.fileno()).st_size
+            data = file.read(limit + 1) if size <= limit else b""
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{path}: no such file: {fix}") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied: {fix}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__}): {fix}") from None
+    if size > limit or len(data) > limit:  # the second: it grew after fstat
+        size_of = f"{size:,} bytes" if size > limit else f"over {limit:,} bytes"
+        raise ConfigError(f"{path} is {size_of}; {what} is at most {limit:,}: {fix}")
+    return data
+
+
+def _open_regular(path: Path) -> tuple[BinaryIO | None, int]:
+    """The open file (None unless it is a regular one) and its mode."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:  # a socket cannot be opened at all (ENXIO): say what it is, not the errno's words
+        mode = _mode(path)
+        if mode is None or stat.S_ISREG(mode) or isinstance(exc, (FileNotFoundError, PermissionError)):
+            raise
+        return None, mode
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        return None
+        return None, mode
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "rb"), mode
 
 
-def _holds(path: Path, mark: str, whole: bool = False) -> bool:
+def _mode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return None
+
+
+def holds(path: Path, mark: str, whole: bool = False) -> bool:
+    """`path` is a regular file whose first KB holds `mark` (is `mark` and nothing else where `whole`); read
+    without blocking, so a FIFO put there is simply not imgbuild's."""
     expected = mark.encode()
     try:
         file = open_regular(path)

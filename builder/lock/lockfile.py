@@ -18,7 +18,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from ..core.errors import ConfigError
-from ..core.paths import LOCKS
+from ..core.paths import LOCKS, read_regular
 from ..core.platform import DEFAULT_PLATFORM, platform
 from ..core.variant import Variant
 
@@ -29,6 +29,7 @@ NINJA_VERSION = "1.13.2"  # what torch.utils.cpp_extension builds with, in devel
 INPUTS_LINE, DIGEST_LINE = "# inputs: ", "# inputs-digest: "
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
+MAX_LOCK_BYTES = 4 << 20  # the largest lock (a devel CUDA 13 image on arm64) is about 140 KB
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,12 @@ def read_lock(path: Path, variant_id: str = "", fix: str = "pass a file `imgbuil
     """The lock at `path`, or a one-line ConfigError naming it and `fix`. A lock pins every package with its hashes:
     a file without pins (empty, a README) or with a pin that has no hash (a matrix, `pip freeze`) is not one, and
     read as one it would say every package was removed, or install bytes nothing checks."""
+    data = read_regular(path, MAX_LOCK_BYTES, fix, "a lock")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not a lock (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not "
                           f"UTF-8): {fix}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}): {fix}") from None
     recorded = next((line[len(DIGEST_LINE):].strip() for line in text.splitlines() if line.startswith(DIGEST_LINE)),
                     "")
     pins = parse_pins(text)

@@ -36,7 +36,7 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
     # An unknown key is usually a misspelt known one: say that, not that the known one is missing.
     err = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = tuple(err["loc"])
-    where = ".".join(str(p) if len(str(p)) <= 40 else str(p)[:37] + "..." for p in loc if p != "[key]")
+    where = ".".join(_name(p) for p in loc if p != "[key]")
     where += _entry(loc, located.data)
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
     field = _field(loc)
@@ -48,9 +48,9 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
     elif kind == "missing":
         message = f"missing key {where!r}: add it ({SCHEMA} shows each entry's keys)"
         if loc[-1] == "cudnn":
-            message = f"CUDA build {loc[-2]} has no cuDNN version ({where} is missing)"
+            message = f"CUDA build {_name(loc[-2])} has no cuDNN version ({where} is missing)"
         elif loc[-1] == "min_driver":
-            message = f"CUDA {loc[-2]} has no min_driver ({where} is missing)"
+            message = f"CUDA {_name(loc[-2])} has no min_driver ({where} is missing)"
     elif kind == "literal_error" and "flavors" in loc:
         message = f"unknown flavor {short(value)} (flavors are runtime, devel)"
         if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans
@@ -73,6 +73,13 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
     else:  # a kind no field of the schema raises today; still one line that says where to look
         message = f"{where}: {short(value)} is not allowed here: see {SCHEMA} for what {field or 'it'} holds"
     return located.error(loc, message)
+
+
+def _name(part: object) -> str:
+    """A key or index of the field's path, as the message shows it: a key holding a line break or a control
+    character ("\\r" in quotes is a YAML key) is escaped, so the message stays one line."""
+    text = str(part) if isinstance(part, int) or isinstance(part, str) and part.isprintable() else repr(part)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _field(loc: tuple) -> str | None:

@@ -9,9 +9,7 @@ events in one pass, so memory and time grow with the file's size and nothing els
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import ConfigError
+from ..core.paths import read_regular
 
 Path_ = tuple[Any, ...]
 
@@ -106,33 +105,10 @@ def read_text(path: Path) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        # Opened without blocking and checked on the open file: a FIFO would block and /dev/zero never ends,
-        # and a check by name could be raced by a swap; only a regular file is read, and never past the limit.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except (FileNotFoundError, NotADirectoryError):
-        raise ConfigError(f"{path}: no such file: pass --matrix FILE or run from the project root") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied: make the file readable or pass another --matrix") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}: pass another --matrix") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{path} is a folder, not a matrix file: pass --matrix {path / 'matrix.yaml'}")
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path} is not a regular file: pass --matrix a matrix.yaml")
-        if info.st_size > MAX_BYTES:
-            raise ConfigError(f"{path}:1: the file is {info.st_size:,} bytes; a matrix may be at most {MAX_BYTES:,}: "
-                              "is this the right file?")
-        data = os.read(fd, MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}: pass another --matrix") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:  # it grew after fstat
-        raise ConfigError(f"{path}:1: the file is over {MAX_BYTES:,} bytes: is this the right file?")
-    return data
+    # A regular file only, never past the limit (a FIFO would block and /dev/zero never ends).
+    fix = f"pass --matrix {path / 'matrix.yaml'}" if path.is_dir() else \
+        "pass --matrix a matrix.yaml, or run from the project root"
+    return read_regular(path, MAX_BYTES, fix, "a matrix file")
 
 
 @dataclass

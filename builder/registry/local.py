@@ -21,6 +21,7 @@ import platformdirs
 import requests
 
 from ..core.errors import ConfigError, DaemonError, RegistryError
+from ..core.paths import read_regular
 
 IMAGE = "registry:2"
 CONTAINER = "imgbuild-registry"
@@ -58,9 +59,15 @@ def _state_file(root: Path) -> Path:
 
 
 def _read_state(root: Path) -> LocalRegistry | None:
+    """What `registry start` recorded, or None (never started, or not JSON of ours); anything there but a file
+    (a FIFO would hang `registry status`) is a ConfigError."""
+    path = _state_file(root)
+    if not path.exists() and not path.is_symlink():
+        return None
     try:
-        return LocalRegistry(**json.loads(_state_file(root).read_text()))
-    except (OSError, ValueError, TypeError):
+        return LocalRegistry(**json.loads(read_regular(path, 1 << 16, "remove it and run `imgbuild registry start`",
+                                                       "a registry state file")))
+    except (ValueError, TypeError, RecursionError):  # TypeError: not a mapping of its fields
         return None
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import stat
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.paths import file_kind, open_regular
+from ..core.paths import read_regular
 from ..core.reference import SHA256_DIGEST, is_repository, is_tag
 
 FIX = "re-run the job that wrote it, or remove the file"
@@ -43,21 +42,9 @@ class TooDeep(ValueError):
 
 def load_json(path: Path, what: str) -> Any:
     """The JSON in `path` (`what` it should be, e.g. "a release manifest"); anything else is one ConfigError line."""
+    raw = read_regular(path, MAX_BYTES, f"{what} is a plain file imgbuild writes; remove it, or pass a folder "
+                       "without it")
     try:
-        mode = path.stat().st_mode
-        # Checked before the open: opening a FIFO for reading waits for a writer, for ever.
-        file = open_regular(path) if stat.S_ISREG(mode) else None
-        if file is None:
-            raise ConfigError(f"{path} is {file_kind(mode)}, not a file: {what} is a plain file imgbuild writes; "
-                              "remove it, or pass a folder without it")
-        with file:
-            raw = file.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path} cannot be read ({exc.strerror or type(exc).__name__}): make it readable, or "
-                          "remove it") from None
-    try:
-        if len(raw) > MAX_BYTES:
-            raise ValueError(f"over {MAX_BYTES >> 20} MB")
         data = json.loads(raw, parse_constant=_no_constant)
         _check_depth(data)
     except (RecursionError, TooDeep):  # RecursionError: the decoder's own limit (about 1000 levels)
@@ -168,7 +155,9 @@ class Fields:
             return ()
         if not isinstance(value, list):
             raise BadField(self.name(key), f"is {_a(value)}, not a list")
-        return tuple(_text(v, f"{self.name(key)}[{i}]", grammar, False) for i, v in enumerate(value))
+        # An item is required: a null in the list read as None would reach the tag rules and TAGS.md as a tag.
+        return tuple(_text(v, f"{self.name(key)}[{i}]", grammar, False) if v is not None
+                     else _missing(f"{self.name(key)}[{i}]") for i, v in enumerate(value))
 
     def text_map(self, key: str, grammar: Grammar | None = None, free: bool = False) -> dict[str, str]:
         """A mapping of names to strings fitting `grammar`, each one line unless `free`."""
@@ -198,6 +187,10 @@ def _text(value: Any, name: str, grammar: Grammar | None, free: bool) -> Any:
     if grammar is not None and not grammar[0](value):
         raise BadField(name, f"is {shown(value)}, not {grammar[1]}")
     return value
+
+
+def _missing(name: str) -> Any:
+    raise BadField(name, "is null, not a string")
 
 
 def _number(value: Any, whole: bool) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core.contract import FIXED_MTIME
 from ..core.errors import ConfigError
+from ..core.paths import holds
 from ..core.variant import Variant
 
 
@@ -53,11 +54,8 @@ def replaceable(path: Path) -> Path:
 
 def is_rendered(path: Path) -> bool:
     """A build context imgbuild wrote (and may replace)."""
-    marker = path / ".dockerignore"
-    try:
-        return path.is_dir() and not marker.is_symlink() and marker.read_text(encoding="utf-8") == MARK
-    except (OSError, UnicodeDecodeError):
-        return False
+    marker = path / ".dockerignore"  # a FIFO there (--out is the user's) must not hang the check: holds() never blocks
+    return path.is_dir() and not marker.is_symlink() and holds(marker, MARK, whole=True)
 
 
 def fix_times(path: Path) -> None:

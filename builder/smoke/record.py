@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Protocol
 
 from ..core.errors import writing
-from ..core.paths import WORK_DIR
+from ..core.paths import WORK_DIR, read_regular
 from .report import SmokeReport
+
+MAX_RECORD_BYTES = 1 << 20  # a record is a smoke report: a few KB
 
 
 class Tested(Protocol):
@@ -48,10 +50,15 @@ def record_tested(report: SmokeReport, work_dir: Path = WORK_DIR) -> Path:
 
 
 def tested_record(image_id: str, work_dir: Path = WORK_DIR) -> TestRecord | None:
-    """The record an earlier `imgbuild test` left for this image id, or None (never tested, or unreadable)."""
+    """The record an earlier `imgbuild test` left for this image id, or None (never tested, or not JSON); anything
+    there but a file (a FIFO would hang the push) is a ConfigError."""
+    path = _record_path(image_id, work_dir)
+    if not path.exists() and not path.is_symlink():
+        return None
     try:
-        record = json.loads(_record_path(image_id, work_dir).read_text())
-    except (OSError, ValueError):
+        record = json.loads(read_regular(path, MAX_RECORD_BYTES, "remove it and run `imgbuild test` again",
+                                         "a test record"))
+    except (ValueError, RecursionError):  # RecursionError: JSON nested a thousand deep
         return None
     if not isinstance(record, dict):
         return None
