@@ -117,3 +117,19 @@ def test_podman_naming_another_digest_is_accepted_when_the_tag_holds_this_image(
     goal.client.manifest_digest.side_effect = [None, written, written]
     goal.client.image_manifest.return_value = {"config": {"digest": IMAGE.id}}
     assert push_image(engine, IMAGE, goal, passing(), reporter=quiet()).digest == written  # the registry's
+
+
+def test_one_rule_for_dated_tags_every_writer_asks():
+    from imgbuild.publish.immutable import dated_tag_holds
+
+    client = create_autospec(RegistryClient, instance=True)
+    client.host = "127.0.0.1:5000"
+    client.manifest_digest.return_value = DIGEST
+    client.image_manifest.return_value = {"config": {"digest": IMAGE_ID}}
+    assert dated_tag_holds(client, "team/pytorch", "2.6-cpu", "sha256:" + "11" * 32, fix="x") is None  # not dated
+    assert dated_tag_holds(client, "team/pytorch", "2.6-cpu-2026-12-07", DIGEST, fix="x") == DIGEST  # a re-run
+    assert dated_tag_holds(client, "team/pytorch", "2.6-cpu-2026-12-07", None, image_id=IMAGE_ID, fix="x") == DIGEST
+    with pytest.raises(PublishError, match=r"2.6-cpu-2026-12-07-zstd already names .*dated tags are immutable; "
+                                           r"re-run tomorrow"):
+        dated_tag_holds(client, "team/pytorch", "2.6-cpu-2026-12-07-zstd", "sha256:" + "11" * 32,
+                        fix="re-run tomorrow")

@@ -16,6 +16,7 @@ from ..core.platform import PLATFORMS, platform
 from ..core.variant import Variant
 from ..registry.referrers import OCI_INDEX, digest_of, referrers
 from ..registry.target import RegistryTarget
+from .immutable import dated_tag_holds
 from .tested import is_tested
 from .zstd import push_twin
 
@@ -86,11 +87,8 @@ def join(build: list[Variant], target: RegistryTarget, date: dt.date) -> Joined:
     body = index_body(images)
     digest, index_tags = digest_of(body), tags.index_tags(first, date)
     where = f"{target.host}/{repository}"
-    there = client.manifest_digest(repository, index_tags[0])
-    if there not in (None, digest):
-        raise PublishError(f"{where}:{index_tags[0]} already names {there}, not the index of these images "
-                           f"({', '.join(i.digest[:19] for i in images)}): dated tags are immutable; release "
-                           "and join again tomorrow")
+    there = dated_tag_holds(client, repository, index_tags[0], digest, fix="release and join again tomorrow",
+                            what=f"the index of these images ({', '.join(i.digest[:19] for i in images)})")
     for tag in index_tags:
         written = client.put_manifest(repository, tag, body, OCI_INDEX)
         if written != digest:

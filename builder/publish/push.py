@@ -24,6 +24,7 @@ from ..host.preflight import check_registry
 from ..registry.target import RegistryTarget
 from ..smoke.record import Tested, tested_record
 from .attach import attach
+from .immutable import dated_tag_holds
 from .tested import mark_tested
 from .zstd import Twin, push_twin
 
@@ -32,7 +33,7 @@ TRANSIENT = re.compile(r"connection (refused|reset)|broken pipe|\bEOF\b|i/o time
                        r"\b(429|5\d\d)\b|too ?many ?requests|service unavailable|bad gateway", re.IGNORECASE)
 UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out", re.IGNORECASE)
 REFUSED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied", re.IGNORECASE)
-IMMUTABLE_FIX = "dated tags are immutable; rebuild tomorrow or push under a new date"
+IMMUTABLE_FIX = "rebuild tomorrow or push under a new date"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
     try:
         for tag in ordered:  # refuse before anything is pushed
             if tags.is_dated(tag):
-                _check_immutable(target, repository, tag, image.id)
+                dated_tag_holds(target.client, repository, tag, None, image_id=image.id, fix=IMMUTABLE_FIX)
     except RegistryError as exc:
         text = target.scrub(str(exc))
         again = ": re-run the same command" if "not reachable" in text else ""
@@ -174,18 +175,6 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
                   f"{result.layers_pushed} layers uploaded ({result.bytes_pushed / 1e6:.1f} MB), "
                   f"{result.layers_existing} already there, {result.seconds:.1f}s{zstd}")
     return result
-
-
-def _check_immutable(target: RegistryTarget, repository: str, tag: str, image_id: str) -> None:
-    """A dated tag may be pushed again only with the same image: the image id is its manifest's digest (the containerd
-    image store) or its config's digest (the classic store, Podman)."""
-    remote = target.client.manifest_digest(repository, tag)
-    if remote is None or remote == image_id:
-        return
-    remote_image = (target.client.image_manifest(repository, remote).get("config") or {}).get("digest")
-    if remote_image != image_id:
-        raise PublishError(f"{target.host}/{repository}:{tag} already holds digest {remote} (image id "
-                           f"{remote_image}), not this image (id {image_id}): {IMMUTABLE_FIX}")
 
 
 def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: PushStream,

@@ -27,6 +27,7 @@ from ..core import tags
 from ..core.errors import PublishError, RegistryError
 from ..registry.client import RegistryClient
 from ..registry.referrers import OCI_INDEX, OCI_MANIFEST, digest_of
+from .immutable import dated_tag_holds
 
 LEVEL = 3  # zstd's default: about gzip's ratio at a fraction of its CPU, both ways
 ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -65,9 +66,7 @@ def push_twin(client: RegistryClient, repository: str, digest: str, plain_tags: 
     body, media_type = _twin_of(client, repository, json.loads(stored[0]), twin_tags, twin_tags_of or {}, made)
     twin = digest_of(body)
     for tag in twin_tags:  # a dated twin, like its plain tag, never names another image
-        if tags.is_dated(tag) and (there := client.manifest_digest(repository, tag)) not in (None, twin):
-            raise PublishError(f"{client.host}/{repository}:{tag} already names {there}, not the zstd twin "
-                               f"{twin} of {digest}: dated tags are immutable; re-run tomorrow")
+        dated_tag_holds(client, repository, tag, twin, what=f"the zstd twin {twin} of {digest}", fix="re-run tomorrow")
     for tag in twin_tags:
         if (written := client.put_manifest(repository, tag, body, media_type)) != twin:
             raise PublishError(f"{client.host}/{repository}:{tag} was written as {written}, not {twin}: the "

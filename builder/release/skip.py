@@ -18,6 +18,7 @@ from ..core.errors import ImgbuildError, PublishError, RegistryError
 from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
+from ..publish.immutable import dated_tag_holds
 from ..publish.tested import is_tested, mark_tested
 from ..publish.zstd import push_twin
 from ..registry.client import RegistryClient
@@ -118,11 +119,8 @@ def check(variant: Variant, engine: Engine, options: BuildOptions, target: Regis
 def retag(client: RegistryClient, previous: Previous, new_tags: list[str]) -> list[str]:
     """PUT the same manifest bytes under every tag; a dated tag that names another digest is refused first."""
     for tag in new_tags:
-        if tags.is_dated(tag):
-            there = client.manifest_digest(previous.repository, tag)
-            if there not in (None, previous.digest):
-                raise PublishError(f"{client.host}/{previous.repository}:{tag} already names {there}, not the "
-                                   f"unchanged image {previous.digest}: dated tags are immutable; re-run tomorrow")
+        dated_tag_holds(client, previous.repository, tag, previous.digest, fix="re-run tomorrow",
+                        what=f"the unchanged image {previous.digest}")
     ordered = sorted(new_tags, key=lambda t: not tags.is_dated(t))  # the immutable tag first, as a push does
     for tag in ordered:
         written = client.put_manifest(previous.repository, tag, previous.manifest, previous.media_type)
