@@ -15,7 +15,7 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..lock.wheelhouse import serve
-from ..render.context import BuildContext, fix_times
+from ..render.context import BuildContext
 from ..render.inputs import BASE_DIGEST_LABEL, inputs_labels
 from ..render.render import render
 from . import seal
@@ -71,7 +71,6 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
                             created, fixed)
     labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs
     start = time.monotonic()
-    fix_times(ctx.path)
     reporter.info(f"building {name} (log: {log_path})")
     with writing(log_path):
         logs.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ from ..core.output import Reporter
 from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
-from ..render.context import fix_times
 from . import provenance, sbom
 
 SEAL_REPOSITORY = "imgbuild-unsealed"
@@ -69,7 +68,6 @@ def seal(engine: Engine, image_id: str, variant: Variant, facts: BuildFacts, wor
         as_root="USER root\n" if user else "", as_user=f"USER {user}\n" if user else ""))
     (context / "sbom.cdx.json").write_text(document)
     (context / "provenance.json").write_text(json.dumps(predicate, indent=2, sort_keys=True) + "\n")
-    fix_times(context)
     epoch = {"SOURCE_DATE_EPOCH": str(int(facts.started.timestamp()))} if fixed else {}
     try:
         sealed = engine.build(context, buildargs=epoch, labels={}, network="none", nocache=False, log=log,

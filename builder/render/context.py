@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.contract import FIXED_MTIME
 from ..core.errors import ConfigError
 from ..core.paths import holds
 from ..core.variant import Variant
@@ -56,12 +54,3 @@ def is_rendered(path: Path) -> bool:
     """A build context imgbuild wrote (and may replace)."""
     marker = path / ".dockerignore"  # a FIFO there (--out is the user's) must not hang the check: holds() never blocks
     return path.is_dir() and not marker.is_symlink() and holds(marker, MARK, whole=True)
-
-
-def fix_times(path: Path) -> None:
-    """Date every file and folder of a context at FIXED_MTIME: COPY keeps the times it finds, and a layer must not
-    depend on when its context was written."""
-    for folder, _, files in os.walk(path):
-        for name in files:
-            os.utime(os.path.join(folder, name), (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
-        os.utime(folder, (FIXED_MTIME, FIXED_MTIME))

@@ -70,3 +70,7 @@ def test_a_tampered_hash_fails_the_build_with_one_line(runtime_image, site, tmp_
     [line] = [line for line in result.stderr.splitlines() if line.startswith("imgbuild: error:")]
     assert line.startswith("imgbuild: error: anyio==4.16.0 does not match its hash in "), result.stderr[-2000:]
     assert "imgbuild lock --variant 2.14.1-cu130-py3.11-runtime" in line and "Traceback" not in result.stderr
+    # Built again from the true lock, which differs from the tampered one in a hash only (the same size): the build
+    # must read the lock anew, not BuildKit's copy of the last context (it compares sizes and times).
+    again = imgbuild("build", *TEST_VARIANT, "--flavor", "runtime", *site)
+    assert again.returncode == 0, again.stderr[-2000:]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from imgbuild.build.image import Image
+from imgbuild.core import tags
 from imgbuild.core.errors import DaemonError, PublishError
 from imgbuild.core.output import Reporter
 from imgbuild.core.reference import ImageRef, RegistryRef
@@ -128,8 +129,12 @@ def test_push_puts_every_tag_there_and_digests_read_back(engine, registry, creds
     result = push(engine, "a", registry, creds, client, work_dir)
     repo = registry.repository("pytorch")
     assert result.refs[0] == registry.image_ref("pytorch", DATED)  # the immutable tag goes first
-    assert sorted(client.tags(repo)) == sorted(TAGS)
+    twins = [tags.zstd_tag(t) for t in TAGS]  # each tag's zstd twin, written after it (publish/zstd.py)
+    assert sorted(client.tags(repo)) == sorted(TAGS + twins)
     assert {client.manifest_digest(repo, t) for t in TAGS} == {result.digest}
+    assert result.zstd is not None and {client.manifest_digest(repo, t) for t in twins} == {result.zstd.digest}
+    assert client.config_of(repo, client.manifest(repo, result.zstd.digest)) == \
+        client.config_of(repo, client.manifest(repo, result.digest))  # the same image
     assert result.variant == "test-a" and result.layers_pushed + result.layers_existing == 2
     # the registry-named tags were only a means to push: local state keeps the local tag alone
     assert engine.image(images["a"]).tags == (f"{LOCAL}:a",)
@@ -181,7 +186,8 @@ def test_registry_down_before_the_push_then_the_same_call_completes(
         auth_registry.start()
     assert client.tags(registry.repository("pytorch")) == []
     result = push(engine, "a", registry, creds, client, work_dir)
-    assert sorted(client.tags(registry.repository("pytorch"))) == sorted(TAGS) and result.digest
+    assert sorted(client.tags(registry.repository("pytorch"))) == sorted(TAGS + [tags.zstd_tag(t) for t in TAGS])
+    assert result.digest
 
 
 class StopAtPush(Reporter):
