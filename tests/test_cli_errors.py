@@ -193,10 +193,10 @@ def test_registry_stop_says_when_nothing_was_running(tmp_path, monkeypatch):
     with socket.socket() as probe:  # a port where nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    root = tmp_path / "imgbuild" / "registry"
+    root = tmp_path / "xdg" / "imgbuild" / "registry"  # not ./imgbuild: `python -m imgbuild` would import it
     root.mkdir(parents=True)
     (root / "state.json").write_text(jsonlib.dumps({"backend": "/usr/bin/docker-registry", "port": port,
                                                     "data": str(root / "storage"), "pid": 999999}))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     result = run("registry", "stop", cwd=tmp_path)
     assert result.returncode == 0 and "local registry was not running; data kept in" in result.stdout, result
