@@ -57,6 +57,15 @@ class Container:
             pass
 
 
+START_LABEL = "io.imgbuild.start"  # one value per start: the container can be found before its id is known
+
+
+def remove_labelled(client, label: str) -> None:
+    """Remove every container carrying `label` (KEY=VALUE), running or not."""
+    for found in client.containers.list(all=True, filters={"label": label}):
+        found.remove(force=True)
+
+
 def read_in(container, path: str, hops: int = 8) -> bytes | None:
     """A regular file's bytes (following up to `hops` symbolic links), else None."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -17,7 +18,7 @@ from ..core.errors import BuildError, DaemonError
 from ..core.reference import ImageRef
 from . import buildkit, classic, emulation
 from .boundary import daemon_errors, short
-from .container import Container, read_in
+from .container import START_LABEL, Container, read_in, remove_labelled
 from .values import ImageInfo, RunResult
 
 MIN_DOCKER = 25  # BuildKit in the engine, with the containerd image store and `RUN --mount`
@@ -259,14 +260,18 @@ class Engine:
         arch = info.architecture if info else ""
         volumes = {**(volumes or {}), **emulation.mounts(arch)}
         environment = {**emulation.environment(arch), **(environment or {})}
+        mark = secrets.token_hex(8)
         try:
             raw = self._client.containers.run(
                 str(image), command, detach=True, environment=environment, user=user, volumes=volumes,
                 entrypoint=entrypoint, network_mode="host", device_requests=requests_,
-                labels={"io.imgbuild.managed": "true", **(labels or {})}, shm_size=shm_size,
+                labels={"io.imgbuild.managed": "true", **(labels or {}), START_LABEL: mark}, shm_size=shm_size,
                 read_only=read_only, tmpfs=tmpfs, **privileges)
         except docker.errors.APIError as exc:
             raise DaemonError(f"could not start a container of {image}: {short(exc)}") from None
+        except BaseException:  # Ctrl-C between create and return: the container is removed all the same
+            remove_labelled(self._client, f"{START_LABEL}={mark}")
+            raise
         return Container(raw)
 
     @daemon_errors
