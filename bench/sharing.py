@@ -52,7 +52,8 @@ def stand_in_base(python: Path) -> None:
         run("rm", "-rf", str(context / "python/lib/python3.12/test"))
         (context / "Dockerfile").write_text(
             f"FROM local/debian:bookworm\nCOPY python {python}\n"
-            f"RUN ln -s {python}/bin/python3.12 /usr/local/bin/python3.12\n")
+            f"RUN ln -s {python}/bin/python3.12 /usr/local/bin/python3.12 && chmod 755 /root /root/.pyenv "
+            f"/root/.pyenv/versions\n")  # the image's user reads libpython there (pyenv's RPATH)
         run("docker", "buildx", "build", "--network", "host", "--provenance=false", "-t", BASE, str(context))
 
 
