@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,8 @@ def layers(ref: str) -> list[tuple[str, int]]:
 
 
 def storage_bytes(registry: RegistryServer) -> int:
-    return int(run("du", "-sb", str(registry.dir / "storage")).stdout.split()[0])
+    storage = registry.dir / "storage"  # made by the first push
+    return int(run("du", "-sb", str(storage)).stdout.split()[0]) if storage.exists() else 0
 
 
 def main() -> None:
@@ -81,10 +83,13 @@ def main() -> None:
         stand_in_base(args.python312)
         for name, (torch, python, version) in VARIANTS.items():
             start = time.monotonic()
-            run("imgbuild", "build", "--torch", torch, "--cuda", "13.0", "--python", python, "--flavor", "runtime",
+            done = run("imgbuild", "build", "--torch", torch, "--cuda", "13.0", "--python", python, "--flavor", "runtime",
                 "--base-image", BASE, "--ca-cert", args.ca_cert, "--wheelhouse", wheelhouses[name],
                 "--network", "host", cwd=ROOT)
-            run("docker", "tag", f"imgbuild/pytorch:{version}-cuda13.0-cudnn9-runtime", refs[name])
+            # the tag the build printed for it: a Python other than the release's default adds -pyX.Y
+            built = [line for line in done.stdout.split() if line.startswith("imgbuild/pytorch:")
+                     and "cudnn9-runtime" in line and not re.search(r"\d{4}-\d{2}-\d{2}$", line)]
+            run("docker", "tag", built[0], refs[name])
             print(f"built {name} (torch {version}, Python {python}) in {time.monotonic() - start:.0f}s", flush=True)
     with tempfile.TemporaryDirectory(prefix="imgbuild-bench-registry-") as folder:
         registry = RegistryServer(folder).start()
