@@ -74,9 +74,10 @@ def test_the_sbom_and_provenance_are_sealed_into_the_image_before_tagging(varian
     # BuildKit would read "FROM sha256:abc" as a Docker Hub name: the unsealed image is named for the moment
     seal_file = (sealed / "Dockerfile").read_text()
     assert seal_file.startswith(f"FROM {SEAL_REPOSITORY}:abc\n") and "cp /tmp/imgbuild-seal/sbom.cdx.json" in seal_file
-    # dated at FIXED_MTIME, the folder too: the same image gives the same sealed image
+    # dated at FIXED_MTIME inside the image, the folder too: the same image gives the same sealed image; the context
+    # keeps its real times (BuildKit re-sends a file only when its size or time changed)
     assert "touch -d @315532800 /opt/imgbuild /opt/imgbuild/sbom.cdx.json" in seal_file
-    assert (sealed / "sbom.cdx.json").stat().st_mtime == 315532800
+    assert (sealed / "sbom.cdx.json").stat().st_mtime != 315532800
     assert engine.build.call_args_list[1].kwargs["network"] == "none"  # the seal needs no network
     assert [str(c.args[0]) for c in engine.untag.call_args_list] == [f"{SEAL_REPOSITORY}:abc"]
     engine.forget.assert_called_once_with("sha256:abc")  # the unsealed image left no dangling record
