@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -84,26 +85,54 @@ def snapshot(folder: Path) -> dict[str, tuple]:
     return found
 
 
+# A process's peak RSS starts at its parent's when it is forked: exec records the old memory's high-water mark
+# (Linux exec_mmap). Forked from pytest, which the fuzz and plan tests grow past 300 MB, every command would read
+# as that big. So a small launcher forks the command and writes that child's own rusage to the pipe it is given.
+LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.close(int(sys.argv[1]))
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+os.write(int(sys.argv[1]), f"{status} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}".encode())
+"""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run(folder: Path, argv: list[str], logs: Path, extra_env: dict[str, str] | None = None,
         stdout: str | None = None) -> tuple[int, str, str, tuple[float, float], float]:
     """Run one command; return (exit code, stdout, stderr, (CPU, wall) seconds, peak RSS in MB) of that child alone."""
     env = {k: v for k, v in os.environ.items() if k not in ("IMGBUILD_MATRIX", "IMGBUILD_DEBUG")}
     env.update(NO_COLOR="1", COLUMNS="200", **(extra_env or {}))
+    report_r, report_w = os.pipe()
     with open(stdout or logs / "out", "w+b" if stdout is None else "wb") as out, open(logs / "err", "w+b") as err:
         start = time.monotonic()
-        child = subprocess.Popen(argv, cwd=folder, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        watchdog = threading.Timer(20, child.kill)  # a hang fails the wall-time check instead of the whole run
+        child = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, str(report_w), *argv], cwd=folder,
+                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, pass_fds=(report_w,),
+                                 start_new_session=True)
+        os.close(report_w)
+        # a hang fails the wall-time check instead of the whole run
+        watchdog = threading.Timer(20, _kill_group, (child.pid,))
         watchdog.start()
         try:
-            _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage: ru_maxrss in KB
+            child.wait()
+            with os.fdopen(report_r, "rb") as report:
+                said_by_launcher = report.read().decode().split()
         finally:
             watchdog.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)
+        # killed by the watchdog, the launcher reports nothing: the wall time tells
+        status, cpu, maxrss_kb = said_by_launcher or (str(signal.SIGKILL.value), "0", "0")
         wall = time.monotonic() - start
         err.seek(0)
         said = "" if stdout else (out.seek(0), out.read().decode(errors="replace"))[1]
-        return child.returncode, said, err.read().decode(errors="replace"), \
-            (usage.ru_utime + usage.ru_stime, wall), usage.ru_maxrss / 1024
+        return os.waitstatus_to_exitcode(int(status)), said, err.read().decode(errors="replace"), \
+            (float(cpu), wall), int(maxrss_kb) / 1024
 
 
 def check(case: Case, folder: Path, tmp_path: Path) -> None:
