@@ -56,6 +56,8 @@ def digests_cmd(
         if not entry.published:
             continue
         lines.append(f"{entry.repository}@{entry.digest}")
+        if entry.zstd_digest:  # the same image under TAG-zstd: a team on a modern engine pins and verifies it
+            lines.append(f"{entry.repository}@{entry.zstd_digest}")
         if not images_only:
             lines += [f"{entry.repository}@{digest}" for _, digest in sorted(entry.artifacts.items())]
     if not images_only:  # the index a team pulls by its plain tag is signed too

@@ -132,8 +132,7 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
 
     try:
         for tag in ordered:  # refuse before anything is pushed
-            if tags.is_dated(tag):
-                dated_tag_holds(target.client, repository, tag, None, image_id=image.id, fix=IMMUTABLE_FIX)
+            dated_tag_holds(target.client, repository, tag, None, image_id=image.id, fix=IMMUTABLE_FIX)
     except RegistryError as exc:
         text = target.scrub(str(exc))
         again = ": re-run the same command" if "not reachable" in text else ""

@@ -26,7 +26,7 @@ from isal import isal_zlib  # gunzip about twice as fast as zlib (Intel's ISA-L)
 from ..core import tags
 from ..core.errors import PublishError, RegistryError
 from ..registry.client import RegistryClient
-from ..registry.referrers import OCI_INDEX, OCI_MANIFEST, digest_of
+from ..registry.referrers import OCI_INDEX, OCI_MANIFEST, digest_of, has_blob, upload_blob
 from .immutable import dated_tag_holds
 
 LEVEL = 3  # zstd's default: about gzip's ratio at a fraction of its CPU, both ways
@@ -148,12 +148,16 @@ def _layer(client: RegistryClient, repository: str, layer: dict[str, Any], diff_
     if layer.get("mediaType") not in GZIP_LAYERS:
         raise PublishError(f"{client.host}/{repository}: a layer of type {layer.get('mediaType')} has no zstd "
                            "twin here: push gzip layers")
-    if (known := _converted.get(layer["digest"])) is not None and _has_blob(client, repository, known["digest"]):
+    if (known := _converted.get(layer["digest"])) is not None and has_blob(client, repository, known["digest"]):
         return known
     with tempfile.TemporaryFile() as out:
         found = _recompress(client, repository, layer["digest"], diff_id, out)
-        if not _has_blob(client, repository, found["digest"]):
-            _upload(client, repository, found["digest"], out)
+        if not has_blob(client, repository, found["digest"]):
+            out.seek(0)
+            try:
+                upload_blob(client, repository, found["digest"], out)
+            except RegistryError as exc:
+                raise PublishError(f"{exc}; no zstd tag was written: re-run the same command") from None
     _converted[layer["digest"]] = found
     made.append(layer["digest"])
     return found
@@ -200,24 +204,3 @@ class _Hashing:
 
     def flush(self) -> None:
         self.file.flush()
-
-
-def _has_blob(client: RegistryClient, repository: str, digest: str) -> bool:
-    return client.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository, push=True).status_code == 200
-
-
-def _upload(client: RegistryClient, repository: str, digest: str, blob: IO[bytes]) -> None:
-    start = client.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True)
-    if start.status_code != 202:
-        raise PublishError(f"{client.host}/{repository}: the registry refused an upload (HTTP {start.status_code})")
-    location = start.headers.get("Location", "")
-    location += ("&" if "?" in location else "?") + f"digest={digest}"
-    blob.seek(0)
-    try:  # a file is read once: a retry here would send nothing, so the caller's re-run is the retry
-        done = client.request("PUT", location, repository, push=True, retries=0, timeout=600,
-                              headers={"Content-Type": "application/octet-stream"}, data=blob)
-    except RegistryError as exc:
-        raise PublishError(f"{exc}; no zstd tag was written: re-run the same command") from None
-    if done.status_code != 201:
-        raise PublishError(f"{client.host}/{repository}: uploading a zstd layer failed (HTTP {done.status_code}); "
-                           "no zstd tag was written: re-run the same command")

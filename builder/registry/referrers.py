@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import IO
 
 from ..core.errors import RegistryError
 from .client import RegistryClient
@@ -114,16 +115,26 @@ _ACCEPT = (OCI_MANIFEST, OCI_INDEX, "application/vnd.docker.distribution.manifes
 
 def _push_blob(client: RegistryClient, repository: str, data: bytes, media_type: str) -> Descriptor:
     found = Descriptor(media_type=media_type, digest=digest_of(data), size=len(data))
-    if client.request("HEAD", f"/v2/{repository}/blobs/{found.digest}", repository, push=True).status_code == 200:
-        return found
+    if not has_blob(client, repository, found.digest):
+        upload_blob(client, repository, found.digest, data)
+    return found
+
+
+def has_blob(client: RegistryClient, repository: str, digest: str) -> bool:
+    return client.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository, push=True).status_code == 200
+
+
+def upload_blob(client: RegistryClient, repository: str, digest: str, data: bytes | IO[bytes]) -> None:
+    """One monolithic upload (POST, then PUT with the digest). A file is sent from where it stands and read once, so
+    it is not retried here: a failure is one RegistryError line, and the caller's re-run is the retry."""
     start = client.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True)
     _expect(start, (202,), client, f"starting an upload to {repository}")
     location = start.headers.get("Location", "")
-    location += ("&" if "?" in location else "?") + f"digest={found.digest}"
+    location += ("&" if "?" in location else "?") + f"digest={digest}"
+    once = {} if isinstance(data, bytes) else {"retries": 0, "timeout": 600}
     done = client.request("PUT", location, repository, push=True,
-                          headers={"Content-Type": "application/octet-stream"}, data=data)
+                          headers={"Content-Type": "application/octet-stream"}, data=data, **once)
     _expect(done, (201,), client, f"uploading a blob to {repository}")
-    return found
 
 
 def _tag_index(client: RegistryClient, repository: str, digest: str) -> dict | None:

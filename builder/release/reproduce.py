@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -16,15 +16,16 @@ from ..build.build import build
 from ..build.options import BuildOptions, revision
 from ..core.errors import ConfigError, PublishError, RegistryError
 from ..core.output import Reporter
+from ..core.platform import of_machine
 from ..core.reference import ImageRef
 from ..core.tags import VARIANT_LABEL
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..matrix.load import Matrix
 from ..registry.client import RegistryClient
+from ..registry.referrers import digest_of
 from ..render.inputs import BASE_DIGEST_LABEL, base_digest
 
-NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}
 CREATED, REVISION, BASE_NAME = ("org.opencontainers.image.created", "org.opencontainers.image.revision",
                                 "org.opencontainers.image.base.name")
 
@@ -45,12 +46,9 @@ def reproduce(ref: ImageRef, matrix: Matrix, engine: Engine, options: BuildOptio
               reporter: Reporter) -> Reproduction:
     """Rebuild the image `ref` names (for this engine's platform) at its own build time and compare."""
     client = RegistryClient.open(ref.registry or "")
-    arch = NATIVE.get(os.uname().machine, os.uname().machine)  # built natively: this machine's platform
-    raw = client.manifest_bytes(ref.repository, ref.reference)
-    manifest = client.image_manifest(ref.repository, ref.reference, arch) if raw else {}
-    if not raw or not manifest:
-        raise RegistryError(f"{ref} has no {arch} image in its registry: check the tag, or push it")
-    digest = _digest_of(client, ref, raw[0], arch)
+    native = of_machine(os.uname().machine)  # built natively: this machine's platform
+    arch = native.architecture if native else os.uname().machine
+    digest, manifest = _platform_image(client, ref, arch)
     config = client.config_of(ref.repository, manifest, ref.reference)
     labels = (config.get("config") or {}).get("Labels") or {}
     variant = _variant(matrix, labels, ref)
@@ -95,12 +93,17 @@ def _variant(matrix: Matrix, labels: dict, ref: ImageRef) -> Variant:
     return found[0]
 
 
-def _digest_of(client: RegistryClient, ref: ImageRef, raw: bytes, arch: str) -> str:
-    """The platform image's manifest digest: `ref`'s own, or its `arch` entry in the index `ref` names."""
-    if b'"manifests"' not in raw:
-        return "sha256:" + hashlib.sha256(raw).hexdigest()
-    entries = client.manifest(ref.repository, ref.reference).get("manifests") or []
-    found = [e["digest"] for e in entries if (e.get("platform") or {}).get("architecture") == arch and "digest" in e]
+def _platform_image(client: RegistryClient, ref: ImageRef, arch: str) -> tuple[str, dict]:
+    """The digest and manifest of `ref`'s image for `arch`: `ref`'s own, or its `arch` entry where `ref` names an
+    index (each manifest read once)."""
+    raw = client.manifest_bytes(ref.repository, ref.reference)
+    found = json.loads(raw[0]) if raw else {}
+    digest = digest_of(raw[0]) if raw else ""
+    if "manifests" in found:
+        entries = [e["digest"] for e in found["manifests"]
+                   if (e.get("platform") or {}).get("architecture") == arch and "digest" in e]
+        digest = entries[0] if entries else ""
+        found = client.manifest(ref.repository, digest) if digest else {}
     if not found:
-        raise RegistryError(f"{ref} has no {arch} image in its index: check the tag")
-    return found[0]
+        raise RegistryError(f"{ref} has no {arch} image in its registry: check the tag, or push it")
+    return digest, found
