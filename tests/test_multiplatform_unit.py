@@ -4,13 +4,19 @@ tests/integration/test_multiplatform.py joins real images in a real registry and
 
 import datetime as dt
 import json
+from unittest.mock import create_autospec
 
 import pytest
 from helpers import ROOT
 from imgbuild.core import tags
+from imgbuild.core.reference import RegistryRef
 from imgbuild.matrix.load import load_matrix
 from imgbuild.matrix.select import Selection, select
-from imgbuild.publish.index import PlatformImage, builds, index_body
+from imgbuild.publish.index import PlatformImage, builds, index_body, stand_in
+from imgbuild.publish.tested import tested_tag as marker_tag
+from imgbuild.registry.client import RegistryClient
+from imgbuild.registry.referrers import digest_of
+from imgbuild.registry.target import RegistryTarget
 from imgbuild.release.indexes import WAITING, IndexEntry
 from imgbuild.release.manifest import write_release
 from imgbuild.release.nightly_plan import chunks, join_job
@@ -116,3 +122,67 @@ def test_the_nightly_summary_counts_the_builds_joined(tmp_path):
     summary = imgbuild("nightly-summary", "--in", str(tmp_path))
     assert summary.returncode == 0, summary.stderr
     assert "Multi-platform tags: 1 of 1 builds joined" in summary.stdout and f"`{PLAIN}-2026-12-04`" in summary.stdout
+
+
+class Store:
+    """A registry's tags as an autospecced client reads and writes them: tag -> (manifest bytes, media type)."""
+
+    IMAGE = "application/vnd.oci.image.manifest.v1+json"
+
+    def __init__(self):
+        self.tags: dict[str, tuple[bytes, str]] = {}
+        self.configs: dict[str, str] = {}  # config digest -> os/architecture
+        client = create_autospec(RegistryClient, instance=True)
+        client.manifest_bytes.side_effect = lambda repo, ref: self.tags.get(ref)
+        client.manifest_digest.side_effect = lambda repo, ref: self.digest(ref)
+        client.put_manifest.side_effect = self.put
+        client.config_of.side_effect = lambda repo, manifest, ref="": dict(zip(
+            ("os", "architecture"), self.configs[manifest["config"]["digest"]].split("/"), strict=True))
+        self.target = RegistryTarget(RegistryRef("127.0.0.1:5000", "team"), None, client, zstd=False)
+
+    def digest(self, ref):
+        return digest_of(self.tags[ref][0]) if ref in self.tags else None
+
+    def put(self, repo, tag, body, media_type):
+        self.tags[tag] = (body, media_type)
+        return digest_of(body)
+
+    def push(self, variant, tested=True, name="a"):
+        """One platform's image under its own tags, as `imgbuild push` leaves it (its tested marker with it)."""
+        config = f"sha256:{name * 64}"
+        self.configs[config] = variant.platform
+        body = json.dumps({"schemaVersion": 2, "config": {"digest": config}, "layers": []}).encode()
+        for tag in tags.pushed_tags(variant, DATE):
+            self.put("", tag, body, self.IMAGE)
+        if tested:
+            self.put("", marker_tag(self.digest(tags.pushed_tags(variant, DATE)[0])), body, self.IMAGE)
+        return self.digest(tags.pushed_tags(variant, DATE)[0])
+
+
+def test_a_one_platform_publish_gives_the_moving_plain_tags_until_the_join_and_never_the_dated_one(matrix):
+    amd, arm = select(matrix, Selection(torch="2.14", cuda="13.0", flavor="runtime", platform="all"))
+    store = Store()
+    assert stand_in([amd, arm], store.target, DATE) is None  # nothing pushed: nothing written
+    store.push(amd, tested=False)
+    assert stand_in([amd, arm], store.target, DATE) is None and PLAIN not in store.tags  # untested: never a plain tag
+    digest = store.push(amd)
+    platform, written = stand_in([amd, arm], store.target, DATE)
+    moving = tags.index_tags(amd, DATE)[1:]
+    assert platform == "linux/amd64" and written == moving and PLAIN in moving
+    assert all(store.digest(t) == digest for t in moving)
+    assert f"{PLAIN}-2026-12-04" not in store.tags  # the dated plain tag is the join's alone
+
+    store.push(arm, name="b")  # arm64's image alone on another day must not take amd64's plain tags away
+    store.tags.pop(tags.pushed_tags(amd, DATE)[0])
+    assert stand_in([amd, arm], store.target, DATE) == ("linux/arm64", [])
+    assert store.digest(PLAIN) == digest
+
+
+def test_a_plain_tag_that_names_an_index_keeps_it(matrix):
+    amd, arm = select(matrix, Selection(torch="2.14", cuda="13.0", flavor="runtime", platform="all"))
+    store = Store()
+    index = store.put("", PLAIN, index_body([image("linux/amd64", "a"), image("linux/arm64", "b")]),
+                      "application/vnd.oci.image.index.v1+json")
+    store.push(amd)
+    platform, written = stand_in([amd, arm], store.target, DATE)
+    assert PLAIN not in written and store.digest(PLAIN) == index

@@ -9,7 +9,7 @@ from unittest.mock import create_autospec
 
 import pytest
 from imgbuild.build.image import Image
-from imgbuild.core.errors import PublishError
+from imgbuild.core.errors import PublishError, RegistryError
 from imgbuild.core.output import Reporter
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.engine.daemon import Engine
@@ -133,3 +133,29 @@ def test_one_rule_for_dated_tags_every_writer_asks():
                                            r"re-run tomorrow"):
         dated_tag_holds(client, "team/pytorch", "2.6-cpu-2026-12-07-zstd", "sha256:" + "11" * 32,
                         fix="re-run tomorrow")
+
+
+@pytest.mark.parametrize("marker_fails", [False, True], ids=["written", "registry-refused"])
+def test_every_image_pushed_with_a_passing_report_gets_its_tested_marker_from_the_push(marker_fails):
+    """The one writer of the marker is the push, so a release's team image and `imgbuild push` both get it."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.read_file.return_value = None
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    goal.client.manifest_bytes.return_value = (b"{}", "application/vnd.oci.image.manifest.v1+json")
+    if marker_fails:
+        goal.client.put_manifest.side_effect = RegistryError("registry 127.0.0.1:5000 answered 500")
+    result = push_image(engine, IMAGE, goal, passing(), reporter=quiet())
+    goal.client.put_manifest.assert_called_once_with("team/pytorch", DIGEST.replace(":", "-") + ".tested", b"{}",
+                                                     "application/vnd.oci.image.manifest.v1+json")
+    assert result.tested_marker == ("not written: registry 127.0.0.1:5000 answered 500" if marker_fails else None)
+
+
+def test_an_image_pushed_untested_gets_no_tested_marker():
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.read_file.return_value = None
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    result = push_image(engine, IMAGE, goal, None, reporter=quiet(), allow_untested=True)
+    goal.client.put_manifest.assert_not_called()
+    assert result.tested_marker == "not tested"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -146,3 +147,12 @@ class Variant:
             "base_image": self.base_image,
             "platform": self.platform,
         }
+
+
+def builds_of(variants: Iterable[Variant]) -> list[list[Variant]]:
+    """The one grouping of images into builds: a build is one image of one (torch, CUDA, Python, flavor) on each of
+    its platforms. Each group holds the variants given, builds in order of first appearance."""
+    found: dict[tuple[str, str], list[Variant]] = {}
+    for v in variants:
+        found.setdefault((v.image, v.on(v.platforms[0]).id), []).append(v)
+    return list(found.values())

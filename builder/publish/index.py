@@ -13,7 +13,8 @@ from ..build import provenance, sbom
 from ..core import tags
 from ..core.errors import PublishError
 from ..core.platform import PLATFORMS, platform
-from ..core.variant import Variant
+from ..core.variant import Variant, builds_of
+from ..registry.client import RegistryClient
 from ..registry.referrers import OCI_INDEX, digest_of, referrers
 from ..registry.target import RegistryTarget
 from .immutable import dated_tag_holds
@@ -56,12 +57,8 @@ class Joined:
 def builds(variants: list[Variant]) -> list[list[Variant]]:
     """The multi-platform builds among `variants`, each as the variants of all its platforms (in PLATFORMS order),
     whichever of them was selected."""
-    found: dict[tuple[str, str], list[Variant]] = {}
-    for v in variants:
-        if v.multi_platform:
-            first = v.on(v.platforms[0])
-            found.setdefault((v.image, first.id), [v.on(p) for p in PLATFORMS if p in v.platforms])
-    return list(found.values())
+    return [[build[0].on(p) for p in PLATFORMS if p in build[0].platforms]
+            for build in builds_of(variants) if build[0].multi_platform]
 
 
 def index_body(images: list[PlatformImage]) -> bytes:
@@ -80,8 +77,8 @@ def join(build: list[Variant], target: RegistryTarget, date: dt.date) -> Joined:
     if missing := [v for v in build if stored[v.platform] is None]:  # the usual wait: say it before anything else
         v = missing[0]
         raise NotYetPushed(f"{target.host}/{repository}:{tags.dated_tag(v, date, 'pushed')} is not there: {first.id} "
-                           f"has no {' or '.join(m.platform for m in missing)} image for {date} yet, so its plain "
-                           f"tags were left as they were: release it (`imgbuild release --variant {v.id} --platform "
+                           f"has no {' or '.join(m.platform for m in missing)} image for {date} yet, so no index "
+                           f"was written: release it (`imgbuild release --variant {v.id} --platform "
                            f"{v.platform}`), then join again")
     images = [_platform_image(target, repository, v, stored[v.platform] or (b"", ""), date) for v in build]
     body = index_body(images)
@@ -98,6 +95,47 @@ def join(build: list[Variant], target: RegistryTarget, date: dt.date) -> Joined:
         push_twin(client, repository, digest, index_tags, {i.digest: tags.zstd_tag(i.tag) for i in images})
     return Joined(variant=first.id, repository=where, tags=tuple(index_tags), digest=digest, images=tuple(images),
                   again=there == digest)
+
+
+def stand_in(build: list[Variant], target: RegistryTarget, date: dt.date) -> tuple[str, list[str]] | None:
+    """While a build waits for its other platforms, its moving plain tags name the first of its platforms whose
+    tested image was pushed for `date`, so the plain tag a person pulls exists; the join then points them at the
+    index. The dated plain tag is the join's alone, and a plain tag that names an index (every platform, from an
+    earlier join) or another platform's image is left as it is: no one loses the image of their machine. Returns
+    that platform and the tags written; None when no platform's tested image is there."""
+    client = target.client
+    repository = target.ref.repository(build[0].image)
+    for v in build:
+        own = tags.pushed_tags(v, date)
+        stored = client.manifest_bytes(repository, own[0])
+        if stored is None or not is_tested(client, repository, digest := digest_of(stored[0])):
+            continue
+        moving = [(plain, mine) for plain, mine in zip(tags.index_tags(v, date)[1:], own[1:], strict=True)
+                  if client.manifest_digest(repository, mine) == digest]
+        config = json.loads(stored[0]).get("config", {}).get("digest")
+        if target.zstd and (twin := client.manifest_bytes(repository, tags.zstd_tag(own[0]))) is not None \
+                and json.loads(twin[0]).get("config", {}).get("digest") == config:
+            moving += [(tags.zstd_tag(plain), tags.zstd_tag(mine)) for plain, mine in moving]
+        written = []
+        for plain, mine in moving:
+            if _free_for(client, repository, plain, v.platform):
+                body, media_type = client.manifest_bytes(repository, mine) or stored
+                client.put_manifest(repository, plain, body, media_type.split(";")[0])
+                written.append(plain)
+        return v.platform, written
+    return None
+
+
+def _free_for(client: RegistryClient, repository: str, tag: str, platform_name: str) -> bool:
+    """Whether a stand-in may write `tag`: it names nothing yet, or an image of the same platform."""
+    found = client.manifest_bytes(repository, tag)
+    if found is None:
+        return True
+    manifest = json.loads(found[0])
+    if "manifests" in manifest:
+        return False
+    config = client.config_of(repository, manifest, tag)
+    return f"{config.get('os')}/{config.get('architecture')}" == platform_name
 
 
 def _platform_image(target: RegistryTarget, repository: str, v: Variant, stored: tuple[bytes, str],

@@ -48,6 +48,7 @@ class PushResult:
     labels: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)  # sbom / provenance -> digest of the referrer pushed
     zstd: Twin | None = None  # the same image with zstd layers, under TAG-zstd
+    tested_marker: str | None = None  # None: the registry's tested marker was written; else why it was not
 
 
 # --- the tested gate ----------------------------------------------------------------------------------
@@ -73,14 +74,8 @@ def push_local(refs: list[ImageRef], engine: Engine, target: RegistryTarget, rep
         # By id alone: a team's image of a variant (same id, another repository) is pushed under the same tags.
         variant = next((v for v in variants if v.id == image.labels.get(tags.VARIANT_LABEL)), None)
         image = replace(image, variant=variant) if variant else image
-        tested = tested_record(image.id)
-        result = push_image(engine, image, target, tested, reporter=reporter, allow_untested=allow_untested)
-        if tested is not None and tested.passed and tested.image_id == image.id:  # as a release marks what it pushed
-            try:
-                mark_tested(target.client, target.ref.repository(image.ref.name), result.digest)
-            except ImgbuildError as exc:  # pushed all the same; only a join or a later skip cannot see the verdict
-                reporter.info(f"{result.refs[0]}: the tested marker was not written ({exc})")
-        results.append(result)
+        results.append(push_image(engine, image, target, tested_record(image.id), reporter=reporter,
+                                  allow_untested=allow_untested))
     return results
 
 
@@ -161,19 +156,31 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
         reporter.info(f"writing the zstd twin of {done[0]}")
         twin = push_twin(target.client, repository, str(digest), [str(ref.tag) for ref in done])
     artifacts = attach(engine, target.client, repository, image.id, str(digest), reporter)  # SBOM, provenance
+    marker = _mark(target, repository, str(digest), done[0], reporter) if passed else "not tested"
     pushed = [k for k, v in stream.layers.items() if v == "pushed"]
     result = PushResult(variant=image.labels.get(tags.VARIANT_LABEL, name), refs=tuple(done),
                         digest=str(digest), layers_pushed=len(pushed),
                         layers_existing=len(stream.layers) - len(pushed),
                         bytes_pushed=sum(stream.sizes.get(k, 0) for k in pushed),
                         seconds=time.monotonic() - start, labels=dict(image.labels), artifacts=artifacts,
-                        zstd=twin)
+                        zstd=twin, tested_marker=marker)
     zstd = f"; zstd twin {twin.digest} ({twin.layers_converted} layers recompressed, {twin.seconds:.1f}s)" \
         if twin else ""
     reporter.info(f"pushed {len(done)} tags of {target.host}/{repository} at {result.digest}: "
                   f"{result.layers_pushed} layers uploaded ({result.bytes_pushed / 1e6:.1f} MB), "
                   f"{result.layers_existing} already there, {result.seconds:.1f}s{zstd}")
     return result
+
+
+def _mark(target: RegistryTarget, repository: str, digest: str, ref: ImageRef, reporter: Reporter) -> str | None:
+    """The one writer of the registry's tested marker: after every tag, the twin and the referrers are there, for
+    any image pushed with a passing report (a team's too), so a join or tomorrow's skip can read the verdict."""
+    try:
+        mark_tested(target.client, repository, digest)
+        return None
+    except ImgbuildError as exc:  # pushed all the same: only a join or a later skip cannot see the verdict
+        reporter.info(f"{ref}: the tested marker was not written ({exc}); a re-run of the same command writes it")
+        return f"not written: {exc}"
 
 
 def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: PushStream,

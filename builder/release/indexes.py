@@ -12,7 +12,7 @@ from ..core import tags
 from ..core.errors import ImgbuildError
 from ..core.output import Reporter
 from ..core.variant import Variant
-from ..publish.index import Joined, NotYetPushed, builds, join
+from ..publish.index import Joined, NotYetPushed, builds, join, stand_in
 from ..publish.push import PushResult
 from ..registry.target import RegistryTarget
 from .fields import DIGEST, PLATFORM, TAG, BadField, Fields
@@ -67,7 +67,7 @@ def join_builds(variants: list[Variant], target: RegistryTarget, date: dt.date, 
         try:
             joined = join(build, target, date)
         except NotYetPushed as exc:
-            reporter.info(f"{first.id}: {exc}")
+            reporter.info(f"{first.id}: {exc}{_standing_in(build, target, date)}")
             entries.append(IndexEntry(first.id, repository, WAITING, error=str(exc)))
             continue
         except ImgbuildError as exc:
@@ -78,6 +78,18 @@ def join_builds(variants: list[Variant], target: RegistryTarget, date: dt.date, 
                       f"the index {joined.digest} of {', '.join(i.platform for i in joined.images)}")
         entries.append(IndexEntry.of(joined))
     return entries
+
+
+def _standing_in(build: list[Variant], target: RegistryTarget, date: dt.date) -> str:
+    """The moving plain tags pointed at the one platform's image there is, said in the waiting line."""
+    try:
+        found = stand_in(build, target, date)
+    except ImgbuildError as exc:
+        return f"; its moving plain tags were left as they were ({exc})"
+    if not found or not found[1]:
+        return ""
+    return (f"; until then {', '.join(found[1])} name{'s' if len(found[1]) == 1 else ''} its {found[0]} image "
+            "(the dated plain tag waits for the join)")
 
 
 def join_pushed(results: list[PushResult], known: list[Variant], target: RegistryTarget, reporter: Reporter) -> list[

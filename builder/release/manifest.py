@@ -191,7 +191,8 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
         build_seconds=round(image.seconds, 1) if image else None, size=image.size if image else None,
         push=PushSummary.of(push) if push else None,
         inputs_digest=(push.labels or {}).get("io.imgbuild.inputs.digest") if push else None,
-        team=TeamSummary.of(variant), zstd_digest=push.zstd.digest if push and push.zstd else None)
+        team=TeamSummary.of(variant), zstd_digest=push.zstd.digest if push and push.zstd else None,
+        tested_marker=push.tested_marker if push else None)
 
 
 def not_locked_entry(variant: Variant, registry: RegistryRef | None, reason: str) -> ReleaseEntry:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..core.errors import ConfigError
 from ..core.platform import DEFAULT_PLATFORM
-from ..core.variant import Variant
+from ..core.variant import Variant, builds_of
 from ..host.checks import BUILD_SPACE
 from ..lock.lockfile import lock_problem
 
@@ -106,11 +106,8 @@ def chunks(variants: list[Variant], size: int = MATRIX_LIMIT) -> list[list[Varia
     join job waits for them there); builds in order of first appearance."""
     if size < 1 or size > MATRIX_LIMIT:
         raise ConfigError(f"--chunk-size {size}: a GitHub matrix takes 1 to {MATRIX_LIMIT} jobs")
-    builds: dict[tuple[str, str], list[Variant]] = {}
-    for v in variants:
-        builds.setdefault((v.image, v.on(v.platforms[0]).id), []).append(v)
     cut: list[list[Variant]] = [[]]
-    for build in builds.values():
+    for build in builds_of(variants):
         if len(cut[-1]) + len(build) > size and cut[-1]:
             cut.append([])
         for v in build:  # a build larger than a chunk (--chunk-size 1) is split: its join then waits across chunks

@@ -110,4 +110,4 @@ def release_one(variant: Variant, plan: ReleasePlan, engine: Engine, reporter: R
         error = str(exc)
         reporter.info(f"{variant.name}: {error}")
     entry = release_entry(variant, plan.target.ref, image=image, report=report, push=pushed, error=error)
-    return skip.after_push(decision, entry, plan.target) if decision is not None else entry
+    return skip.after_push(decision, entry) if decision is not None else entry

@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from ..build.build import prepare
 from ..build.options import BuildOptions
 from ..core import tags
-from ..core.errors import ImgbuildError, PublishError, RegistryError
-from ..core.reference import ImageRef
+from ..core.errors import PublishError, RegistryError
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..publish.immutable import dated_tag_holds
-from ..publish.tested import is_tested, mark_tested
+from ..publish.tested import is_tested
 from ..publish.zstd import push_twin
 from ..registry.client import RegistryClient
 from ..registry.target import RegistryTarget
@@ -147,15 +146,10 @@ def unchanged_entry(variant: Variant, decision: Decision, target: RegistryTarget
         zstd_digest=twin.digest if twin else None)
 
 
-def after_push(decision: Decision, entry: ReleaseEntry, target: RegistryTarget) -> ReleaseEntry:
-    """Mark a pushed, tested image in the registry and note in its record what changed since the last one."""
+def after_push(decision: Decision, entry: ReleaseEntry) -> ReleaseEntry:
+    """Note in a pushed image's record what changed since the last one, and why it was rebuilt."""
     if not entry.published or entry.digest is None:
         return entry
-    marker = None
-    try:
-        mark_tested(target.client, ImageRef.parse(entry.repository).repository, entry.digest)
-    except ImgbuildError as exc:  # published all the same; tomorrow's run just cannot skip it
-        marker = f"not written: {exc}"
     changes = None
     if decision.previous is not None:
         old = side_from_labels(decision.previous.digest, decision.previous.labels)
@@ -164,5 +158,4 @@ def after_push(decision: Decision, entry: ReleaseEntry, target: RegistryTarget) 
         changes = {"since": created.date().isoformat() if created else None,
                    "previous_digest": decision.previous.digest, "summary": diff.summary(),
                    "diff": json.loads(diff.to_json())}
-    return replace(entry, inputs_digest=decision.inputs_digest, rebuilt_because=decision.reason, changes=changes,
-                   tested_marker=marker)
+    return replace(entry, inputs_digest=decision.inputs_digest, rebuilt_because=decision.reason, changes=changes)

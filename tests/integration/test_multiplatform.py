@@ -148,3 +148,40 @@ def test_a_dated_tag_never_names_another_index(images, registry):
     assert refused.returncode != 0
     assert "dated tags are immutable" in refused.stderr and f"{PLAIN}-{OTHER_DAY} already names" in refused.stderr
     assert client.manifest_digest(f"{NS}/pytorch", f"{PLAIN}-{OTHER_DAY}") == before
+
+
+def test_one_platform_pushed_alone_gives_a_plain_tag_to_pull_until_the_join(images, registry):
+    """`imgbuild push` of one platform's image on one machine: its moving plain tag names that image (so the README's
+    tag pulls), the dated plain tag waits for the join, and the join then points the moving tag at the index."""
+    client, ns, day = RegistryClient(registry.host), "mp-one", "2001-01-03"
+    amd64, arm64 = images
+    local = [f"imgbuild/pytorch:{PLAIN}-{day}", f"imgbuild/pytorch:{PLAIN}",
+             f"imgbuild/pytorch:{PLAIN}-arm64-{day}", f"imgbuild/pytorch:{PLAIN}-arm64"]
+    for image, tag in zip((amd64, amd64, arm64, arm64), local, strict=True):
+        docker("tag", image, tag, check=True)
+    try:
+        def push(tag):
+            done = imgbuild("push", tag, "--registry", f"{registry.host}/{ns}", "--allow-untested")
+            assert done.returncode == 0, done.stderr
+            return done
+
+        push(local[0])
+        assert client.manifest_digest(f"{ns}/pytorch", PLAIN) is None  # untested: no plain tag stands in
+        amd = client.manifest_digest(f"{ns}/pytorch", f"{PLAIN}-amd64-{day}")
+        mark_tested(client, f"{ns}/pytorch", amd)
+        again = push(local[0])
+        assert f"{PLAIN} names its linux/amd64 image" in again.stderr, again.stderr
+        assert client.manifest_digest(f"{ns}/pytorch", PLAIN) == amd
+        assert client.manifest_digest(f"{ns}/pytorch", f"{PLAIN}-{day}") is None  # the join's alone
+        pulled = skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/{ns}/pytorch:{PLAIN}")
+        assert json.loads(pulled)["Architecture"] == "amd64"
+
+        push(local[2])
+        mark_tested(client, f"{ns}/pytorch", client.manifest_digest(f"{ns}/pytorch", f"{PLAIN}-arm64-{day}"))
+        joined = imgbuild("join", "--variant", AMD64_ID, "--registry", f"{registry.host}/{ns}", "--date", day)
+        assert joined.returncode == 0, joined.stderr
+        index = client.manifest_digest(f"{ns}/pytorch", f"{PLAIN}-{day}")
+        assert index is not None and client.manifest_digest(f"{ns}/pytorch", PLAIN) == index
+    finally:
+        for tag in local:
+            docker("rmi", tag)

@@ -9,9 +9,10 @@ import secrets
 
 import pytest
 from imgbuild.core.errors import PublishError
+from imgbuild.publish.tested import mark_tested
 from imgbuild.registry.client import RegistryClient
 from imgbuild.registry.credentials import Credentials
-from imgbuild.release.skip import decide, mark_tested, read_previous, retag
+from imgbuild.release.skip import decide, read_previous, retag
 from imgbuild.render.inputs import INPUTS_LABEL
 from registry_server import auth_registry_fixture, push_image, skopeo_digest
 
