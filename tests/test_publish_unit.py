@@ -9,7 +9,7 @@ from unittest.mock import create_autospec
 
 import pytest
 from imgbuild.build.image import Image
-from imgbuild.core.errors import PublishError, RegistryError
+from imgbuild.core.errors import ImgbuildError, PublishError, RegistryError
 from imgbuild.core.output import Reporter
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.engine.daemon import Engine
@@ -159,3 +159,36 @@ def test_an_image_pushed_untested_gets_no_tested_marker():
     result = push_image(engine, IMAGE, goal, None, reporter=quiet(), allow_untested=True)
     goal.client.put_manifest.assert_not_called()
     assert result.tested_marker == "not tested"
+
+
+@pytest.mark.parametrize("cause, kind", [
+    ("registry 127.0.0.1:5000 answered 500 uploading a blob to team/pytorch (disk full)", PublishError),
+    ("registry 127.0.0.1:5000 is not reachable (connection refused): start it or check --registry", RegistryError)],
+    ids=["upload-failed", "registry-gone"])
+def test_tags_published_without_their_referrers_say_so_and_that_a_rerun_attaches_them(monkeypatch, cause, kind):
+    from imgbuild.publish import push
+
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    monkeypatch.setattr(push, "attach", create_autospec(push.attach, side_effect=RegistryError(cause)))
+    with pytest.raises(kind) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet())
+    assert type(raised.value) is kind  # exit 6 for a failed upload, 7 for a registry that is gone (README's table)
+    line = str(raised.value)
+    assert "2.6.0-cpu-2026-11-22, 2.6.0-cpu are published at " + DIGEST in line
+    assert "without its SBOM, provenance and tested marker" in line and "re-run the same command" in line
+    goal.client.put_manifest.assert_not_called()  # no tested marker for an image whose referrers are missing
+
+
+@pytest.mark.parametrize("error, kind", [
+    ("Get http://127.0.0.1:5000/v2/: dial tcp 127.0.0.1:5000: connect: connection refused", RegistryError),
+    ("unauthorized: authentication required", RegistryError),
+    ("blob upload invalid: digest mismatch", PublishError)], ids=["unreachable", "refused", "other"])
+def test_a_failed_push_has_the_exit_code_of_its_kind_wherever_it_happens(error, kind):
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth: iter([{"error": error}])
+    goal.client.manifest_digest.return_value = None
+    with pytest.raises(ImgbuildError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0)
+    assert type(raised.value) is kind and "nothing was half-published" in str(raised.value)

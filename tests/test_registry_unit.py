@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import threading
@@ -106,8 +107,12 @@ def fake() -> Iterator[tuple[str, dict[str, Route], list[str]]]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             seen.append(f"{self.command} {self.path}")
+            self.sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             route = routes.get(f"{self.command} {self.path.split('?')[0]}")
             status, headers, body = route(self) if route else (404, {}, b'{"errors":[]}')
+            if status == 0:  # a dropped connection: no answer at all
+                self.close_connection = True
+                return
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -116,7 +121,7 @@ def fake() -> Iterator[tuple[str, dict[str, Route], list[str]]]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        do_GET = do_HEAD = _answer
+        do_GET = do_HEAD = do_POST = do_PUT = _answer
 
         def log_message(self, *args: object) -> None:
             pass
@@ -202,6 +207,31 @@ def test_transient_errors_are_retried_then_reported(fake) -> None:
     routes["GET /v2/"] = lambda req: (502, {}, b"{}")
     with pytest.raises(RegistryError, match=f"registry {host} failed with 502 on /v2/: try again later"):
         RegistryClient(host, retries=2, backoff=0.001).check_login()
+
+
+def test_a_broken_blob_upload_starts_a_new_upload_session(fake) -> None:
+    """A PUT re-sent to the session whose first PUT broke off is refused by Distribution ("upload resumed at wrong
+    offset"): each attempt opens its own session, and a file is sent again from where it started."""
+    from imgbuild.registry.referrers import upload_blob
+
+    host, routes, seen = fake
+    sessions = iter(range(1, 10))
+    routes["POST /v2/team/pytorch/blobs/uploads/"] = lambda req: (
+        202, {"Location": f"/v2/team/pytorch/blobs/uploads/session-{next(sessions)}"}, b"")
+    answers, bodies = iter([0, 503, 201]), []
+    for n in range(1, 10):
+        routes[f"PUT /v2/team/pytorch/blobs/uploads/session-{n}"] = lambda req: (
+            bodies.append(req.sent) or next(answers), {}, b"")
+    data = io.BytesIO(b"ignored prefix|the blob")
+    data.seek(len(b"ignored prefix|"))
+    upload_blob(RegistryClient(host, retries=3, backoff=0.001), "team/pytorch", "sha256:" + "a" * 64, data)
+    puts = [line.split("?")[0] for line in seen if line.startswith("PUT")]
+    assert puts == [f"PUT /v2/team/pytorch/blobs/uploads/session-{n}" for n in (1, 2, 3)]
+    assert bodies == [b"the blob"] * 3
+
+    answers = iter([0] * 9)
+    with pytest.raises(RegistryError, match="not reachable"):
+        upload_blob(RegistryClient(host, retries=1, backoff=0.001), "team/pytorch", "sha256:" + "a" * 64, b"x")
 
 
 def _helper(tmp_path: Path, monkeypatch, name: str, user: str, secret: str) -> None:

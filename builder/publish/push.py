@@ -151,11 +151,14 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
             if ref not in image.refs:
                 engine.untag(ref)  # they were only a means to push: local state keeps its own tags
 
-    twin = None
-    if target.zstd:
-        reporter.info(f"writing the zstd twin of {done[0]}")
-        twin = push_twin(target.client, repository, str(digest), [str(ref.tag) for ref in done])
-    artifacts = attach(engine, target.client, repository, image.id, str(digest), reporter)  # SBOM, provenance
+    twin, artifacts = None, {}
+    try:
+        if target.zstd:
+            reporter.info(f"writing the zstd twin of {done[0]}")
+            twin = push_twin(target.client, repository, str(digest), [str(ref.tag) for ref in done])
+        artifacts = attach(engine, target.client, repository, image.id, str(digest), reporter)  # SBOM, provenance
+    except (RegistryError, PublishError) as exc:
+        raise _half_done(exc, done, str(digest), target, twin=twin is not None or not target.zstd) from None
     marker = _mark(target, repository, str(digest), done[0], reporter) if passed else "not tested"
     pushed = [k for k, v in stream.layers.items() if v == "pushed"]
     result = PushResult(variant=image.labels.get(tags.VARIANT_LABEL, name), refs=tuple(done),
@@ -170,6 +173,20 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
                   f"{result.layers_pushed} layers uploaded ({result.bytes_pushed / 1e6:.1f} MB), "
                   f"{result.layers_existing} already there, {result.seconds:.1f}s{zstd}")
     return result
+
+
+def _half_done(exc: RegistryError | PublishError, done: list[ImageRef], digest: str, target: RegistryTarget, *,
+               twin: bool) -> ImgbuildError:
+    """The tags are published but what goes beside them is not all there: the line says which were, what is
+    missing and that a re-run (which finds the tags holding this image) attaches the rest."""
+    missing = ("" if twin else "zstd twin, ") + "SBOM, provenance and tested marker"
+    tagged = ", ".join(str(ref.tag) for ref in done)
+    cause = target.scrub(str(exc)).rstrip(".")
+    # unreachable or refused: the registry's kind (7); any other failure of the upload: publishing's (6)
+    registry_side = isinstance(exc, RegistryError) and re.search(r"not reachable|credentials|denied", str(exc))
+    kind = RegistryError if registry_side else PublishError
+    return kind(f"{target.host}/{done[0].repository} {tagged} {'is' if len(done) == 1 else 'are'} published at "
+                     f"{digest}, without its {missing} ({cause}): re-run the same command to attach them")
 
 
 def _mark(target: RegistryTarget, repository: str, digest: str, ref: ImageRef, reporter: Reporter) -> str | None:
@@ -193,7 +210,11 @@ def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, st
         if not TRANSIENT.search(stream.error) or attempt == retries:
             break
         time.sleep(backoff * 2**attempt)
-    raise PublishError(_push_failure(stream.error or "", target, done))
+    error = stream.error or ""
+    # One kind, one exit code wherever it happens: a registry that cannot be reached or refuses the credentials is
+    # the registry's (7), as at the preflight; anything else a failed push (6).
+    kind = RegistryError if REFUSED.search(error) or UNREACHABLE.search(error) else PublishError
+    raise kind(_push_failure(error, target, done))
 
 
 def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> str:

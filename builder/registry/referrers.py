@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -125,16 +126,30 @@ def has_blob(client: RegistryClient, repository: str, digest: str) -> bool:
 
 
 def upload_blob(client: RegistryClient, repository: str, digest: str, data: bytes | IO[bytes]) -> None:
-    """One monolithic upload (POST, then PUT with the digest). A file is sent from where it stands and read once, so
-    it is not retried here: a failure is one RegistryError line, and the caller's re-run is the retry."""
-    start = client.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True)
-    _expect(start, (202,), client, f"starting an upload to {repository}")
-    location = start.headers.get("Location", "")
-    location += ("&" if "?" in location else "?") + f"digest={digest}"
-    once = {} if isinstance(data, bytes) else {"retries": 0, "timeout": 600}
-    done = client.request("PUT", location, repository, push=True,
-                          headers={"Content-Type": "application/octet-stream"}, data=data, **once)
-    _expect(done, (201,), client, f"uploading a blob to {repository}")
+    """One monolithic upload (POST, then PUT with the digest). Each attempt opens a new upload session: a PUT
+    re-sent to a session whose first PUT broke off is refused ("upload resumed at wrong offset"). A file is sent
+    again from where it started."""
+    start_at = None if isinstance(data, bytes) else data.tell()
+    for attempt in range(client.retries + 1):
+        last = attempt == client.retries
+        if start_at is not None:
+            data.seek(start_at)  # type: ignore[union-attr]
+        start = client.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True)
+        _expect(start, (202,), client, f"starting an upload to {repository}")
+        location = start.headers.get("Location", "")
+        location += ("&" if "?" in location else "?") + f"digest={digest}"
+        try:
+            # a socket silent for two minutes is a stalled upload (the registry hashes a 2 GB layer in seconds)
+            done = client.request("PUT", location, repository, push=True, retries=0, timeout=120,
+                                  headers={"Content-Type": "application/octet-stream"}, data=data)
+        except RegistryError as exc:  # the connection broke off: a new session, unless this was the last try
+            if last or "not reachable" not in str(exc):
+                raise
+        else:
+            if done.status_code == 201 or last or (done.status_code < 500 and done.status_code != 429):
+                _expect(done, (201,), client, f"uploading a blob to {repository}")
+                return
+        time.sleep(client.backoff * 2**attempt)
 
 
 def _tag_index(client: RegistryClient, repository: str, digest: str) -> dict | None:
