@@ -192,3 +192,33 @@ def test_a_failed_push_has_the_exit_code_of_its_kind_wherever_it_happens(error, 
     with pytest.raises(ImgbuildError) as raised:
         push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0)
     assert type(raised.value) is kind and "nothing was half-published" in str(raised.value)
+
+
+def test_a_long_push_says_how_far_it_is(monkeypatch):
+    from imgbuild.publish import push
+
+    clock = iter(range(0, 10_000, 20))  # each message 20 s after the last
+    monkeypatch.setattr(push.time, "monotonic", lambda: next(clock))
+    said = []
+    stream = PushStream(tell=said.append)
+    stream.read([{"status": "Pushing", "id": "aaa", "progressDetail": {"current": n * 10**8, "total": 10**9}}
+                 for n in range(1, 6)])
+    assert said == ["300 of 1,000 MB of 1 layer sent", "500 of 1,000 MB of 1 layer sent"]  # 30 s apart at least
+
+
+@pytest.mark.parametrize("first_error, reruns", [
+    ("stalled: nothing moved for 120 s", 1), ("dial tcp 127.0.0.1:5000: connect: connection refused", 1),
+    ("received unexpected HTTP status: 503 Service Unavailable", 0)], ids=["stalled", "restarting", "503"])
+def test_docker_push_is_run_again_only_where_docker_did_not_retry_itself(first_error, reruns):
+    engine, goal = create_autospec(Engine, instance=True), target()
+    answers = iter([[{"error": first_error}], STREAM, STREAM])
+    engine.push.side_effect = lambda ref, auth: iter(next(answers))
+    engine.read_file.return_value = None
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    if reruns:
+        assert len(push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=2, backoff=0.001).refs) == 2
+        assert engine.push.call_count == 3  # the failed one, run again, then the second tag
+    else:
+        with pytest.raises(ImgbuildError):
+            push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=2, backoff=0.001)
+        assert engine.push.call_count == 1

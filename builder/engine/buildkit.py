@@ -33,6 +33,9 @@ OUTPUT = "type=image,compression=gzip,compression-level=1,force-compression=true
 LOAD = "type=docker"
 NO_BUILDX = ("the docker CLI's buildx plugin is missing, and BuildKit builds through it: install docker-buildx "
              "(Debian, Ubuntu) or docker-buildx-plugin (Docker's apt repository), or run scripts/setup-docker.sh")
+NO_CACHE_EXPORT = ("--cache-registry: this engine's own BuildKit exports a build cache only with the containerd image "
+                   "store; turn it on (docs/engine.md) or build on a docker-container builder (docker buildx create "
+                   "--name imgbuild --driver docker-container; --builder imgbuild)")
 
 
 def buildx_version(host: str | None) -> str | None:

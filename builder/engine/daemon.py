@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -13,6 +14,7 @@ from typing import IO
 import docker
 import docker.errors
 import requests
+import urllib3
 
 from ..core.errors import BuildError, DaemonError
 from ..core.reference import ImageRef
@@ -22,6 +24,7 @@ from .container import START_LABEL, Container, read_in, remove_labelled
 from .values import ImageInfo, RunResult
 
 MIN_DOCKER = 25  # BuildKit in the engine, with the containerd image store and `RUN --mount`
+ANSWER_S = 15  # how long the daemon may take to answer its first ping
 NO_DAEMON = ("cannot reach the Docker daemon{where}: start it (`sudo systemctl start docker`, or "
              "`sudo dockerd &`) or point DOCKER_HOST at one")
 
@@ -31,10 +34,12 @@ class Engine:
 
     def __init__(self, base_url: str | None = None, timeout: int = 600) -> None:
         self._host = base_url or os.environ.get("DOCKER_HOST") or None
-        try:
-            self._client = (docker.DockerClient(base_url=base_url, timeout=timeout) if base_url
-                            else docker.from_env(timeout=timeout))
+        try:  # a daemon that accepts the connection and never answers is given up in seconds, not `timeout`
+            first = min(timeout, ANSWER_S)
+            self._client = (docker.DockerClient(base_url=base_url, timeout=first) if base_url
+                            else docker.from_env(timeout=first))
             self._client.ping()
+            self._client.api.timeout = timeout
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             where = f" at {base_url}" if base_url else ""
             raise DaemonError(NO_DAEMON.format(where=where) + f" ({short(exc)})") from None
@@ -114,10 +119,7 @@ class Engine:
         if self.builder == "buildkit":
             cache = cache or buildkit.Cache()
             if cache.targets and builder is None and not self.containerd_store:
-                raise DaemonError("--cache-registry: this engine's own BuildKit exports a build cache only with the "
-                                  "containerd image store; turn it on (docs/engine.md) or build on a docker-container "
-                                  "builder (docker buildx create --name imgbuild --driver docker-container; "
-                                  "--builder imgbuild)")
+                raise DaemonError(buildkit.NO_CACHE_EXPORT)
             ids = buildkit.build(self._host, context, buildargs=buildargs, labels=labels, network=network,
                                  nocache=nocache, log=log, on_step=on_step, platform=platform, builder=builder,
                                  cache=cache)
@@ -135,19 +137,13 @@ class Engine:
     def tag(self, image_id: str, ref: ImageRef) -> None:
         self._client.api.tag(image_id, ref.full_repository, ref.tag, force=True)
 
-    @daemon_errors
     def untag(self, ref: ImageRef | str) -> None:
-        try:
-            self._client.api.remove_image(str(ref), noprune=True)
-        except docker.errors.NotFound:
-            pass
+        self.remove_image(ref, noprune=True)  # the tag only: its layers may be another tag's
 
     @daemon_errors
-    def remove_image(self, ref: ImageRef | str, force: bool = False) -> None:
-        try:
-            self._client.api.remove_image(str(ref), force=force)
-        except docker.errors.NotFound:
-            pass
+    def remove_image(self, ref: ImageRef | str, force: bool = False, noprune: bool = False) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self._client.api.remove_image(str(ref), force=force, noprune=noprune)
 
     @daemon_errors
     def forget(self, image_id: str) -> None:
@@ -224,23 +220,27 @@ class Engine:
     def prune_dangling(self) -> None:
         self._client.images.prune(filters={"dangling": True})
 
-    def push(self, ref: ImageRef, auth: dict[str, str] | None) -> Iterator[dict]:
-        """docker push's progress messages; a failure is the last message ({"error": ...}), never raised."""
+    def push(self, ref: ImageRef, auth: dict[str, str] | None, stall: float = 120) -> Iterator[dict]:
+        """docker push's progress messages; a failure is the last message ({"error": ...}), never raised. A push
+        that says nothing for `stall` seconds (a frozen registry) ends with a "stalled" error."""
+        api, timeout = self._client.api, self._client.api.timeout
+        api.timeout = stall  # the stream's socket keeps it: each silence between messages is bounded
         try:
-            yield from self._client.api.push(ref.full_repository, tag=ref.tag, auth_config=auth, stream=True,
-                                             decode=True)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            yield {"error": short(exc)}
+            yield from api.push(ref.full_repository, tag=ref.tag, auth_config=auth, stream=True, decode=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            stalled = "timed out" in str(exc).lower()  # the stream's read, raised by urllib3 itself
+            yield {"error": f"stalled: nothing moved for {stall:.0f} s" if stalled else short(exc)}
+        finally:
+            api.timeout = timeout
 
     def pull(self, ref: ImageRef | str, auth: dict[str, str] | None = None, platform: str | None = None) -> None:
         """Pull REPO:TAG or REPO@DIGEST (for a platform: one of a multi-platform tag's images)."""
         parsed = ImageRef.parse(ref) if isinstance(ref, str) else ref
         chosen = {"platform": platform} if platform else {}
+        name, tag = (f"{parsed.full_repository}@{parsed.digest}", None) if parsed.digest else \
+            (parsed.full_repository, parsed.tag or "latest")
         try:
-            if parsed.digest:
-                self._client.api.pull(f"{parsed.full_repository}@{parsed.digest}", auth_config=auth, **chosen)
-            else:
-                self._client.api.pull(parsed.full_repository, tag=parsed.tag or "latest", auth_config=auth, **chosen)
+            self._client.api.pull(name, tag=tag, auth_config=auth, **chosen)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             cause = getattr(exc, "explanation", None) or short(exc)
             raise DaemonError(f"cannot pull {ref}: {str(cause).splitlines()[0][:300]}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..build.image import Image
@@ -29,9 +29,11 @@ from .tested import mark_tested
 from .zstd import Twin, push_twin
 
 # What a retry can fix: the registry restarting, a proxy hiccup, rate limiting.
-TRANSIENT = re.compile(r"connection (refused|reset)|broken pipe|\bEOF\b|i/o timeout|timed out|"
-                       r"\b(429|5\d\d)\b|too ?many ?requests|service unavailable|bad gateway", re.IGNORECASE)
-UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out", re.IGNORECASE)
+# What imgbuild re-runs `docker push` for: a registry that refused the connection (restarting: Docker gave up at
+# once) or a push that stalled. Answers Docker already retried per layer (5xx, 429, a reset) are not re-run on top.
+RERUN = re.compile(r"connection refused|stalled", re.IGNORECASE)
+PROGRESS_S = 30  # a long upload says how far it is this often, so a slow push is told from a stuck one
+UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out|stalled", re.IGNORECASE)
 REFUSED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied", re.IGNORECASE)
 IMMUTABLE_FIX = "rebuild tomorrow or push under a new date"
 
@@ -89,6 +91,9 @@ class PushStream:
     sizes: dict[str, int] = field(default_factory=dict)
     digest: str | None = None
     error: str | None = None
+    sent: dict[str, int] = field(default_factory=dict)  # layer id -> bytes uploaded so far
+    tell: Callable[[str], None] | None = None  # where the progress lines go
+    told_at: float | None = None
 
     def read(self, messages: Iterable[dict], scrub=lambda text: text) -> PushStream:
         for msg in messages:
@@ -101,15 +106,26 @@ class PushStream:
                 detail = msg.get("progressDetail") or {}
                 seen = int(detail.get("total") or 0) or int(detail.get("current") or 0)
                 self.sizes[layer] = max(self.sizes.get(layer, 0), seen)
+                self.sent[layer] = int(detail.get("current") or 0)
+                self._progress()
             elif status == "Pushed" and layer:
                 self.layers[layer] = "pushed"
             elif (status == "Layer already exists" or status.startswith("Mounted from")) and layer:
                 self.layers.setdefault(layer, "existing")
         return self
 
+    def _progress(self) -> None:
+        now = time.monotonic()
+        self.told_at = now if self.told_at is None else self.told_at
+        if self.tell and now - self.told_at >= PROGRESS_S:
+            self.told_at = now
+            busy = [k for k in self.sent if k not in self.layers]
+            self.tell(f"{sum(self.sent[k] for k in busy) / 1e6:,.0f} of {sum(self.sizes[k] for k in busy) / 1e6:,.0f}"
+                      f" MB of {len(busy)} layer{'s' if len(busy) != 1 else ''} sent")
+
 
 def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tested | None, *,
-               reporter: Reporter, allow_untested: bool = False, retries: int = 3,
+               reporter: Reporter, allow_untested: bool = False, retries: int = 2,
                backoff: float = 2.0) -> PushResult:
     """Push a tested local image under every tag it carries to REGISTRY/NS/<image name>, then verify."""
     start = time.monotonic()
@@ -139,6 +155,7 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
         for ref in remote:
             engine.tag(image.id, ref)
             reporter.info(f"pushing {ref}")
+            stream.tell = lambda text, ref=ref: reporter.info(f"pushing {ref}: {text}")
             tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done)
             tag_digest = _verify(target, ref, tag_digest or _local_digest(engine, ref), image.id)
             digest = digest or tag_digest
@@ -207,7 +224,7 @@ def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, st
         stream.read(engine.push(ref, target.docker_auth()), target.scrub)
         if stream.error is None:
             return stream.digest
-        if not TRANSIENT.search(stream.error) or attempt == retries:
+        if not RERUN.search(stream.error) or attempt == retries:
             break
         time.sleep(backoff * 2**attempt)
     error = stream.error or ""

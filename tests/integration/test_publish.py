@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from imgbuild.build.image import Image
 from imgbuild.core import tags
-from imgbuild.core.errors import DaemonError, PublishError
+from imgbuild.core.errors import DaemonError, PublishError, RegistryError
 from imgbuild.core.output import Reporter
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.engine.daemon import Engine
@@ -208,7 +208,7 @@ class StopAtPush(Reporter):
 def test_registry_down_during_the_push_fails_clearly_then_completes(
         engine, registry, creds, client, work_dir, auth_registry):
     try:
-        with pytest.raises(PublishError) as err:
+        with pytest.raises(RegistryError) as err:  # the registry's kind, exit 7, as at the preflight
             push(engine, "a", registry, creds, client, work_dir, retries=1, backoff=0.1,
                     reporter=StopAtPush(auth_registry, restart_after=None))
     finally:
