@@ -234,6 +234,23 @@ def test_a_broken_blob_upload_starts_a_new_upload_session(fake) -> None:
         upload_blob(RegistryClient(host, retries=1, backoff=0.001), "team/pytorch", "sha256:" + "a" * 64, b"x")
 
 
+def test_a_registry_with_a_full_disk_is_named_as_such(fake) -> None:
+    """Distribution's answer when its filesystem is full: a 500 whose detail carries the errno (28, ENOSPC)."""
+    from imgbuild.registry.referrers import upload_blob
+
+    host, routes, seen = fake
+    routes["POST /v2/team/pytorch/blobs/uploads/"] = lambda req: (
+        202, {"Location": "/v2/team/pytorch/blobs/uploads/s"}, b"")
+    routes["PUT /v2/team/pytorch/blobs/uploads/s"] = lambda req: (500, {}, json.dumps({"errors": [{
+        "code": "UNKNOWN", "message": "unknown error", "detail": {"DriverName": "filesystem", "Enclosed": {
+            "Op": "write", "Path": "/var/lib/docker-registry/x/data", "Err": 28}}}]}).encode())
+    with pytest.raises(RegistryError, match=f"registry {host} is out of disk space .*free space on its storage"):
+        upload_blob(RegistryClient(host, retries=1, backoff=0.001), "team/pytorch", "sha256:" + "a" * 64, b"x")
+    routes["GET /v2/"] = lambda req: (500, {}, b'{"errors":[{"message":"mkdir /data: no space left on device"}]}')
+    with pytest.raises(RegistryError, match="is out of disk space"):
+        RegistryClient(host, retries=0).check_login()
+
+
 def _helper(tmp_path: Path, monkeypatch, name: str, user: str, secret: str) -> None:
     """A real credential helper on PATH (`docker-credential-NAME get`, the server on stdin, JSON out)."""
     bin_dir = tmp_path / "bin"

@@ -235,11 +235,22 @@ class RegistryClient:
 
     def _unexpected(self, resp: requests.Response, path: str) -> RegistryError:
         code = resp.status_code
+        if (full := self.disk_full(resp)) is not None:
+            return full
         if code == 429:
             return self._error("is rate limiting (429): wait, or log in for a higher limit")
         if code >= 500:
             return self._error(f"failed with {code} on {path}: try again later or check its logs")
         return self._error(f"answered {code} on {path}: check --registry, the image name and your rights")
+
+    def disk_full(self, resp: requests.Response) -> RegistryError | None:
+        """A registry whose storage is full says so only in its error's detail: Distribution's filesystem driver
+        gives the errno (28, ENOSPC), others the words."""
+        body = resp.text if resp.status_code >= 500 else ""
+        if re.search(r'"Err":\s*28\b|no space left on device', body, re.IGNORECASE):
+            return self._error(f"is out of disk space (it answered {resp.status_code}: no space left on device): free "
+                               "space on its storage, then re-run the same command (what is there is kept)")
+        return None
 
     def _error(self, text: str) -> RegistryError:
         return RegistryError(f"registry {self.host} {text}")

@@ -181,6 +181,8 @@ def _json(resp) -> dict | None:
 
 
 def _expect(resp, codes: tuple[int, ...], client: RegistryClient, doing: str) -> None:
+    if resp.status_code not in codes and (full := client.disk_full(resp)) is not None:
+        raise full
     if resp.status_code not in codes:
         detail = resp.text.strip().replace("\n", " ")[:200]
         raise RegistryError(f"registry {client.host} answered {resp.status_code} {doing} ({detail}): check the "
