@@ -147,7 +147,7 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
     except RegistryError as exc:
         text = target.scrub(str(exc))
         again = ": re-run the same command" if "not reachable" in text else ""
-        raise PublishError(f"{text}; nothing was pushed{again}") from None
+        raise RegistryError(f"{text}; nothing was pushed{again}") from None  # the registry's kind, as anywhere
 
     stream, done, digest = PushStream(), [], None
     remote = [target.ref.image_ref(name, tag) for tag in ordered]

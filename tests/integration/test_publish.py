@@ -166,9 +166,9 @@ def test_wrong_password_fails_clearly_and_pushes_nothing(
         engine, registry, creds, client, work_dir, auth_registry):
     bad = Credentials(creds.username, "not-" + creds.password)
     bad_client = RegistryClient(auth_registry.host, bad, retries=1, backoff=0.01)
-    with pytest.raises(PublishError) as preflight:  # the registry API refuses before docker is asked
+    with pytest.raises(RegistryError) as preflight:  # the registry API refuses before docker is asked
         push(engine, "a", registry, bad, bad_client, work_dir)
-    with pytest.raises(PublishError) as in_push:  # and docker's own push refuses the same way
+    with pytest.raises(RegistryError) as in_push:  # and docker's own push refuses the same way: one kind, exit 7
         push(engine, "a", registry, bad, client, work_dir)
     for err in (preflight, in_push):
         assert "refused the credentials for user 'ci'" in str(err.value)
@@ -180,7 +180,7 @@ def test_registry_down_before_the_push_then_the_same_call_completes(
         engine, registry, creds, client, work_dir, auth_registry):
     auth_registry.stop()
     try:
-        with pytest.raises(PublishError, match=f"registry {auth_registry.host} is not reachable"):
+        with pytest.raises(RegistryError, match=f"registry {auth_registry.host} is not reachable"):
             push(engine, "a", registry, creds, client, work_dir, retries=1, backoff=0.01)
     finally:
         auth_registry.start()
