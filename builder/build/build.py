@@ -36,10 +36,10 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     """Build one image and tag it with every tag of its scheme. An image built FROM another of ours (a team's) has
     that one built first when it is not here."""
     check_options(variant, options)
-    parent = variant.kind.parent(variant)
-    if parent is not None and engine.image(tags.local_ref(parent)) is None:
-        reporter.info(f"{variant.image}: building its base {tags.local_ref(parent)} first")
-        build(parent, engine, options, reporter)
+    for below in variant.kind.built_first(variant):
+        if engine.image(tags.local_ref(below)) is None:
+            reporter.info(f"{variant.image}: building its base {tags.local_ref(below)} first")
+            build(below, engine, options, reporter)
     ctx = prepare(variant, options)
     return build_context(ctx, engine, options, reporter, variant.kind.build_args(torch_index(variant, options)))
 

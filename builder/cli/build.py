@@ -52,7 +52,7 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
     for variant in variants:
         check_options(variant, options)
-    for line in before_build(engine, [v for v in variants if v.kind.parent(v) is None]):
+    for line in before_build(engine, [v for v in variants if v.kind.starts_from_base]):
         out.info(line)
     for lock in resolve_missing(variants, find_links=options.wheelhouse):
         out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "

@@ -97,10 +97,9 @@ def decide(previous: Previous | None, new_inputs: str, today: dt.date, *, max_ag
 
 def check(variant: Variant, engine: Engine, options: BuildOptions, target: RegistryTarget, *, max_age: int,
           rebuild: bool) -> Decision | None:
-    """Render the variant and compare its inputs with its moving tag in the registry (no build, no pull). None: an
-    image built FROM another of ours (a team's) is always built, since its inputs digest cannot see that local
-    image (the rebuild is a few layers on a cached base)."""
-    if variant.kind.parent(variant) is not None:
+    """Render the variant and compare its inputs with its moving tag in the registry (no build, no pull). None: its
+    kind is always built (a team's image: its inputs digest cannot see the local image it is built FROM)."""
+    if not variant.kind.retags_unchanged:
         return None
     ctx = prepare(variant, options)
     digest = inputs_digest(ctx.path, base_digest(engine, variant.base_image))
