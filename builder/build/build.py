@@ -57,6 +57,18 @@ def prepare(variant: Variant, options: BuildOptions) -> BuildContext:
     return ctx
 
 
+def base_digest(engine: Engine, base_image: str) -> str:
+    """The registry digest the base image was pulled by, else its local image id (an imported base): what the
+    inputs digest hashes of the base (render/inputs.py)."""
+    info = engine.image(base_image)
+    if info is None:
+        raise BuildError(f"base image {base_image} is not on this machine: pull it (`docker pull {base_image}`) "
+                         "or pass --base-image")
+    repository = ImageRef.parse(base_image).full_repository
+    pulled = sorted(d.split("@", 1)[1] for d in info.digests if d.split("@", 1)[0] == repository)
+    return pulled[0] if pulled else info.id
+
+
 def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, reporter: Reporter,
                   args: dict[str, str]) -> Image:
     """Build a rendered context (the wheelhouse served meanwhile) and tag it with its variant's tags."""
@@ -66,7 +78,7 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
     created = options.created or tags.build_time()
     fixed = options.created is not None or tags.fixed_time()
     base = tags.built_from(variant)
-    inputs = inputs_labels(ctx.path, engine, base)
+    inputs = inputs_labels(ctx.path, base_digest(engine, base))
     facts = seal.BuildFacts(source(), revision(), base, inputs[BASE_DIGEST_LABEL], content_options(variant, options),
                             created, fixed)
     labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, replace
 
-from ..build.build import prepare
+from ..build.build import base_digest, prepare
 from ..build.options import BuildOptions
 from ..core import tags
 from ..core.errors import ImgbuildError, PublishError, RegistryError
@@ -23,7 +23,7 @@ from ..publish.tested import is_tested, mark_tested
 from ..publish.zstd import push_twin
 from ..registry.client import RegistryClient
 from ..registry.target import RegistryTarget
-from ..render.inputs import INPUTS_LABEL, base_digest, inputs_digest
+from ..render.inputs import INPUTS_LABEL, inputs_digest
 from .diff import CREATED_LABEL, compare, side_from_labels
 from .manifest import PushSummary, ReleaseEntry
 
