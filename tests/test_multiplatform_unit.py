@@ -10,10 +10,10 @@ from helpers import ROOT
 from imgbuild.core import tags
 from imgbuild.matrix.load import load_matrix
 from imgbuild.matrix.select import Selection, select
+from imgbuild.plan.nightly import chunks, join_job
 from imgbuild.publish.index import PlatformImage, builds, index_body
 from imgbuild.release.indexes import WAITING, IndexEntry
 from imgbuild.release.manifest import write_release
-from imgbuild.release.nightly_plan import chunks, join_job
 from imgbuild.release.releasefile import merge_indexes, record_indexes
 
 DATE = dt.date(2026, 12, 4)

@@ -96,7 +96,7 @@ def test_cmd(
             write_json(report, json_out)
         failed += not report.passed
         if mark_tested and report.passed:
-            from ..release.tiers import mark_gpu_tested
+            from ..publish.tested import mark_gpu_tested
 
             out.result(f"marked {mark_gpu_tested(ref, report)}")
     if failed:
