@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from ..core.errors import ConfigError
 from ..core.reference import ImageRef
-from .fields import FIX, BadField, Fields, load_json, shown
+from ..core.shown import shown
+from .fields import FIX, BadField, Fields, load_json
 from .indexes import WAITING, IndexEntry
 from .manifest import RELEASE_FILE, ReleaseEntry, SmokeSummary, release_files, write_release
 
