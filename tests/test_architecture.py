@@ -8,7 +8,8 @@ from helpers import ROOT
 
 PACKAGE = ROOT / "builder"
 # Lowest first: the core, the adapters, the stages in flow order, the command line.
-LAYERS = ["core", "engine", "registry", "host", "matrix", "lock", "render", "build", "smoke", "publish", "release", "cli"]
+LAYERS = ["core", "engine", "registry", "host", "matrix", "lock", "plan", "render", "build", "smoke", "publish", "release",
+          "cli"]
 MAX_LINES = 300
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 
@@ -16,7 +17,7 @@ from imgbuild.core.errors import ConfigError
 from imgbuild.core.reference import ImageRef
 from imgbuild.matrix.select import Selection, select
 from imgbuild.registry.referrers import referrers_tag
-from imgbuild.render.dockerfile import render_dockerfile, session_env
+from imgbuild.render.dockerfile import NOT_FOR_SESSIONS, render_dockerfile
 from typer.testing import CliRunner
 
 CREATED = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.timezone.utc)
@@ -119,9 +120,24 @@ def test_digests_lists_images_and_their_artifacts_from_release_json(tmp_path):
     assert images.stdout.split() == [f"ghcr.io/org/pytorch@{a}"]
 
 
-def test_sessions_get_every_env_name_of_the_dockerfile_but_home_and_shell(variant):
-    text = render_dockerfile(variant)
-    names = session_env(text)
+def env_names(dockerfile: str) -> list[str]:
+    """Every name an ENV instruction of `dockerfile` sets, in order, less NOT_FOR_SESSIONS: read back from the text,
+    to check the names the renderer takes from its own data."""
+    names: list[str] = []
+    continued = False
+    for line in dockerfile.splitlines():
+        if line.startswith("ENV ") or continued:
+            match = re.match(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=", line)
+            if match and match[1] not in NOT_FOR_SESSIONS and match[1] not in names:
+                names.append(match[1])
+            continued = line.rstrip().endswith("\\")
+    return names
+
+
+@pytest.mark.parametrize("flavor", ["runtime", "devel"])
+def test_sessions_get_every_env_name_of_the_dockerfile_but_home_and_shell(matrix, flavor):
+    text = render_dockerfile(select(matrix, Selection(torch="2.14", cuda="13.0", flavor=flavor, python="3.11"))[0])
+    names = env_names(text)
     assert {"PATH", "VIRTUAL_ENV", "SSL_CERT_FILE", "PIP_CERT", "JUPYTER_PORT", "IMGBUILD_VARIANT"} <= set(names)
     assert not {"HOME", "SHELL", "DEBIAN_FRONTEND"} & set(names)
     assert f"for name in {' '.join(names)}; do" in text

@@ -66,3 +66,29 @@ def test_render_of_an_unlocked_variant_names_the_lock_command_unless_unlocked(tm
     assert result.exception.exit_code == 2 and "imgbuild lock --variant 2.6.0-cpu-py3.12-" in str(result.exception)
     assert runner.invoke(app, [*args, "--unlocked"]).exit_code == 0
     assert (tmp_path / "out" / "2.6.0-cpu-py3.12-runtime" / "Dockerfile").is_file()
+
+
+def test_test_over_several_images_writes_one_report_per_image(tmp_path, monkeypatch):
+    from imgbuild.smoke import run as smoke_run
+    from imgbuild.smoke.report import SmokeCase, SmokeReport
+
+    def passed(engine, ref, gpu, work_dir):  # the suite itself is the integration tests' business
+        return SmokeReport(image=str(ref), image_id="sha256:" + "ab" * 32, variant=ref.tag or "", gpu_tier=False,
+                           cases=(SmokeCase("test_identity::test_torch_version", "passed", 1.0),))
+
+    monkeypatch.setattr(smoke_run, "smoke_test", passed)
+    monkeypatch.setattr("imgbuild.engine.daemon.Engine", lambda *a, **k: None)
+    junit, json_out = tmp_path / "reports" / "junit.xml", tmp_path / "reports" / "smoke.json"
+    result = runner.invoke(app, ["test", "--torch", "2.6", "--junit", str(junit), "--json", str(json_out)])
+    assert result.exit_code == 0, result.output
+    images = [json.loads(p.read_text())["image"] for p in sorted(json_out.parent.glob("smoke.*.json"))]
+    assert len(images) > 1 and len(set(images)) == len(images)  # each image's report, none overwritten
+    for image in images:
+        name, tag = image.split("/")[-1].split(":")
+        assert json.loads((json_out.parent / f"smoke.{name}-{tag}.json").read_text())["image"] == image
+        assert (junit.parent / f"junit.{name}-{tag}.xml").is_file()
+    assert not json_out.exists() and not junit.exists()
+
+    one = runner.invoke(app, ["test", "imgbuild/pytorch:2.6.0-cpu", "--json", str(tmp_path / "one.json")])
+    assert one.exit_code == 0, one.output
+    assert json.loads((tmp_path / "one.json").read_text())["image"] == "imgbuild/pytorch:2.6.0-cpu"  # the path given

@@ -12,6 +12,7 @@ from imgbuild.core import tags
 from imgbuild.core.reference import RegistryRef
 from imgbuild.matrix.load import load_matrix
 from imgbuild.matrix.select import Selection, select
+from imgbuild.plan.nightly import chunks, join_job
 from imgbuild.publish.index import PlatformImage, builds, index_body, stand_in
 from imgbuild.publish.tested import tested_tag as marker_tag
 from imgbuild.registry.client import RegistryClient
@@ -19,7 +20,6 @@ from imgbuild.registry.referrers import digest_of
 from imgbuild.registry.target import RegistryTarget
 from imgbuild.release.indexes import WAITING, IndexEntry
 from imgbuild.release.manifest import write_release
-from imgbuild.release.nightly_plan import chunks, join_job
 from imgbuild.release.releasefile import merge_indexes, record_indexes
 
 DATE = dt.date(2026, 12, 4)

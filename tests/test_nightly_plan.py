@@ -18,10 +18,9 @@ from imgbuild.core.errors import ConfigError
 from imgbuild.core.reference import RegistryRef
 from imgbuild.engine.daemon import Engine
 from imgbuild.matrix.load import load_matrix
+from imgbuild.plan.nightly import MATRIX_LIMIT, Runners, chunks, job, layout, unlocked_ids
 from imgbuild.release.manifest import SmokeSummary, not_locked_entry
-from imgbuild.release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, layout, unlocked_ids
-from imgbuild.release.releasefile import merge_releases
-from imgbuild.release.tiers import GPU_REPORT, with_gpu_reports
+from imgbuild.release.releasefile import GPU_REPORT, merge_releases, with_gpu_reports
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -140,7 +140,7 @@ def no_hang():
 @pytest.mark.parametrize("kind", ["FIFO", "device", "socket"])
 def test_a_release_json_that_is_no_file_is_refused_unopened(tmp_path, no_hang, kind):
     from imgbuild.release.manifest import release_files
-    from imgbuild.release.tiers import GPU_REPORT, with_gpu_reports
+    from imgbuild.release.releasefile import GPU_REPORT, with_gpu_reports
 
     for name in ("release.json", GPU_REPORT, "TAGS.md"):
         path = tmp_path / kind / name

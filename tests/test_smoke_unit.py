@@ -77,3 +77,16 @@ def test_no_junit_means_the_suite_did_not_run():
     container.get_archive.side_effect = DaemonError("no such file")
     [case] = smoke._read_junit(container, "line 1\nModuleNotFoundError: No module named 'torch'\n")
     assert case.outcome == "failed" and "No module named 'torch'" in case.message
+
+
+def test_report_paths_are_the_path_for_one_image_and_one_file_per_image_for_several(tmp_path):
+    from imgbuild.core.reference import ImageRef
+    from imgbuild.smoke.report import report_paths
+
+    cpu, team = ImageRef("imgbuild/pytorch", "2.6.0-cpu"), ImageRef("imgbuild/vision", "2.6.0-cpu")
+    assert report_paths(tmp_path / "r.json", [cpu]) == [tmp_path / "r.json"]
+    assert report_paths(tmp_path / "r.json", [cpu, team]) == [tmp_path / "r.pytorch-2.6.0-cpu.json",
+                                                              tmp_path / "r.vision-2.6.0-cpu.json"]
+    pushed = ImageRef("ns/pytorch", digest="sha256:" + "cd" * 32, registry="ghcr.io")
+    mirrored = ImageRef("other/pytorch", digest="sha256:" + "cd" * 32, registry="ghcr.io")
+    assert len(set(report_paths(tmp_path / "r.xml", [pushed, mirrored]))) == 2  # the same name and digest: still two

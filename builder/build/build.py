@@ -36,10 +36,10 @@ def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Rep
     """Build one image and tag it with every tag of its scheme. An image built FROM another of ours (a team's) has
     that one built first when it is not here."""
     check_options(variant, options)
-    parent = variant.kind.parent(variant)
-    if parent is not None and engine.image(tags.local_ref(parent)) is None:
-        reporter.info(f"{variant.image}: building its base {tags.local_ref(parent)} first")
-        build(parent, engine, options, reporter)
+    for below in variant.kind.built_first(variant):
+        if engine.image(tags.local_ref(below)) is None:
+            reporter.info(f"{variant.image}: building its base {tags.local_ref(below)} first")
+            build(below, engine, options, reporter)
     ctx = prepare(variant, options)
     return build_context(ctx, engine, options, reporter, variant.kind.build_args(torch_index(variant, options)))
 
@@ -57,6 +57,18 @@ def prepare(variant: Variant, options: BuildOptions) -> BuildContext:
     return ctx
 
 
+def base_digest(engine: Engine, base_image: str) -> str:
+    """The registry digest the base image was pulled by, else its local image id (an imported base): what the
+    inputs digest hashes of the base (render/inputs.py)."""
+    info = engine.image(base_image)
+    if info is None:
+        raise BuildError(f"base image {base_image} is not on this machine: pull it (`docker pull {base_image}`) "
+                         "or pass --base-image")
+    repository = ImageRef.parse(base_image).full_repository
+    pulled = sorted(d.split("@", 1)[1] for d in info.digests if d.split("@", 1)[0] == repository)
+    return pulled[0] if pulled else info.id
+
+
 def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, reporter: Reporter,
                   args: dict[str, str]) -> Image:
     """Build a rendered context (the wheelhouse served meanwhile) and tag it with its variant's tags."""
@@ -66,7 +78,7 @@ def build_context(ctx: BuildContext, engine: Engine, options: BuildOptions, repo
     created = options.created or tags.build_time()
     fixed = options.created is not None or tags.fixed_time()
     base = tags.built_from(variant)
-    inputs = inputs_labels(ctx.path, engine, base)
+    inputs = inputs_labels(ctx.path, base_digest(engine, base))
     facts = seal.BuildFacts(source(), revision(), base, inputs[BASE_DIGEST_LABEL], content_options(variant, options),
                             created, fixed)
     labels = tags.build_labels(variant, created, facts.revision, facts.source) | inputs

@@ -52,7 +52,7 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
     for variant in variants:
         check_options(variant, options)
-    for line in before_build(engine, [v for v in variants if v.kind.parent(v) is None]):
+    for line in before_build(engine, [v for v in variants if v.kind.starts_from_base]):
         out.info(line)
     for lock in resolve_missing(variants, find_links=options.wheelhouse):
         out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "
@@ -68,40 +68,46 @@ def test_cmd(
     image: Annotated[Optional[str], typer.Argument(help="image to test [default: the selection's images]")] = None,
     select: SelectionOptions,
     gpu: GpuOpt = GpuMode.auto,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here")] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here; several images: one file "
+                                                  "each beside it, named for its image (junit.xml -> "
+                                                  "junit.pytorch-2.6.0-cpu.xml)")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the SmokeReport JSON here; several images: "
+                                                     "one file each, named as --junit's are")] = None,
     mark_tested: Annotated[bool, typer.Option("--mark-tested", help="IMAGE is a pushed digest: once its GPU tier "
                                               "passed, tag it sha256-HEX.gpu-tested in its registry")] = False,
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
     from ..engine.daemon import Engine
-    from ..smoke.report import JSON_MARK, JUNIT_MARK, write_json, write_junit
+    from ..smoke.report import JSON_MARK, JUNIT_MARK, report_paths, write_json, write_junit
     from ..smoke.run import smoke_test
 
     refs = images_named(image, select)
     if mark_tested and (not image or refs[0].digest is None or refs[0].registry is None or gpu is not GpuMode.yes):
         raise ConfigError("--mark-tested marks one pushed digest's GPU tier: pass IMAGE as HOST/NAMESPACE/IMAGE@sha256:... "
                           "and --gpu yes")
-    for path, mark in ((junit, JUNIT_MARK), (json_out, JSON_MARK)):
-        if path:
-            claim(path, mark)  # a user's file there: refused before the (long) suite runs
+    # One report per image: with several images each gets its own file (report_paths), so none overwrites another.
+    junits, jsons = (report_paths(path, refs) if path else [] for path in (junit, json_out))
+    for path in junits:
+        claim(path, JUNIT_MARK)  # a user's file there: refused before the (long) suite runs
+    for path in jsons:
+        claim(path, JSON_MARK)
     engine, out = Engine(), output(ctx)
     failed = 0
-    for ref in refs:
+    for i, ref in enumerate(refs):
         report = smoke_test(engine, ref, gpu, WORK_DIR)
         print_smoke(report, out)
-        if junit:
-            write_junit(report, junit)
-        if json_out:
-            write_json(report, json_out)
+        if junits:
+            write_junit(report, junits[i])
+        if jsons:
+            write_json(report, jsons[i])
         failed += not report.passed
         if mark_tested and report.passed:
-            from ..release.tiers import mark_gpu_tested
+            from ..publish.tested import mark_gpu_tested
 
             out.result(f"marked {mark_gpu_tested(ref, report)}")
     if failed:
-        raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above"
-                         + (f" and {junit}" if junit else ""))
+        where = "" if not junits else f" and {junits[0]}" if len(junits) == 1 else f" and the JUnit files beside {junit}"
+        raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above{where}")
 
 
 MARK = {"passed": "[green]✓ passed[/]", "failed": "[red]✗ failed[/]", "skipped": "[yellow]- skipped[/]"}

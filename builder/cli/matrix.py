@@ -36,18 +36,6 @@ def variant_record(v: Variant) -> dict[str, object]:
     return {**v.summary(), "tags": tags.tags(v, tags.build_date()), "index": v.index}
 
 
-def github_entry(v: Variant) -> dict[str, object]:
-    """One job of the nightly's strategy.matrix; `gpu` picks the runner (self-hosted `gpu` or ubuntu-latest)."""
-    return {
-        "variant": v.id,
-        "torch": v.torch,
-        "cuda": v.cuda,
-        "flavor": v.flavor,
-        "python": v.python,
-        "gpu": "no" if v.is_cpu else "yes",
-    }
-
-
 @cli_options
 def matrix_cmd(
     ctx: typer.Context, select: SelectionOptions,
@@ -56,8 +44,10 @@ def matrix_cmd(
 ) -> None:
     """List the selected variants (all of them by default)."""
     out, variants = output(ctx), select.variants()
-    if github:
-        out.data(json.dumps({"include": [github_entry(v) for v in variants]}, separators=(",", ":")))
+    if github:  # `gpu` picks the runner (self-hosted `gpu` or ubuntu-latest)
+        from ..plan.github import job_of, needs_gpu, strategy_matrix
+
+        out.data(strategy_matrix(job_of(v, gpu=needs_gpu(v)) for v in variants))
         return
     if as_json:
         out.data(json.dumps({"variants": [variant_record(v) for v in variants]}, indent=2))
@@ -105,8 +95,9 @@ def plan_cmd(
 ) -> None:
     """The nightly's strategy.matrix: every selected variant, each with the runner it needs; a variant without a
     current lock is planned too, and its job fails naming the lock command (the nightly never relocks)."""
+    from ..plan.github import strategy_matrix
+    from ..plan.nightly import MATRIX_LIMIT, Runners, chunks, job, join_job, layout, unlocked_ids
     from ..publish.index import builds
-    from ..release.nightly_plan import MATRIX_LIMIT, Runners, chunks, job, join_job, layout, unlocked_ids
 
     _one_view(show_layout, chunk, gpu_jobs, join_jobs)
     out, variants, labels = output(ctx), select.variants(), Runners.parse(runners)
@@ -130,9 +121,9 @@ def plan_cmd(
         # join matrix skips the join job while the builds go on.
         selected = {(v.image, v.id) for v in variants}
         joins = [b for b in builds(pieces[chunk or 0]) if all((v.image, v.id) in selected for v in b)]
-        out.data(json.dumps({"include": [join_job(b) for b in joins]}, separators=(",", ":")))
+        out.data(strategy_matrix(join_job(b) for b in joins))
         return
     jobs = [job(v, labels, unlocked) for v in pieces[chunk or 0]]
     if gpu_jobs:
         jobs = [j for j in jobs if j["gpu_runs_on"] and j["locked"] == "yes"]
-    out.data(json.dumps({"include": jobs}, separators=(",", ":")))
+    out.data(strategy_matrix(jobs))

@@ -139,8 +139,7 @@ def catalog_cmd(
 ) -> None:
     """Merge the nightly's release fragments (and the GPU runners' reports) into one release.json and TAGS.md."""
     from ..release.manifest import write_release
-    from ..release.releasefile import read_releases
-    from ..release.tiers import with_gpu_reports
+    from ..release.releasefile import read_releases, with_gpu_reports
 
     images, indexes = read_releases(in_dir)  # every file checked before anything is written
     entries = with_gpu_reports(images, in_dir)
@@ -154,8 +153,7 @@ def summary_cmd(
 ) -> None:
     """A Markdown summary of a release (for $GITHUB_STEP_SUMMARY): built vs unchanged variants, bytes pushed."""
     from ..release.catalog import outcome_counts
-    from ..release.releasefile import read_releases
-    from ..release.tiers import with_gpu_reports
+    from ..release.releasefile import read_releases, with_gpu_reports
 
     images, indexes = read_releases(in_dir)
     entries = with_gpu_reports(images, in_dir)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, RegistryError
 from .redact import has_credentials, redact
+from .shown import shown
 
 # Docker's grammar, ASCII only and matched whole (a newline or a quote can never pass into a Dockerfile's FROM).
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -55,7 +56,7 @@ class ImageRef:
         except ConfigError:
             ref = None
         if ref is None or ref.registry is None:
-            raise ConfigError(f"bad image reference {_shown(text)}: give HOST/NAMESPACE/IMAGE:TAG or "
+            raise ConfigError(f"bad image reference {shown(redact(text), 80)}: give HOST/NAMESPACE/IMAGE:TAG or "
                               "HOST/NAMESPACE/IMAGE@sha256:... (e.g. ghcr.io/org/pytorch:2.6.0-cpu)")
         return ref if ref.tag or ref.digest else ref.with_tag("latest")
 
@@ -70,15 +71,16 @@ class ImageRef:
         if len(text) > MAX_LENGTH:
             bad = f"{len(text)} characters (at most {MAX_LENGTH})"
         elif not _REPOSITORY.fullmatch(self.repository):
-            bad = f"repository {_shown(self.repository)} (lowercase letters, digits and . _ - / only)"
+            bad = f"repository {shown(redact(self.repository), 80)} (lowercase letters, digits and . _ - / only)"
         elif self.tag is not None and not _TAG.fullmatch(self.tag):
-            bad = f"tag {_shown(self.tag)}"
+            bad = f"tag {shown(redact(self.tag), 80)}"
         elif self.digest is not None and not _DIGEST.fullmatch(self.digest):
-            bad = f"digest {_shown(self.digest)} (want sha256:<hex>)"
+            bad = f"digest {shown(redact(self.digest), 80)} (want sha256:<hex>)"
         elif self.registry is not None and (not host or not 1 <= int(host["port"] or 1) <= 65535):
-            bad = f"registry {_shown(self.registry)}" + (" (a port is 1 to 65535)" if host else "")
+            bad = f"registry {shown(redact(self.registry), 80)}" + (" (a port is 1 to 65535)" if host else "")
         if bad:
-            raise ConfigError(f"bad image reference {_shown(text)}: {bad}: write it as [HOST[:PORT]/]NAME[:TAG][@DIGEST]")
+            raise ConfigError(f"bad image reference {shown(redact(text), 80)}: {bad}: "
+                              "write it as [HOST[:PORT]/]NAME[:TAG][@DIGEST]")
 
     @property
     def name(self) -> str:
@@ -119,7 +121,7 @@ class RegistryRef:
         except ConfigError:
             ref = None
         if "://" in value or has_credentials(value) or ref is None or ref.registry is None or ref.tag or ref.digest:
-            raise RegistryError(f"bad registry {_shown(value)}: give HOST[:PORT]/NAMESPACE without a scheme or a "
+            raise RegistryError(f"bad registry {shown(redact(value), 80)}: give HOST[:PORT]/NAMESPACE without a scheme or a "
                                 "password (those go in IMGBUILD_REGISTRY_USER / _PASSWORD or `docker login`), "
                                 "lowercase namespace (e.g. ghcr.io/my-org or 127.0.0.1:5000/team)")
         return cls(ref.registry, ref.repository)
@@ -164,9 +166,3 @@ def is_loopback_host(name: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def _shown(text: str) -> str:
-    """A user's value in a message: credentials masked, cut short, one line."""
-    shown = repr(redact(text))
-    return shown if len(shown) <= 80 else shown[:77] + "..."

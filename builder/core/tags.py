@@ -162,5 +162,4 @@ def _platform_suffix(v: Variant, where: Where) -> str:
 
 def built_from(v: Variant) -> str:
     """The image a variant's image is built FROM: the base image, or (a team's image) the variant's own image."""
-    parent = v.kind.parent(v)
-    return local_ref(parent) if parent is not None else v.base_image
+    return v.kind.built_from(v, local_ref)

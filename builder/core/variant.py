@@ -5,31 +5,78 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from .platform import DEFAULT_PLATFORM, platform
 
 
+class ImageKind(Protocol):
+    """What the stages ask of a kind of image. Each kind answers, so that no stage asks which kind it holds; a new
+    kind is a frozen class with these members (docs/architecture.md)."""
+
+    template: ClassVar[str]  # the template in templates/ its Dockerfile is rendered from
+    pip: tuple[str, ...]  # requirements beyond the variant's lock
+    apt: tuple[str, ...]  # OS packages beyond the workbench
+    # Built FROM the matrix's base image: the preflight checks that base before the build.
+    starts_from_base: ClassVar[bool]
+    # An equal inputs digest in the registry proves the image unchanged, so a release retags it instead of building.
+    retags_unchanged: ClassVar[bool]
+
+    def name_of(self, variant: Variant) -> str:
+        """Its name among the images of one run (logs, reports, build contexts)."""
+        ...
+
+    def built_first(self, variant: Variant) -> tuple[Variant, ...]:
+        """The images of ours it is built FROM, which a build makes first where the engine lacks them."""
+        ...
+
+    def built_from(self, variant: Variant, ours: Callable[[Variant], str]) -> str:
+        """The reference its Dockerfile's FROM names; `ours` names an image of ours (core/tags.local_ref)."""
+        ...
+
+    def additions(self, variant: Variant, ours: Callable[[Variant], str]) -> Additions | None:
+        """What release.json records of it beyond the variant: what it adds over the image of ours it is built FROM
+        (None: nothing, it is the variant's own image)."""
+        ...
+
+    def build_args(self, torch_index: str) -> dict[str, str]:
+        """The build arguments its Dockerfile reads."""
+        ...
+
+
+@dataclass(frozen=True)
+class Additions:
+    """What an image adds over the image of ours it is built FROM (release.json's `team`)."""
+
+    base: str  # the local image it was built FROM
+    pip: tuple[str, ...] = ()
+    apt: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Standard:
-    """The variant's own image: torch, the workbench and the image contract, built FROM the matrix's base image.
-
-    A kind of image answers what each stage asks of it (which template renders it, which image it is built on,
-    what it adds, which build arguments it reads), so that no stage asks which kind it holds."""
+    """The variant's own image: torch, the workbench and the image contract, built FROM the matrix's base image."""
 
     template: ClassVar[str] = "Dockerfile.j2"
-    pip: ClassVar[tuple[str, ...]] = ()  # requirements beyond the variant's lock
-    apt: ClassVar[tuple[str, ...]] = ()  # OS packages beyond the workbench
+    pip: ClassVar[tuple[str, ...]] = ()
+    apt: ClassVar[tuple[str, ...]] = ()
+    starts_from_base: ClassVar[bool] = True
+    retags_unchanged: ClassVar[bool] = True  # its inputs digest holds the base image's digest
 
     def name_of(self, variant: Variant) -> str:
         return variant.id
 
-    def parent(self, variant: Variant) -> Variant | None:
-        """The image of ours this one is built FROM (None: it starts from the base image)."""
-        return None
+    def built_first(self, variant: Variant) -> tuple[Variant, ...]:
+        return ()
+
+    def built_from(self, variant: Variant, ours: Callable[[Variant], str]) -> str:
+        return variant.base_image
+
+    def additions(self, variant: Variant, ours: Callable[[Variant], str]) -> Additions | None:
+        return None  # recorded as the variant itself
 
     def build_args(self, torch_index: str) -> dict[str, str]:
         return {"TORCH_INDEX_URL": torch_index}
@@ -43,12 +90,17 @@ class Team:
     """A team's image (matrix.yaml `images:`): its additions in layers above its variant's own image."""
 
     template: ClassVar[str] = "Team.Dockerfile.j2"
+    # The variant's own image is checked before its build, and was built first.
+    starts_from_base: ClassVar[bool] = False
+    # Always built: its inputs digest cannot see the local image it is built FROM (the rebuild is a few layers on a
+    # cached base).
+    retags_unchanged: ClassVar[bool] = False
     name: str  # its repository name
     pip: tuple[str, ...] = ()  # requirements, installed under constraints that pin torch & co
     apt: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     tests: Path | None = None  # the team's in-image pytest folder, resolved against the matrix file
-    on: str = "pytorch"  # the repository of the variant's own image, which this one builds FROM
+    from_repository: str = "pytorch"  # the repository of the variant's own image, which this one builds FROM
     variants: tuple[str, ...] = ()  # the --variant patterns it is built for
 
     def builds_on(self, variant_id: str) -> bool:
@@ -57,11 +109,21 @@ class Team:
     def name_of(self, variant: Variant) -> str:
         return f"{self.name}-{variant.id}"
 
-    def parent(self, variant: Variant) -> Variant | None:
-        return dataclasses.replace(variant, image=self.on, kind=STANDARD)
+    def built_first(self, variant: Variant) -> tuple[Variant, ...]:
+        return (self._own_image(variant),)
+
+    def built_from(self, variant: Variant, ours: Callable[[Variant], str]) -> str:
+        return ours(self._own_image(variant))
+
+    def additions(self, variant: Variant, ours: Callable[[Variant], str]) -> Additions | None:
+        return Additions(base=ours(self._own_image(variant)), pip=self.pip, apt=self.apt)
 
     def build_args(self, torch_index: str) -> dict[str, str]:
         return {}  # torch is in its FROM already
+
+    def _own_image(self, variant: Variant) -> Variant:
+        """The variant's own image, which this one is built FROM."""
+        return dataclasses.replace(variant, image=self.from_repository, kind=STANDARD)
 
 
 @dataclass(frozen=True)
@@ -90,7 +152,7 @@ class Variant:
     python_tools: tuple[str, ...] = ()
     # Which image of the variant this is: its own (STANDARD), or a team's (`image` is then the team's name and it
     # builds FROM the variant's own image). Same id, same tags, another repository.
-    kind: Standard | Team = field(default=STANDARD)
+    kind: ImageKind = field(default=STANDARD)
     # Docker's platform name; one (torch, CUDA, Python, flavor) on two platforms is two variants, one tag.
     platform: str = DEFAULT_PLATFORM
     # Every platform this (torch, CUDA, Python, flavor) is built for: with more than one, each platform's image is

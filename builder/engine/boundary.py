@@ -9,6 +9,7 @@ import docker.errors
 import requests
 
 from ..core.errors import DaemonError, ImgbuildError
+from ..core.shown import cut
 
 
 def daemon_errors(method):
@@ -32,5 +33,4 @@ def short(exc: BaseException) -> str:
 def failed_step(step: str, said: list[str], log_name: str) -> str:
     """One line for a failed build, whichever builder: the step and the last three lines it printed."""
     tail = " | ".join(line.strip()[:200] for line in said[-3:]) or "no output"
-    short_step = step if len(step) <= 80 else step[:77] + "..."
-    return f"build failed at {short_step}: {tail} (full log: {log_name})"
+    return f"build failed at {cut(step, 80)}: {tail} (full log: {log_name})"

@@ -11,6 +11,7 @@ import difflib
 from pydantic import ValidationError
 
 from ..core.errors import ConfigError
+from ..core.shown import cut, shown
 from .schema import MEANING, CudaBuild, CudaVersion, Defaults, MatrixFile, Release, TeamImage, Workbench
 from .yamlsource import Located
 
@@ -26,11 +27,6 @@ WHAT = {"variants": 'a --variant pattern like "2.6.0-*"', "tests": "a folder bes
         "name": "a repository name", "image": "a repository name"}
 
 
-def short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def explain(exc: ValidationError, located: Located) -> ConfigError:
     """The first pydantic error as `file:line: what is wrong: the fix`."""
     # An unknown key is usually a misspelt known one: say that, not that the known one is missing.
@@ -42,7 +38,7 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
     field = _field(loc)
     meaning = MEANING.get(field or "") or WHAT.get(field or "")
     if kind == "extra_forbidden":
-        message = f"unknown key {short(loc[-1])} at {where}"
+        message = f"unknown key {shown(loc[-1])} at {where}"
         close = difflib.get_close_matches(str(loc[-1]), KNOWN_KEYS, n=1, cutoff=0.75)
         message += f": did you mean {close[0]!r}?" if close else f": remove it ({SCHEMA} lists every key)"
     elif kind == "missing":
@@ -52,17 +48,17 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
         elif loc[-1] == "min_driver":
             message = f"CUDA {_name(loc[-2])} has no min_driver ({where} is missing)"
     elif kind == "literal_error" and "flavors" in loc:
-        message = f"unknown flavor {short(value)} (flavors are runtime, devel)"
+        message = f"unknown flavor {shown(value)} (flavors are runtime, devel)"
         if isinstance(value, bool):  # YAML 1.1 reads yes/no/on/off as booleans
             message += ": YAML read a yes/no/on/off word as true/false; write runtime or devel"
     elif kind == "literal_error":
-        message = f"{where}: {short(value)} is not {ctx.get('expected', 'an allowed value')}: write that instead"
+        message = f"{where}: {shown(value)} is not {ctx.get('expected', 'an allowed value')}: write that instead"
     elif kind == "string_pattern_mismatch":
-        message = f"{where}: {short(value)} is not {meaning or 'of the form it takes'}: correct it ({SCHEMA})"
+        message = f"{where}: {shown(value)} is not {meaning or 'of the form it takes'}: correct it ({SCHEMA})"
     elif kind in TYPES or kind.endswith("_type"):
-        message = f"wrong type at {where}: expected {TYPES.get(kind, kind)}, got {short(value)}"
+        message = f"wrong type at {where}: expected {TYPES.get(kind, kind)}, got {shown(value)}"
     elif kind == "string_too_long":
-        message = f"{where}: {short(value)} has {len(str(value))} characters, over the {ctx.get('max_length')} " \
+        message = f"{where}: {shown(value)} has {len(str(value))} characters, over the {ctx.get('max_length')} " \
                   "allowed: shorten it"
     elif kind == "string_too_short":
         message = f"{where} is an empty string: write {meaning or 'a value'}, or remove it"
@@ -71,15 +67,15 @@ def explain(exc: ValidationError, located: Located) -> ConfigError:
     elif kind == "value_error":  # our own validators: their message already names the fix
         message = f"{where}: {' '.join(str(err['msg']).removeprefix('Value error, ').split())[:300]}"
     else:  # a kind no field of the schema raises today; still one line that says where to look
-        message = f"{where}: {short(value)} is not allowed here: see {SCHEMA} for what {field or 'it'} holds"
+        message = f"{where}: {shown(value)} is not allowed here: see {SCHEMA} for what {field or 'it'} holds"
     return located.error(loc, message)
 
 
 def _name(part: object) -> str:
     """A key or index of the field's path, as the message shows it: a key holding a line break or a control
     character ("\\r" in quotes is a YAML key) is escaped, so the message stays one line."""
-    text = str(part) if isinstance(part, int) or isinstance(part, str) and part.isprintable() else repr(part)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return cut(str(part), 40) if isinstance(part, int) or isinstance(part, str) and part.isprintable() \
+        else shown(part, 40)
 
 
 def _field(loc: tuple) -> str | None:

@@ -12,7 +12,7 @@ import functools
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from .explain import short
+from ..core.shown import shown
 from .schema import MatrixFile, Release
 from .yamlsource import Located
 
@@ -98,7 +98,7 @@ def _requires_python(m: MatrixFile, located: Located) -> dict[str, SpecifierSet]
             parsed[pin] = SpecifierSet(text)
         except InvalidSpecifier:
             raise located.error(("requires_python", pin),
-                                f"{pin}: {short(text)} is not a Requires-Python specifier like \">=3.9\"") from None
+                                f"{pin}: {shown(text)} is not a Requires-Python specifier like \">=3.9\"") from None
     return parsed
 
 

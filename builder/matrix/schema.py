@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 from ..core.errors import ConfigError
 from ..core.redact import has_credentials, redact
 from ..core.reference import ImageRef, is_loopback_host
+from ..core.shown import shown
 
 FLAVORS = ("runtime", "devel")
 VERSION = r"^[0-9]{1,6}(\.[0-9]{1,6}){1,4}$"  # 2.6.0, 9.1.0.70, 525.60.13
@@ -74,12 +75,6 @@ def _by_name(name: str = "NAME") -> str:
     """What a team's pip entry must be, and how to get there from a wheel of one's own."""
     return (f"a team's pip entries are requirements pip resolves by name: pin {name}==VERSION (a wheel of your own: "
             "put it in the folder you build with --wheelhouse)")
-
-
-def _short_url(value: str) -> str:
-    """A URL in a message: credentials masked, cut short."""
-    shown = repr(redact(value))
-    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _image_ref(value: str) -> str:
@@ -172,7 +167,7 @@ class TeamImage(_Strict):
                 requirement = Requirement(value)
             except InvalidRequirement:
                 if "://" in value or value.strip().lower().endswith((".whl", ".tar.gz", ".zip")):
-                    raise ValueError(f"{_short_url(value)} is a file or URL, not a requirement: {_by_name()}") from None
+                    raise ValueError(f"{shown(redact(value))} is a file or URL, not a requirement: {_by_name()}") from None
                 raise ValueError(f"{value!r} is not a pip requirement like \"einops==0.8.2\"") from None
             if requirement.url:
                 # A URL (https or not) installs whatever it serves that day, with no version and no hash to hold it

@@ -10,6 +10,7 @@ from packaging.version import Version
 
 from ..core.errors import ConfigError, NothingSelected
 from ..core.platform import DEFAULT_PLATFORM, PLATFORMS, parse_platform
+from ..core.shown import shown
 from ..core.variant import Variant
 from .load import Matrix, default_python, platforms_built, pythons_built
 from .schema import CUDA, FLAVORS, PYTHON, Release
@@ -40,18 +41,18 @@ class Selection:
             if value is not None and not value.strip():
                 raise ConfigError(f"--{option} is empty: give it a value, or leave the option out to select any")
         if self.torch is not None and not re.fullmatch(TORCH_SELECTOR, self.torch):
-            raise ConfigError(f"--torch {_shown(self.torch)} is not a torch version: use a minor like 2.6 "
+            raise ConfigError(f"--torch {shown(self.torch, 40)} is not a torch version: use a minor like 2.6 "
                               "or a release like 2.6.0")
         if self.cuda is not None:
             object.__setattr__(self, "cuda", normalise_cuda(self.cuda))
         if self.flavor is not None and self.flavor not in FLAVORS:
-            raise ConfigError(f"unknown flavor {_shown(self.flavor)}: flavors are {', '.join(FLAVORS)}")
+            raise ConfigError(f"unknown flavor {shown(self.flavor, 40)}: flavors are {', '.join(FLAVORS)}")
         if self.python is not None and self.python != "all" and not re.fullmatch(PYTHON, self.python):
-            raise ConfigError(f"--python {_shown(self.python)} is not a Python version: use e.g. 3.12, or all")
+            raise ConfigError(f"--python {shown(self.python, 40)} is not a Python version: use e.g. 3.12, or all")
         object.__setattr__(self, "variant", tuple(self.variant or ()))
         for pattern in self.variant:
             if not pattern.strip() or len(pattern) > MAX_PATTERN:
-                raise ConfigError(f"--variant {_shown(pattern)} is not a variant id or glob: use e.g. "
+                raise ConfigError(f"--variant {shown(pattern, 40)} is not a variant id or glob: use e.g. "
                                   "'2.6.0-cu124-*' (list ids with `imgbuild matrix`)")
         if self.platform is not None:
             chosen = "all" if self.platform.strip().lower() == "all" else parse_platform(self.platform)
@@ -70,19 +71,13 @@ class Selection:
         return not self.variant or any(fnmatch.fnmatchcase(variant.id, p) for p in self.variant)
 
 
-def _shown(value: str) -> str:
-    """A user's value quoted for a message, cut short: a message stays one line of sane length."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def normalise_cuda(value: str) -> str:
     """Accept 12.4, cu124 and cpu; refuse anything else (cu12 is not CUDA 1.2)."""
     spelled = value.strip().lower()
     if spelled.startswith("cu") and spelled[2:].isascii() and spelled[2:].isdigit() and 3 <= len(spelled) - 2 <= 4:
         spelled = f"{spelled[2:-1]}.{spelled[-1]}"  # the index's spelling: the last digit is the minor version
     if spelled != "cpu" and not re.fullmatch(CUDA, spelled):
-        raise ConfigError(f"--cuda {_shown(value)} is not a CUDA version: use e.g. 12.4 (or cu124), or cpu")
+        raise ConfigError(f"--cuda {shown(value, 40)} is not a CUDA version: use e.g. 12.4 (or cu124), or cpu")
     return spelled
 
 

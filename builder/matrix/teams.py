@@ -15,7 +15,7 @@ def teams_of(matrix: Matrix) -> list[Team]:
     """The matrix's team images, their test folders resolved against the matrix file."""
     here = Path(matrix.source).resolve().parent
     return [Team(name=spec.name, pip=tuple(spec.pip), apt=tuple(sorted(spec.apt)), env=tuple(sorted(spec.env.items())),
-                 tests=(here / spec.tests).resolve() if spec.tests else None, on=matrix.file.defaults.image,
+                 tests=(here / spec.tests).resolve() if spec.tests else None, from_repository=matrix.file.defaults.image,
                  variants=tuple(spec.variants))
             for spec in matrix.file.images]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.reference import RegistryRef
+from ..core.reference import ImageRef, RegistryRef
 from .client import RegistryClient
 from .credentials import Credentials, credentials_for
 
@@ -28,7 +28,18 @@ class RegistryTarget:
     def open(cls, value: str, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
         """Parse HOST[:PORT]/NAMESPACE, find its credentials, make its client (one RegistryError on a fault).
         IMGBUILD_ZSTD=0 leaves out the zstd twins (a registry that refuses zstd layers)."""
-        ref = RegistryRef.parse(value)
+        return cls.at(RegistryRef.parse(value), env, **client_options)
+
+    @classmethod
+    def holding(cls, image: ImageRef, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
+        """The registry a pushed image's reference names (HOST/NAMESPACE/IMAGE@DIGEST), opened as --registry is."""
+        if image.registry is None:
+            raise ConfigError(f"{image} names no registry: give HOST/NAMESPACE/IMAGE@sha256:...")
+        return cls.at(RegistryRef(image.registry, image.repository.rpartition("/")[0]), env, **client_options)
+
+    @classmethod
+    def at(cls, ref: RegistryRef, env: Mapping[str, str] = os.environ, **client_options: Any) -> RegistryTarget:
+        """A parsed registry's target: its credentials and its client."""
         credentials = credentials_for(ref.host, env)
         zstd = (env.get("IMGBUILD_ZSTD") or "1").strip().lower()
         if zstd not in ZSTD_SWITCH:

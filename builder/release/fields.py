@@ -16,6 +16,7 @@ from typing import Any
 from ..core.errors import ConfigError
 from ..core.paths import read_regular
 from ..core.reference import SHA256_DIGEST, is_repository, is_tag
+from ..core.shown import cut, shown
 
 FIX = "re-run the job that wrote it, or remove the file"
 MAX_BYTES = 16 << 20  # a night of hundreds of images with their diffs is a few MB
@@ -50,7 +51,7 @@ def load_json(path: Path, what: str) -> Any:
     except (RecursionError, TooDeep):  # RecursionError: the decoder's own limit (about 1000 levels)
         raise ConfigError(f"{path}: {_too_deep(raw)}: {FIX}") from None
     except ValueError as exc:
-        raise ConfigError(f"{path} is not {what} ({_cut(str(exc))}): {FIX}") from None
+        raise ConfigError(f"{path} is not {what} ({cut(str(exc))}): {FIX}") from None
     return data
 
 
@@ -94,7 +95,7 @@ def _too_deep(raw: bytes) -> str:
     entry = parts[0][1:] + parts[1] if parts[1:2] and parts[0][0] + parts[1][0] == ".[" else ""
     field = "".join(parts[2:] if entry else parts).lstrip(".")
     where = f"{entry}: " if entry else ""
-    return f"{where}field {_cut(field, 60)!r} is nested deeper than {MAX_DEPTH} levels" if field else \
+    return f"{where}field {cut(field, 60)!r} is nested deeper than {MAX_DEPTH} levels" if field else \
         f"nested deeper than {MAX_DEPTH} levels"
 
 
@@ -207,14 +208,6 @@ def _a(value: Any) -> str:
     if isinstance(value, str):
         return f"a string {shown(value)}"
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"the number {_cut(repr(value), 30)}"
+        return f"the number {shown(value, 30)}"
     return {bool: "true/false", list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
 
-
-def shown(text: str) -> str:
-    """A value from the file in a message: escaped (one line) and cut short."""
-    return _cut(repr(text), 60)
-
-
-def _cut(text: str, at: int = 120) -> str:
-    return text if len(text) <= at else text[:at - 3] + "..."

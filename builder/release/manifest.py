@@ -14,7 +14,7 @@ from ..core import tags
 from ..core.errors import writing
 from ..core.paths import claim
 from ..core.reference import RegistryRef
-from ..core.variant import Variant
+from ..core.variant import Additions, Variant
 from ..publish.push import PushResult
 from ..smoke.report import SmokeReport
 from .catalog import CATALOG_TITLE, render_catalog
@@ -64,23 +64,6 @@ class PushSummary:
 
 
 @dataclass(frozen=True)
-class TeamSummary:
-    """What a team's image adds to the variant's own image (README, "Your team's image")."""
-
-    base: str  # the local image it was built FROM
-    pip: tuple[str, ...] = ()
-    apt: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, variant: Variant) -> TeamSummary | None:
-        """What the image adds on top of the image of ours it is built FROM; None where it is built on the base."""
-        parent = variant.kind.parent(variant)
-        if parent is None:
-            return None
-        return cls(base=tags.local_ref(parent), pip=variant.kind.pip, apt=variant.kind.apt)
-
-
-@dataclass(frozen=True)
 class ReleaseEntry:
     """One variant's line of `release.json`: its tags and digest, or why it was not published."""
 
@@ -104,7 +87,7 @@ class ReleaseEntry:
     rebuilt_because: str | None = None
     changes: Mapping[str, Any] | None = None  # since the previous build: {"since", "summary", "diff", ...}
     tested_marker: str | None = None  # why the registry-side "tested" marker could not be written
-    team: TeamSummary | None = None  # a team's image; None for the variant's own
+    team: Additions | None = None  # a team's image (README, "Your team's image"); None for the variant's own
     zstd_digest: str | None = None  # the same image in zstd layers, under every tag + "-zstd" (publish/zstd.py)
 
     @property
@@ -164,8 +147,8 @@ class ReleaseEntry:
                    inputs_digest=f.text("inputs_digest"), unchanged_since=f.text("unchanged_since"),
                    rebuilt_because=f.text("rebuilt_because", free=True), changes=changes and changes.data,
                    tested_marker=f.text("tested_marker", free=True),
-                   team=None if team is None else TeamSummary(base=team.text("base", True), pip=team.texts("pip"),
-                                                              apt=team.texts("apt")),
+                   team=None if team is None else Additions(base=team.text("base", True), pip=team.texts("pip"),
+                                                            apt=team.texts("apt")),
                    zstd_digest=f.text("zstd_digest", grammar=DIGEST))
 
 
@@ -191,7 +174,8 @@ def release_entry(variant: Variant, registry: RegistryRef | None, *, image: Imag
         build_seconds=round(image.seconds, 1) if image else None, size=image.size if image else None,
         push=PushSummary.of(push) if push else None,
         inputs_digest=(push.labels or {}).get("io.imgbuild.inputs.digest") if push else None,
-        team=TeamSummary.of(variant), zstd_digest=push.zstd.digest if push and push.zstd else None,
+        team=variant.kind.additions(variant, tags.local_ref),
+        zstd_digest=push.zstd.digest if push and push.zstd else None,
         tested_marker=push.tested_marker if push else None)
 
 
@@ -199,7 +183,8 @@ def not_locked_entry(variant: Variant, registry: RegistryRef | None, reason: str
     """A variant the run could not build: it has no current lock (`reason` names the command that makes one)."""
     repository = f"{registry.host}/{registry.repository(variant.image)}" if registry else tags.local_repository(variant)
     return ReleaseEntry(variant=variant.id, image=variant.image, repository=repository, status=NOT_LOCKED,
-                        error=reason, labels=tags.variant_labels(variant), team=TeamSummary.of(variant))
+                        error=reason, labels=tags.variant_labels(variant),
+                        team=variant.kind.additions(variant, tags.local_ref))
 
 
 def write_release(entries: list[ReleaseEntry], out_dir: Path, indexes: Sequence[IndexEntry] = ()) -> tuple[Path, Path]:

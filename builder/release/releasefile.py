@@ -5,16 +5,19 @@ file, the entry and the field, before anything is written, pushed or printed for
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.errors import ConfigError
-from .fields import FIX, BadField, Fields, load_json, shown
+from ..core.reference import ImageRef
+from ..core.shown import shown
+from .fields import FIX, BadField, Fields, load_json
 from .indexes import WAITING, IndexEntry
-from .manifest import RELEASE_FILE, ReleaseEntry, release_files, write_release
+from .manifest import RELEASE_FILE, ReleaseEntry, SmokeSummary, release_files, write_release
 
 WHAT = "a release manifest"
+GPU_REPORT = "gpu-tier.json"  # what the GPU job writes (`imgbuild test --json`) and the catalog reads
 T = TypeVar("T")
 
 
@@ -120,3 +123,21 @@ def record_indexes(indexes: list[IndexEntry], out_dir: Path, before: ReleaseFile
     kept = [i for i in (before.indexes if before else ()) if (i.repository, i.variant) not in replaced]
     images = newest_images([before]) if before else []
     return write_release(images, out_dir, sorted(kept + indexes, key=lambda i: (i.variant, i.repository)))
+
+
+def with_gpu_reports(entries: list[ReleaseEntry], in_dir: Path) -> list[ReleaseEntry]:
+    """Each entry whose digest a passing GPU-tier report under `in_dir` names gets that report as its smoke
+    summary (the build job's CPU tier is kept where no GPU runner tested it; publish/tested.py marks the digest)."""
+    passed: dict[str, SmokeSummary] = {}
+    for path in sorted(Path(in_dir).rglob(GPU_REPORT)):
+        data = load_json(path, "a GPU-tier report")  # a FIFO, a device or a deep nesting: one line, no hang
+        try:  # checked as release.json's smoke record is: "passed": "no" must never read as a pass
+            fields = Fields(data)
+            digest = ImageRef.parse(fields.text("image", True)).digest
+            summary = SmokeSummary.read(fields)
+        except BadField as exc:
+            raise ConfigError(f"{path} is not a GPU-tier report ({exc}): {FIX}") from None
+        summary = replace(summary, seconds=round(summary.seconds, 1))
+        if digest and summary.passed and summary.gpu_tier:
+            passed[digest] = summary
+    return [replace(e, smoke=passed[e.digest]) if e.digest in passed else e for e in entries]

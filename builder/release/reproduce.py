@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from ..build.build import build
+from ..build.build import base_digest, build
 from ..build.options import BuildOptions, revision
 from ..core.errors import ConfigError, PublishError, RegistryError
 from ..core.output import Reporter
@@ -24,7 +24,7 @@ from ..engine.daemon import Engine
 from ..matrix.load import Matrix
 from ..registry.client import RegistryClient
 from ..registry.referrers import digest_of
-from ..render.inputs import BASE_DIGEST_LABEL, base_digest
+from ..render.inputs import BASE_DIGEST_LABEL
 
 CREATED, REVISION, BASE_NAME = ("org.opencontainers.image.created", "org.opencontainers.image.revision",
                                 "org.opencontainers.image.base.name")

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, replace
 
-from ..build.build import prepare
+from ..build.build import base_digest, prepare
 from ..build.options import BuildOptions
 from ..core import tags
 from ..core.errors import PublishError, RegistryError
@@ -22,7 +22,7 @@ from ..publish.tested import is_tested
 from ..publish.zstd import push_twin
 from ..registry.client import RegistryClient
 from ..registry.target import RegistryTarget
-from ..render.inputs import INPUTS_LABEL, base_digest, inputs_digest
+from ..render.inputs import INPUTS_LABEL, inputs_digest
 from .diff import CREATED_LABEL, compare, side_from_labels
 from .manifest import PushSummary, ReleaseEntry
 
@@ -96,10 +96,9 @@ def decide(previous: Previous | None, new_inputs: str, today: dt.date, *, max_ag
 
 def check(variant: Variant, engine: Engine, options: BuildOptions, target: RegistryTarget, *, max_age: int,
           rebuild: bool) -> Decision | None:
-    """Render the variant and compare its inputs with its moving tag in the registry (no build, no pull). None: an
-    image built FROM another of ours (a team's) is always built, since its inputs digest cannot see that local
-    image (the rebuild is a few layers on a cached base)."""
-    if variant.kind.parent(variant) is not None:
+    """Render the variant and compare its inputs with its moving tag in the registry (no build, no pull). None: its
+    kind is always built (a team's image: its inputs digest cannot see the local image it is built FROM)."""
+    if not variant.kind.retags_unchanged:
         return None
     ctx = prepare(variant, options)
     digest = inputs_digest(ctx.path, base_digest(engine, variant.base_image))

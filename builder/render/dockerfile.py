@@ -43,9 +43,14 @@ TOOL_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/
 # The Dockerfile's ENV is the one source of the image's environment; sessions (SSH, login shells) get every name of
 # it but these: login and sshd set HOME and SHELL for whoever logs in; DEBIAN_FRONTEND is for the build's apt.
 NOT_FOR_SESSIONS = frozenset({"DEBIAN_FRONTEND", "HOME", "SHELL"})
-
-
-_ENV_PAIR = re.compile(r"(?:^ENV\s+|^\s+)([A-Za-z_][A-Za-z0-9_]*)=")
+# The fixed ENV blocks, as the template writes them (env_blocks adds the variant's own, last).
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+ENV_START = (("LANG", "C.UTF-8"), ("PYTHONUNBUFFERED", "1"), ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+             ("PIP_ROOT_USER_ACTION", "ignore"))
+ENV_CERTS = (("SSL_CERT_FILE", CA_BUNDLE), ("PIP_CERT", CA_BUNDLE), ("REQUESTS_CA_BUNDLE", CA_BUNDLE))
+ENV_UV = (("UV_PYTHON_INSTALL_DIR", "/opt/python"), ("UV_PYTHON_PREFERENCE", "system"), ("UV_SYSTEM_CERTS", "1"),
+          ("VIRTUAL_ENV", "/opt/venv"), ("PATH", "/opt/venv/bin:$PATH"))
+ENV_DEVEL = (("CUDA_HOME", "/usr/local/cuda"), ("PATH", "/usr/local/cuda/bin:$PATH"))
 
 
 @functools.cache
@@ -73,13 +78,7 @@ def quoted(value: object) -> str:
 def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, object]:
     """Everything the Dockerfile template may use: plain, sorted data."""
     devel = variant.flavor == "devel" and not variant.is_cpu
-    image_env = {
-        "IMGBUILD_TORCH": variant.torch,
-        "IMGBUILD_CUDA": variant.cuda,
-        "IMGBUILD_CUDNN": variant.cudnn or "none",
-        "IMGBUILD_MIN_DRIVER": variant.min_driver or "none",
-        "IMGBUILD_FLAVOR": variant.flavor,
-    }
+    env = env_blocks(variant, devel)
     return {
         "variant": variant,
         "base_image": variant.base_image,
@@ -93,11 +92,10 @@ def template_data(variant: Variant, lock: Lock | None = None) -> dict[str, objec
         "pip_version": PIP_VERSION,
         "user": USER,
         "uid": UID,
-        "jupyter_requirements": [f"jupyterlab=={variant.jupyterlab}"],
-        "torch_requirements": [f"torch=={variant.torch}", f"torchvision=={variant.torchvision}"],
         "devel": devel,
         "devel_requirements": devel_requirements(variant) if devel else [],
-        "image_env": sorted(image_env.items()),
+        **env,
+        "session_env": session_env(env),
         "labels": sorted({**variant_labels(variant), **workbench_labels(variant), **lock_labels(lock)}.items()),
         "lock_index": lock_index(variant),
         "lock_extra": devel and bool(lock_parts(variant, lock)[1]),
@@ -120,22 +118,27 @@ def render_template(name: str, data: dict[str, object]) -> str:
 
 
 def render_dockerfile(variant: Variant, lock: Lock | None = None) -> str:
-    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags).
-    Two passes: the first gives the ENV names, which the second hands to the step that writes session.env."""
-    data = template_data(variant, lock)
-    draft = _template().render({**data, "session_env": []})
-    return _template().render({**data, "session_env": session_env(draft)})
+    """The variant's Dockerfile (a site's --base-image is already in the variant: see options.BuildFlags)."""
+    return _template().render(template_data(variant, lock))
 
 
-def session_env(dockerfile: str) -> list[str]:
-    """The names every ENV instruction of `dockerfile` sets, in order, less NOT_FOR_SESSIONS."""
+def env_blocks(variant: Variant, devel: bool) -> dict[str, list[tuple[str, str]]]:
+    """Every ENV instruction of the Dockerfile as (name, value) pairs, in the order the template writes them; the
+    variant's own block last (devel's is empty elsewhere, and the template leaves it out)."""
+    own = {"IMGBUILD_TORCH": variant.torch, "IMGBUILD_CUDA": variant.cuda, "IMGBUILD_CUDNN": variant.cudnn or "none",
+           "IMGBUILD_MIN_DRIVER": variant.min_driver or "none", "IMGBUILD_FLAVOR": variant.flavor}
+    return {"env_start": list(ENV_START), "env_certs": list(ENV_CERTS), "env_uv": list(ENV_UV),
+            "env_devel": list(ENV_DEVEL) if devel else [],
+            "env_image": [("HOME", f"/home/{USER}"), ("SHELL", "/bin/bash"), ("JUPYTER_PORT", "8888"), ("SSH_PORT", "22"),
+                          ("TENSORBOARD_LOGDIR", "/workspace/logs"), *sorted(own.items()),
+                          ("IMGBUILD_VARIANT", variant.id)]}
+
+
+def session_env(blocks: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """The names the ENV blocks set, in order, less NOT_FOR_SESSIONS: what the step that writes session.env lists."""
     names: list[str] = []
-    continued = False
-    for line in dockerfile.splitlines():
-        if line.startswith("ENV ") or continued:
-            if (match := _ENV_PAIR.match(line)) and match[1] not in NOT_FOR_SESSIONS and match[1] not in names:
-                names.append(match[1])
-            continued = line.rstrip().endswith("\\")
+    for pairs in blocks.values():
+        names += [name for name, _ in pairs if name not in NOT_FOR_SESSIONS and name not in names]
     return names
 
 

@@ -1,9 +1,10 @@
 """The inputs digest: one value that changes exactly when what goes into an image changes.
 
 It hashes the rendered build context (Dockerfile, files, the lock, the site's CA certificates), the base image's
-digest and the site options that change what is installed. Where the wheels come from (index, wheelhouse) is
-not an input: the lock's hashes pin every file. Build-time labels (date, revision) are not inputs either, so
-an unchanged variant has the same digest tomorrow, and `release` can skip it.
+digest (the caller asks the engine for it: build/build.py's base_digest; rendering asks the engine nothing) and the
+site options that change what is installed. Where the wheels come from (index, wheelhouse) is not an input: the
+lock's hashes pin every file. Build-time labels (date, revision) are not inputs either, so an unchanged variant has
+the same digest tomorrow, and `release` can skip it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-
-from ..core.errors import BuildError
-from ..core.reference import ImageRef
-from ..engine.daemon import Engine
 
 INPUTS_LABEL = "io.imgbuild.inputs.digest"
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
@@ -32,24 +29,12 @@ def context_digest(context: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def base_digest(engine: Engine, base_image: str) -> str:
-    """The registry digest the base image was pulled by, else its local image id (an imported base)."""
-    info = engine.image(base_image)
-    if info is None:
-        raise BuildError(f"base image {base_image} is not on this machine: pull it (`docker pull {base_image}`) "
-                         "or pass --base-image")
-    repository = ImageRef.parse(base_image).full_repository
-    pulled = sorted(d.split("@", 1)[1] for d in info.digests if d.split("@", 1)[0] == repository)
-    return pulled[0] if pulled else info.id
-
-
 def inputs_digest(context: Path, base: str) -> str:
     """The site's options that change what is installed (--ca-cert, --base-image) are in the context already."""
     record = {"context": context_digest(context), "base": base}
     return "sha256:" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
-def inputs_labels(context: Path, engine: Engine, base_image: str) -> dict[str, str]:
-    """The labels a build sets from its inputs."""
-    base = base_digest(engine, base_image)
+def inputs_labels(context: Path, base: str) -> dict[str, str]:
+    """The labels a build sets from its inputs; `base` is the base image's digest."""
     return {INPUTS_LABEL: inputs_digest(context, base), BASE_DIGEST_LABEL: base}

@@ -15,12 +15,13 @@ from .context import STAGING, BuildContext, replaceable
 from .standard import render_standard
 from .team import render_team
 
+# Each kind's writer, handed the kind itself (typed as its own class) and the variant.
 WRITERS: dict[type, Callable[..., BuildContext]] = {Standard: render_standard, Team: render_team}
 
 
 def render(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
     """Write one build context to out/<image name>/ (the variant id; a team's image: <team>-<variant id>)."""
-    return WRITERS[type(variant.kind)](variant, out, unlocked=unlocked)
+    return WRITERS[type(variant.kind)](variant.kind, variant, out, unlocked=unlocked)
 
 
 def _render_staged(variants: list[Variant], out: Path, unlocked: bool) -> list[BuildContext]:

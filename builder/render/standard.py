@@ -8,15 +8,15 @@ import os
 from pathlib import Path
 
 from ..core.paths import TEMPLATES
-from ..core.variant import Variant
+from ..core.variant import Standard, Variant
 from ..lock.lockfile import Lock, load_lock, lock_command, lock_path
 from .context import BuildContext, fresh_folder
 from .dockerfile import cuda_layers, lock_parts, python_layers, render_dockerfile
 
 
-def render_standard(variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
+def render_standard(_: Standard, variant: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
     """The variant's lock must be there and current; `unlocked` (linting only) writes a lock that no build can
-    install instead."""
+    install instead. (The kind, `variant.kind`, adds nothing to the variant's own image.)"""
     lock = None if unlocked and not lock_path(variant).is_file() else load_lock(variant)
     path = fresh_folder(out, variant)
     (path / "Dockerfile").write_text(render_dockerfile(variant, lock), encoding="utf-8")

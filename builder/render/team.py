@@ -12,7 +12,6 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 from ..core import tags
 from ..core.errors import ConfigError
@@ -33,8 +32,7 @@ def pinned_pattern() -> str:
     return f"^({names}|{prefixes})=="
 
 
-def team_labels(v: Variant) -> dict[str, str]:
-    team = cast(Team, v.kind)
+def team_labels(v: Variant, team: Team) -> dict[str, str]:
     what = "CPU" if v.is_cpu else f"CUDA {v.cuda}"
     return {
         "org.opencontainers.image.title": f"{team.name}: PyTorch {v.torch} ({what}, {v.flavor}) plus {team.name} packages",
@@ -46,10 +44,9 @@ def team_labels(v: Variant) -> dict[str, str]:
     }
 
 
-def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
+def render_team(team: Team, v: Variant, out: Path, *, unlocked: bool = False) -> BuildContext:
     """Write the team's build context to out/<team>-<variant id>/: Dockerfile, requirements.txt, tests/ (its extras
-    are not locked: `unlocked` changes nothing here)."""
-    team = cast(Team, v.kind)
+    are not locked: `unlocked` changes nothing here). `team` is `v.kind`, as render.WRITERS hands it over."""
     if team.tests and not team.tests.is_dir():
         raise ConfigError(f"image {team.name}: its tests folder {team.tests} is not there: make it or drop `tests:`")
     if team.tests and (escaping := _links_out_of(team.tests)):
@@ -59,7 +56,7 @@ def render_team(v: Variant, out: Path, *, unlocked: bool = False) -> BuildContex
     data = {"variant": v, "team": team, "base_ref": tags.built_from(v), "apt": list(team.apt),
             "pip": list(team.pip), "env": list(team.env), "tests": team.tests is not None,
             "tests_dir": TESTS_DIR, "uid": UID, "pinned_pattern": pinned_pattern(),
-            "labels": sorted(team_labels(v).items())}
+            "labels": sorted(team_labels(v, team).items())}
     (path / "Dockerfile").write_text(render_template(team.template, data), encoding="utf-8")
     (path / "requirements.txt").write_text("".join(f"{r}\n" for r in team.pip), encoding="utf-8")
     if team.tests:

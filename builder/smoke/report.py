@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import writing
 from ..core.paths import claim
+from ..core.reference import ImageRef
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,17 @@ class SmokeReport:
 
 
 JSON_MARK, JUNIT_MARK = '"image_id"', 'name="imgbuild smoke'
+
+
+def report_paths(path: Path, images: Sequence[ImageRef]) -> list[Path]:
+    """Where each image's report goes: `path` itself when one image is tested; with several, one file each beside it,
+    named for the image (smoke.json -> smoke.pytorch-2.6.0-cpu.json), so no report overwrites another."""
+    if len(images) == 1:
+        return [path]
+    names = [f"{ref.name}-{ref.tag or (ref.digest or '').split(':')[-1][:12]}" for ref in images]
+    if len(set(names)) < len(names):  # two registries' images of one name and tag: their place in the run tells them apart
+        names = [f"{n}-{i}" for i, n in enumerate(names, 1)]
+    return [path.with_name(f"{path.stem}.{name}{path.suffix}") for name in names]
 
 
 def write_json(report: SmokeReport, path: Path) -> None:

@@ -113,8 +113,7 @@ def test_diff_reads_two_tags_from_the_registry(auth_registry, tmp_path):
 def test_the_gpu_tier_marks_the_digest_beside_it_without_changing_it(auth_registry, client, repository,
                                                                      monkeypatch):
     from imgbuild.core.reference import ImageRef
-    from imgbuild.publish.tested import tested_tag
-    from imgbuild.release.tiers import mark_gpu_tested
+    from imgbuild.publish.tested import mark_gpu_tested, tested_tag
     from imgbuild.smoke.report import SmokeCase, SmokeReport
 
     digest = skopeo_digest(auth_registry, repository, RELEASE)

@@ -17,6 +17,7 @@ from ..core.platform import DEFAULT_PLATFORM
 from ..core.variant import Variant, builds_of
 from ..host.checks import BUILD_SPACE
 from ..lock.lockfile import lock_problem
+from .github import job_of, needs_gpu
 
 MATRIX_LIMIT = 256  # GitHub: a matrix generates at most 256 jobs per workflow run
 HOSTED_DISK = 14 * 10**9  # GitHub's documented SSD of a standard hosted Linux runner (public repositories)
@@ -86,19 +87,10 @@ def job(variant: Variant, runners: Runners, unlocked: set[str]) -> dict[str, obj
         has_large, gpu = bool(runners.large), runners.gpu
     else:  # one arm64 kind: a team's own runner (taken as roomy) or GitHub's hosted one (whose disk is freed)
         runs_on, has_large, gpu = runners.arm, runners.arm != HOSTED_ARM, runners.gpu_arm
-    return {
-        "variant": variant.id,
-        "torch": variant.torch,
-        "cuda": variant.cuda,
-        "flavor": variant.flavor,
-        "python": variant.python,
-        "platform": variant.platform,
-        "gpu": "no" if variant.is_cpu else "yes",
-        "locked": "no" if variant.id in unlocked else "yes",
-        "runs_on": runs_on,
-        "free_disk": "yes" if large and not has_large else "no",
-        "gpu_runs_on": gpu if gpu and not variant.is_cpu else "",
-    }
+    return job_of(variant, platform=variant.platform, gpu=needs_gpu(variant),
+                  locked="no" if variant.id in unlocked else "yes", runs_on=runs_on,
+                  free_disk="yes" if large and not has_large else "no",
+                  gpu_runs_on=gpu if gpu and not variant.is_cpu else "")
 
 
 def chunks(variants: list[Variant], size: int = MATRIX_LIMIT) -> list[list[Variant]]:
