@@ -43,20 +43,10 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     """Render and build the selected variants (the runtime flavor unless --flavor or --variant says), each
     variant's image and then its team images (--image picks)."""
     from ..build.build import build_all
-    from ..build.options import check_options
     from ..engine.daemon import Engine
-    from ..host.preflight import before_build
-    from ..lock.resolve import resolve_missing
 
     variants, options = site.resolve(select.variants(one_flavor=True, teams=True))
     out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
-    for variant in variants:
-        check_options(variant, options)
-    for line in before_build(engine, [v for v in variants if v.kind.parent(v) is None]):
-        out.info(line)
-    for lock in resolve_missing(variants, find_links=options.wheelhouse):
-        out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "
-                 "commit it to publish this variant, as `release` and `push` never resolve a lock)")
     for image in build_all(variants, engine, options, out):
         for ref in image.refs:
             out.result(str(ref))

@@ -172,8 +172,7 @@ class BuildFlags:
         from ..build.options import check_options
 
         variants, options = [self.apply(v) for v in variants], self.options(work_dir)
-        for variant in variants:
-            check_options(variant, options)
+        check_options(variants, options)  # once per run: the stages after this take the options as checked
         return variants, options
 
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from ..build.build import build
-from ..build.options import BuildOptions, revision
+from ..build.options import BuildOptions, check_options, revision
 from ..core.errors import ConfigError, PublishError, RegistryError
 from ..core.output import Reporter
 from ..core.platform import of_machine
@@ -63,6 +63,7 @@ def reproduce(ref: ImageRef, matrix: Matrix, engine: Engine, options: BuildOptio
         created = dt.datetime.fromisoformat(labels[CREATED])
     except (KeyError, ValueError):
         raise ConfigError(f"{ref} carries no build time ({CREATED}): imgbuild did not build it") from None
+    check_options([variant], options)  # the variant is known only now, from the image's labels
     reporter.info(f"rebuilding {variant.id} as of {labels[CREATED]} from revision {here[:12]}")
     image = build(variant, engine, dataclasses.replace(options, created=created), reporter)
     rebuilt = engine.image(image.id)
