@@ -122,3 +122,13 @@ def test_a_command_calls_one_stage_function():
     assert over == {}, "a command chains stage calls: give it one stage function that does the chain"
     thinned = [name for name, most in NOT_YET_THIN.items() if counts[name] < most]
     assert thinned == [], "lower (or, at 1, remove) these commands' entries in NOT_YET_THIN"
+
+
+def test_imports_inside_functions_are_in_cli_only():
+    """The command line imports a command's stages when it runs (so `imgbuild --help` loads no docker, requests or
+    pydantic: test_cli_startup.py); below it every import is at the top of its module."""
+    inside = [f"{name}:{node.lineno}" for name, path in modules().items() if not name.startswith("cli")
+              for function in ast.walk(ast.parse(path.read_text()))
+              if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+              for node in ast.walk(function) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert inside == []

@@ -28,12 +28,11 @@ from ..core.output import Reporter
 from ..core.paths import DEFAULT_MATRIX, WORK_DIR
 from ..core.reference import ImageRef
 from ..core.variant import Variant
-from ..matrix.load import Matrix, load_matrix
-from ..matrix.select import Selection, select
-from ..matrix.teams import with_images
 
-if typing.TYPE_CHECKING:  # imported when used, so that `imgbuild --help` stays fast
+if typing.TYPE_CHECKING:  # imported when used, so that `imgbuild --help` stays fast (the matrix: pydantic)
     from ..build.options import BuildOptions
+    from ..matrix.load import Matrix
+    from ..matrix.select import Selection
     from ..registry.target import RegistryTarget
 
 MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", readable=False,  # the loader says why it cannot read
@@ -100,17 +99,24 @@ class SelectionOptions:
     def selection(self, *, one_flavor: bool = False) -> Selection:
         """`one_flavor`: with neither --flavor nor --variant, commands that make images act on the runtime
         flavor, so `build --torch 2.6 --cuda 12.4` means one image."""
+        from ..matrix.select import Selection
+
         flavor = "runtime" if one_flavor and not self.flavor and not self.variant else self.flavor
         return Selection(torch=self.torch, cuda=self.cuda, flavor=flavor, python=self.python,
                          variant=tuple(self.variant or ()), platform=self.platform)
 
     def load(self) -> Matrix:
+        from ..matrix.load import load_matrix
+
         return load_matrix(matrix_path(self.matrix))
 
     def variants(self, *, one_flavor: bool = False, teams: bool = False) -> list[Variant]:
         """The selected variants (a NothingSelected that says what exists when there are none). `teams`:
         commands that act on images get each variant's team images too (matrix.yaml `images:`; --image
         keeps some)."""
+        from ..matrix.select import select
+        from ..matrix.teams import with_images
+
         matrix = self.load()
         chosen = select(matrix, self.selection(one_flavor=one_flavor))
         if teams or self.images:
