@@ -11,7 +11,7 @@ import typer
 
 from ..core.errors import PublishError, RegistryError
 from ..core.reference import ImageRef
-from .options import BuildFlags, MatrixOpt, cli_options, matrix_path, output
+from .options import BuildFlags, MatrixOpt, cli_options, matrix_named, output
 
 
 def sbom_cmd(
@@ -82,5 +82,5 @@ def reproduce_cmd(
     from ..release.reproduce import reproduce
 
     image = ImageRef.parse_remote(ref)
-    result = reproduce(image, matrix_path(matrix), Engine(), site.options(), output(ctx))
+    result = reproduce(image, matrix_named(matrix), Engine(), site.options(), output(ctx))
     output(ctx).result(result.check())

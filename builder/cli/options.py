@@ -79,6 +79,13 @@ def matrix_path(given: Path | None, env: Mapping[str, str] | None = None) -> Pat
     return local if local.exists() else DEFAULT_MATRIX
 
 
+def matrix_named(given: Path | None) -> Matrix:
+    """--matrix resolved into the Matrix it names, checked whole (matrix/)."""
+    from ..matrix.load import load_matrix
+
+    return load_matrix(matrix_path(given))
+
+
 @dataclass(frozen=True)
 class SelectionOptions:
     """--matrix and the selection options every command that acts on variants takes."""
@@ -106,9 +113,7 @@ class SelectionOptions:
                          variant=tuple(self.variant or ()), platform=self.platform)
 
     def load(self) -> Matrix:
-        from ..matrix.load import load_matrix
-
-        return load_matrix(matrix_path(self.matrix))
+        return matrix_named(self.matrix)
 
     def variants(self, *, one_flavor: bool = False, teams: bool = False) -> list[Variant]:
         """The selected variants (a NothingSelected that says what exists when there are none). `teams`:

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..build.build import build
 from ..build.options import BuildOptions, check_options, revision
@@ -22,7 +21,7 @@ from ..core.reference import ImageRef
 from ..core.tags import VARIANT_LABEL
 from ..core.variant import Variant
 from ..engine.daemon import Engine
-from ..matrix.load import Matrix, load_matrix
+from ..matrix.load import Matrix
 from ..registry.client import RegistryClient
 from ..registry.referrers import digest_of
 from ..render.inputs import BASE_DIGEST_LABEL, base_digest
@@ -47,11 +46,9 @@ class Reproduction:
         return check(self)
 
 
-def reproduce(ref: ImageRef, matrix_file: Path, engine: Engine, options: BuildOptions,
+def reproduce(ref: ImageRef, matrix: Matrix, engine: Engine, options: BuildOptions,
               reporter: Reporter) -> Reproduction:
-    """Rebuild the image `ref` names (for this engine's platform) at its own build time and compare; the matrix at
-    `matrix_file` knows its variant."""
-    matrix = load_matrix(matrix_file)
+    """Rebuild the image `ref` names (for this engine's platform) at its own build time and compare."""
     client = RegistryClient.open(ref.registry or "")
     native = of_machine(os.uname().machine)  # built natively: this machine's platform
     arch = native.architecture if native else os.uname().machine
