@@ -36,10 +36,6 @@ class Diagnosis:
     checks: tuple[Check, ...]
 
     @property
-    def failed(self) -> list[str]:
-        return [c.name for c in self.checks if c.ok is False]
-
-    @property
     def exit_code(self) -> int:
         return exit_code(self.checks)
 
