@@ -75,3 +75,61 @@ def test_no_import_cycle_and_no_import_trick():
 def test_no_module_over_300_lines():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+# The command line decides nothing (docs/architecture.md): a command resolves its options, calls ONE stage function
+# and prints what it returns. Counted here: calls of functions imported from host/ and the stages (matrix/ to
+# release/), in the command's body; constructing a value from them (a capitalised name: `ReleasePlan(...)`) is
+# resolving options, and the core and the adapters to the outside world (engine/, registry/) are not stages.
+STAGES = LAYERS[LAYERS.index("host"):LAYERS.index("cli")]
+MAX_STAGE_CALLS = 1
+# Commands that still chain stage calls, with their count today: a count may only go down, and a command leaves
+# this list once it is thin (the test says when).
+NOT_YET_THIN = {"build.test_cmd": 2, "local.base_cmd": 3, "lock.lock_cmd": 3, "lock.wheelhouse_cmd": 2,
+                "lock.diff_cmd": 3}
+
+
+def stage_names(nodes) -> dict[str, str]:
+    """The names that `from ..STAGE.module import name` binds (module-level or inside a function)."""
+    return {(alias.asname or alias.name): f"{node.module}.{alias.name}" for node in nodes
+            if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module
+            and node.module.split(".")[0] in STAGES for alias in node.names}
+
+
+def stage_calls() -> dict[str, list[str]]:
+    """Each command (`*_cmd` in cli/) and the stage functions it calls, once per call site."""
+    found = {}
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        top = stage_names(tree.body)
+        for command in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.endswith("_cmd")):
+            names = {**top, **stage_names(ast.walk(command))}
+            calls = []
+            for node in ast.walk(command):
+                if isinstance(node, ast.Call):
+                    root = node.func
+                    while isinstance(root, ast.Attribute):
+                        root = root.value
+                    if isinstance(root, ast.Name) and root.id in names and not root.id[0].isupper():
+                        calls.append(names[root.id])
+            found[f"{path.stem}.{command.name}"] = calls
+    return found
+
+
+def test_a_command_calls_one_stage_function():
+    counts = {name: len(calls) for name, calls in stage_calls().items()}
+    assert set(NOT_YET_THIN) <= set(counts)  # a renamed command leaves no stale entry
+    over = {name: stage_calls()[name] for name, n in counts.items() if n > NOT_YET_THIN.get(name, MAX_STAGE_CALLS)}
+    assert over == {}, "a command chains stage calls: give it one stage function that does the chain"
+    thinned = [name for name, most in NOT_YET_THIN.items() if counts[name] < most]
+    assert thinned == [], "lower (or, at 1, remove) these commands' entries in NOT_YET_THIN"
+
+
+def test_imports_inside_functions_are_in_cli_only():
+    """The command line imports a command's stages when it runs (so `imgbuild --help` loads no docker, requests or
+    pydantic: test_cli_startup.py); below it every import is at the top of its module."""
+    inside = [f"{name}:{node.lineno}" for name, path in modules().items() if not name.startswith("cli")
+              for function in ast.walk(ast.parse(path.read_text()))
+              if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+              for node in ast.walk(function) if isinstance(node, ast.Import | ast.ImportFrom)]
+    assert inside == []

@@ -121,10 +121,10 @@ def test_index_choice(variant, matrix, tmp_path):
 def test_index_pypi_refuses_a_build_pypi_does_not_carry(matrix, tmp_path):
     other = select(matrix, Selection(torch="2.6", cuda="11.8", flavor="runtime"))[0]
     with pytest.raises(ConfigError, match="PyPI's torch 2.6.0 is not the cu118 build"):
-        check_options(other, options(tmp_path, index=Index.pypi))
-    check_options(other, options(tmp_path))  # auto takes it from the PyTorch index
+        check_options([other], options(tmp_path, index=Index.pypi))
+    check_options([other], options(tmp_path))  # auto takes it from the PyTorch index
 
 
 def test_a_wheelhouse_needs_the_host_network(variant, tmp_path):
     with pytest.raises(ConfigError, match="use --network host"):
-        check_options(variant, options(tmp_path, wheelhouse=tmp_path, network=Network.bridge))
+        check_options([variant], options(tmp_path, wheelhouse=tmp_path, network=Network.bridge))

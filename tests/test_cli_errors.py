@@ -65,13 +65,13 @@ def test_catalog_of_a_damaged_fragment_is_one_line_and_writes_neither_file(tmp_p
 def test_join_checks_the_release_json_in_out_before_any_tag_is_written(tmp_path, monkeypatch, capsys):
     from imgbuild.cli import app as cli
     from imgbuild.cli import publish
-    from imgbuild.release import indexes
+    from imgbuild.release import join
 
     (tmp_path / "release.json").write_text('{"images": [{"variant": "v", "status": "ok"}]}\n')  # ours, damaged
     joined = []
     monkeypatch.setattr(publish, "registry_target", lambda *_: None)  # no registry is asked...
-    monkeypatch.setattr(publish, "check_registry", lambda _: None)
-    monkeypatch.setattr(indexes, "join_builds", lambda *args: joined.append(args) or [])  # ...nor any tag written
+    monkeypatch.setattr(join, "check_registry", lambda _: None)
+    monkeypatch.setattr(join, "join_builds", lambda *args: joined.append(args) or [])  # ...nor any tag written
     with pytest.raises(SystemExit) as done:
         cli.main(["join", "--variant", "2.14.1-cu130-py3.11-runtime", "--registry", "127.0.0.1:1/x",
                   "--out", str(tmp_path)])

@@ -1,4 +1,4 @@
-"""imgbuild.doctor without a daemon: a fake engine, a pretend driver, the report's exit code."""
+"""imgbuild doctor (host/doctor.py) without a daemon: a fake engine, a pretend driver, the report's exit code."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import io
 from unittest.mock import create_autospec
 
 import pytest
-from imgbuild.cli import doctor
-from imgbuild.cli.doctor import print_checks, run_checks
+from imgbuild.cli.doctor import print_checks
 from imgbuild.core.errors import DaemonError
 from imgbuild.engine.daemon import Engine
 from imgbuild.engine.values import ImageInfo
+from imgbuild.host import doctor
 from imgbuild.host.checks import Check, split_message
+from imgbuild.host.doctor import run_checks
 from rich.console import Console
 
 
@@ -39,7 +40,7 @@ def hubless_engine(runtimes: list[str], root: str) -> Engine:
 def checks_with(monkeypatch: pytest.MonkeyPatch, matrix, driver: str | None, runtimes: list[str], root: str):
     monkeypatch.setattr(doctor, "host_driver", lambda: driver)
     monkeypatch.setattr(doctor, "docker_has_nvidia", lambda r: "nvidia" in r)
-    return {c.name: c for c in run_checks(lambda: fake_engine(runtimes, root), matrix, {})}
+    return {c.name: c for c in run_checks(lambda: fake_engine(runtimes, root), matrix.host_needs(), {})}
 
 
 def test_an_old_driver_lists_the_cuda_versions_it_runs(monkeypatch, matrix, tmp_path) -> None:
@@ -75,7 +76,7 @@ def test_no_daemon_is_a_failure_and_skips_the_daemon_checks(monkeypatch, matrix)
         raise DaemonError("cannot reach the Docker daemon: start it or point DOCKER_HOST at one (refused)")
 
     monkeypatch.setattr(doctor, "host_driver", lambda: None)
-    checks = {c.name: c for c in run_checks(no_daemon, matrix, {"DOCKER_HOST": "tcp://nowhere:2375"})}
+    checks = {c.name: c for c in run_checks(no_daemon, matrix.host_needs(), {"DOCKER_HOST": "tcp://nowhere:2375"})}
     detail = "cannot reach the Docker daemon (refused) [DOCKER_HOST=tcp://nowhere:2375]"
     fix = "start it or point DOCKER_HOST at one"
     assert checks["docker daemon"] == Check("docker daemon", False, detail, fix)
@@ -106,7 +107,7 @@ def test_warnings_exit_zero_and_failures_exit_one() -> None:
 
 def test_a_base_that_cannot_be_pulled_names_imgbuild_base(monkeypatch, matrix, tmp_path):
     monkeypatch.setattr(doctor, "host_driver", lambda: None)
-    checks = {c.name: c for c in run_checks(lambda: hubless_engine([], str(tmp_path)), matrix, {})}
+    checks = {c.name: c for c in run_checks(lambda: hubless_engine([], str(tmp_path)), matrix.host_needs(), {})}
     base = checks["base image"]
     assert base.ok is None and "cannot be pulled" in base.detail and "imgbuild base" in base.fix
 

@@ -10,10 +10,11 @@ import pytest
 from helpers import ROOT
 from imgbuild.core import tags
 from imgbuild.core.reference import RegistryRef
+from imgbuild.core.variant import platform_builds as builds
 from imgbuild.matrix.load import load_matrix
 from imgbuild.matrix.select import Selection, select
 from imgbuild.plan.nightly import chunks, join_job
-from imgbuild.publish.index import PlatformImage, builds, index_body, stand_in
+from imgbuild.publish.index import PlatformImage, index_body, stand_in
 from imgbuild.publish.tested import tested_tag as marker_tag
 from imgbuild.registry.client import RegistryClient
 from imgbuild.registry.referrers import digest_of

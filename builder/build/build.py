@@ -14,6 +14,8 @@ from ..core.platform import engine_platform
 from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
+from ..host.preflight import before_build
+from ..lock.resolve import resolve_missing
 from ..lock.wheelhouse import serve
 from ..render.context import BuildContext
 from ..render.inputs import BASE_DIGEST_LABEL, inputs_labels
@@ -22,20 +24,24 @@ from . import seal
 from .cache import registry_cache
 from .failures import explain_failure
 from .image import Image
-from .options import BuildOptions, certificates, check_options, content_options, revision, source, torch_index
+from .options import BuildOptions, certificates, content_options, revision, source, torch_index
 
 
 def build_all(variants: list[Variant], engine: Engine, options: BuildOptions, reporter: Reporter) -> list[Image]:
-    """Build each image in order (a variant's own image before its team images); every option is checked first."""
-    for variant in variants:
-        check_options(variant, options)
+    """`imgbuild build`: the preflight (the engine's builder, each base), a lock for each variant that has none, then
+    each image in order (a variant's own image before its team images). The options were checked where they were
+    read (`check_options`)."""
+    for line in before_build(engine, [v for v in variants if v.kind.starts_from_base]):
+        reporter.info(line)
+    for lock in resolve_missing(variants, find_links=options.wheelhouse):
+        reporter.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} "
+                      "packages; commit it to publish this variant, as `release` and `push` never resolve a lock)")
     return [build(variant, engine, options, reporter) for variant in variants]
 
 
 def build(variant: Variant, engine: Engine, options: BuildOptions, reporter: Reporter) -> Image:
     """Build one image and tag it with every tag of its scheme. An image built FROM another of ours (a team's) has
-    that one built first when it is not here."""
-    check_options(variant, options)
+    that one built first when it is not here. `options` are checked ones (`check_options`)."""
     for below in variant.kind.built_first(variant):
         if engine.image(tags.local_ref(below)) is None:
             reporter.info(f"{variant.image}: building its base {tags.local_ref(below)} first")

@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +37,13 @@ class BuildOptions:
     created: dt.datetime | None = None  # a fixed build time (`reproduce`: the published image's); else $SOURCE_DATE_EPOCH
 
 
-def check_options(variant: Variant, options: BuildOptions) -> None:
-    """Refuse, before anything is built, what cannot work."""
-    if options.index is Index.pypi and not variant.pypi_carries:
-        raise ConfigError(f"--index pypi: PyPI's torch {variant.torch} is not the {variant.cuda_tag} build "
-                          f"{variant.id} needs; use --index auto (or pytorch) to take it from {variant.index}")
+def check_options(variants: Iterable[Variant], options: BuildOptions) -> None:
+    """Refuse, before anything is built, what cannot work. Run once per run, where the options are read: each CA
+    file is read once here, not once per image."""
+    for variant in variants:
+        if options.index is Index.pypi and not variant.pypi_carries:
+            raise ConfigError(f"--index pypi: PyPI's torch {variant.torch} is not the {variant.cuda_tag} build "
+                              f"{variant.id} needs; use --index auto (or pytorch) to take it from {variant.index}")
     for cert in options.ca_certs:
         certificates(cert)
     if options.wheelhouse and not options.wheelhouse.is_dir():

@@ -11,7 +11,7 @@ import typer
 
 from ..core.errors import PublishError, RegistryError
 from ..core.reference import ImageRef
-from .options import BuildFlags, MatrixOpt, cli_options, matrix_path, output
+from .options import BuildFlags, MatrixOpt, cli_options, matrix_named, output
 
 
 def sbom_cmd(
@@ -79,9 +79,8 @@ def reproduce_cmd(
     """Rebuild a published image from this checkout, as of its own build time, and compare the digests: the same
     digest proves the tag is what this repository's Dockerfile and lock make from that base."""
     from ..engine.daemon import Engine
-    from ..matrix.load import load_matrix
-    from ..release.reproduce import check, reproduce
+    from ..release.reproduce import reproduce
 
     image = ImageRef.parse_remote(ref)
-    result = reproduce(image, load_matrix(matrix_path(matrix)), Engine(), site.options(), output(ctx))
-    output(ctx).result(check(result))
+    result = reproduce(image, matrix_named(matrix), Engine(), site.options(), output(ctx))
+    output(ctx).result(result.check())

@@ -11,7 +11,7 @@ from rich.table import Table
 from ..core.choices import GpuMode
 from ..core.errors import ConfigError, SmokeError, writing
 from ..core.output import Reporter
-from ..core.paths import WORK_DIR, claim
+from ..core.paths import WORK_DIR
 from .options import BuildFlags, GpuOpt, SelectionOptions, cli_options, images_named, output
 
 if TYPE_CHECKING:
@@ -43,20 +43,10 @@ def build_cmd(ctx: typer.Context, select: SelectionOptions, site: BuildFlags) ->
     """Render and build the selected variants (the runtime flavor unless --flavor or --variant says), each
     variant's image and then its team images (--image picks)."""
     from ..build.build import build_all
-    from ..build.options import check_options
     from ..engine.daemon import Engine
-    from ..host.preflight import before_build
-    from ..lock.resolve import resolve_missing
 
     variants, options = site.resolve(select.variants(one_flavor=True, teams=True))
     out, engine = output(ctx), Engine()  # no daemon: one line now, before a lock is resolved
-    for variant in variants:
-        check_options(variant, options)
-    for line in before_build(engine, [v for v in variants if v.kind.starts_from_base]):
-        out.info(line)
-    for lock in resolve_missing(variants, find_links=options.wheelhouse):
-        out.info(f"{lock.variant} had no current lock: resolved one now into {lock.path} ({len(lock.pins)} packages; "
-                 "commit it to publish this variant, as `release` and `push` never resolve a lock)")
     for image in build_all(variants, engine, options, out):
         for ref in image.refs:
             out.result(str(ref))
@@ -78,35 +68,22 @@ def test_cmd(
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
     from ..engine.daemon import Engine
-    from ..smoke.report import JSON_MARK, JUNIT_MARK, report_paths, write_json, write_junit
-    from ..smoke.run import smoke_test
+    from ..smoke.run import test_images
 
     refs = images_named(image, select)
     if mark_tested and (not image or refs[0].digest is None or refs[0].registry is None or gpu is not GpuMode.yes):
         raise ConfigError("--mark-tested marks one pushed digest's GPU tier: pass IMAGE as HOST/NAMESPACE/IMAGE@sha256:... "
                           "and --gpu yes")
-    # One report per image: with several images each gets its own file (report_paths), so none overwrites another.
-    junits, jsons = (report_paths(path, refs) if path else [] for path in (junit, json_out))
-    for path in junits:
-        claim(path, JUNIT_MARK)  # a user's file there: refused before the (long) suite runs
-    for path in jsons:
-        claim(path, JSON_MARK)
-    engine, out = Engine(), output(ctx)
-    failed = 0
-    for i, ref in enumerate(refs):
-        report = smoke_test(engine, ref, gpu, WORK_DIR)
-        print_smoke(report, out)
-        if junits:
-            write_junit(report, junits[i])
-        if jsons:
-            write_json(report, jsons[i])
-        failed += not report.passed
-        if mark_tested and report.passed:
-            from ..publish.tested import mark_gpu_tested
+    out = output(ctx)
+    reports = test_images(Engine(), refs, gpu, WORK_DIR, junit=junit, json_out=json_out,
+                          each=lambda report: print_smoke(report, out))
+    failed = sum(not report.passed for report in reports)
+    if mark_tested and not failed:
+        from ..publish.tested import mark_gpu_tested
 
-            out.result(f"marked {mark_gpu_tested(ref, report)}")
+        out.result(f"marked {mark_gpu_tested(refs[0], reports[0])}")
     if failed:
-        where = "" if not junits else f" and {junits[0]}" if len(junits) == 1 else f" and the JUnit files beside {junit}"
+        where = "" if not junit else f" and {junit}" if len(refs) == 1 else f" and the JUnit files beside {junit}"
         raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above{where}")
 
 

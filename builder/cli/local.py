@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ..matrix.load import load_matrix
-from ..registry import local as localregistry
+from ..core.paths import LOCAL_REGISTRY_PORT
 from .options import matrix_path, output
+
+if TYPE_CHECKING:  # registry/local.py imports requests: imported when a command runs, so `--help` stays fast
+    from ..registry.local import LocalRegistry
 
 
 def _engine():
@@ -19,7 +21,7 @@ def _engine():
     return Engine(timeout=60)
 
 
-def _describe(reg: localregistry.LocalRegistry, up: bool) -> str:
+def _describe(reg: LocalRegistry, up: bool) -> str:
     how = "the registry:2 image (container imgbuild-registry)" if reg.backend == "container" else reg.backend
     state = "running" if up else "stopped"
     return (f"local registry: {state} at {reg.address} (push there with --registry {reg.target})\n"
@@ -29,15 +31,19 @@ def _describe(reg: localregistry.LocalRegistry, up: bool) -> str:
 def start_cmd(
     ctx: typer.Context,
     port: Annotated[Optional[int], typer.Option("--port", min=1, max=65535,
-                                                help=f"port on 127.0.0.1 [default: {localregistry.DEFAULT_PORT}]")] = None,
+                                                help=f"port on 127.0.0.1 [default: {LOCAL_REGISTRY_PORT}]")] = None,
 ) -> None:
     """Start the local registry (a no-op when it already runs); its storage survives stop and restart."""
+    from ..registry import local as localregistry
+
     reg = localregistry.ensure_running(_engine, port)
     output(ctx).result(_describe(reg, True))
 
 
 def stop_cmd(ctx: typer.Context) -> None:
     """Stop the local registry; its images stay in its data folder for the next start."""
+    from ..registry import local as localregistry
+
     _, up = localregistry.status()
     reg = localregistry.stop(_engine)
     if reg is None:
@@ -48,6 +54,8 @@ def stop_cmd(ctx: typer.Context) -> None:
 
 def status_cmd(ctx: typer.Context) -> None:
     """Say whether the local registry runs, how, where it listens and where its data lives."""
+    from ..registry import local as localregistry
+
     reg, up = localregistry.status()
     if reg is None:
         output(ctx).result(f"local registry: never started (data folder {localregistry.data_dir()}): "
@@ -69,6 +77,7 @@ def base_cmd(
     """Make a base image from this host's apt sources (debootstrap) and print the --base-image to pass."""
     from ..core.platform import DEFAULT_PLATFORM, parse_platform, platform
     from ..host.base import PYTHON_LABEL, host_source, make_base
+    from ..matrix.load import load_matrix
 
     chosen = parse_platform(target, all_too=False) if target else DEFAULT_PLATFORM
     suffix = platform(chosen).id_suffix

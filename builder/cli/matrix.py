@@ -11,7 +11,6 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from ..core import tags
-from ..core.errors import ConfigError
 from ..core.variant import Variant
 from .options import CudaOpt, SelectionOptions, TorchOpt, cli_options, output
 
@@ -44,10 +43,10 @@ def matrix_cmd(
 ) -> None:
     """List the selected variants (all of them by default)."""
     out, variants = output(ctx), select.variants()
-    if github:  # `gpu` picks the runner (self-hosted `gpu` or ubuntu-latest)
-        from ..plan.github import job_of, needs_gpu, strategy_matrix
+    if github:
+        from ..plan.github import variants_matrix
 
-        out.data(strategy_matrix(job_of(v, gpu=needs_gpu(v)) for v in variants))
+        out.data(variants_matrix(variants))
         return
     if as_json:
         out.data(json.dumps({"variants": [variant_record(v) for v in variants]}, indent=2))
@@ -67,18 +66,6 @@ def matrix_cmd(
     out.table(table)
 
 
-def _one_view(show_layout: bool, chunk: int | None, gpu_jobs: bool, join_jobs: bool) -> None:
-    """plan prints one thing: the layout, or one matrix (all jobs, GPU jobs or join jobs) of one chunk; an option
-    the chosen view would ignore is refused, naming which to drop."""
-    if show_layout and (ignored := [name for name, given in (("--chunk", chunk is not None), ("--gpu-jobs", gpu_jobs),
-                                                             ("--join-jobs", join_jobs)) if given]):
-        raise ConfigError(f"--layout prints how the whole plan is cut into chunks, not a chunk's jobs, so it would "
-                          f"ignore {' and '.join(ignored)}: drop {' and '.join(ignored)}, or drop --layout")
-    if gpu_jobs and join_jobs:
-        raise ConfigError("--gpu-jobs and --join-jobs each print another matrix: drop one of them (run plan once for "
-                          "each)")
-
-
 @cli_options
 def plan_cmd(
     ctx: typer.Context, *, select: SelectionOptions,
@@ -95,35 +82,11 @@ def plan_cmd(
 ) -> None:
     """The nightly's strategy.matrix: every selected variant, each with the runner it needs; a variant without a
     current lock is planned too, and its job fails naming the lock command (the nightly never relocks)."""
-    from ..plan.github import strategy_matrix
-    from ..plan.nightly import MATRIX_LIMIT, Runners, chunks, job, join_job, layout, unlocked_ids
-    from ..publish.index import builds
+    from ..plan.nightly import Runners, plan_view
 
-    _one_view(show_layout, chunk, gpu_jobs, join_jobs)
-    out, variants, labels = output(ctx), select.variants(), Runners.parse(runners)
-    pieces, unlocked = chunks(variants, chunk_size), unlocked_ids(variants)
-    plan = layout(variants, unlocked, chunk_size)
-    if plan["not_locked"]:
-        out.info(f"{plan['not_locked']} of {len(variants)} variants have no current lock: their jobs fail tonight "
-                 f"(run `imgbuild lock --variant ID`, e.g. {plan['not_locked_first'][0]})")
-    if show_layout:
-        out.data(json.dumps(plan, separators=(",", ":")))
-        return
-    if chunk is None and len(pieces) > 1:
-        raise ConfigError(f"{len(variants)} variants do not fit one GitHub matrix ({MATRIX_LIMIT} jobs): print the "
-                          "--layout and one --chunk K at a time")
-    if chunk is not None and chunk >= len(pieces):
-        raise ConfigError(f"--chunk {chunk}: the plan has chunks 0 to {len(pieces) - 1}: pass one of them")
-    if join_jobs:
-        # A join needs the image of every platform of its build. With a selection that leaves a platform out
-        # (--platform linux/amd64) nothing builds that platform tonight, so its joins could only fail: they are left
-        # out, not refused, since a workflow plans its build, GPU and join matrices from one selection, and an empty
-        # join matrix skips the join job while the builds go on.
-        selected = {(v.image, v.id) for v in variants}
-        joins = [b for b in builds(pieces[chunk or 0]) if all((v.image, v.id) in selected for v in b)]
-        out.data(strategy_matrix(join_job(b) for b in joins))
-        return
-    jobs = [job(v, labels, unlocked) for v in pieces[chunk or 0]]
-    if gpu_jobs:
-        jobs = [j for j in jobs if j["gpu_runs_on"] and j["locked"] == "yes"]
-    out.data(strategy_matrix(jobs))
+    out = output(ctx)
+    view = plan_view(select.variants(), Runners.parse(runners), chunk_size, show_layout=show_layout, chunk=chunk,
+                     gpu_jobs=gpu_jobs, join_jobs=join_jobs)
+    if view.not_locked:
+        out.info(view.not_locked)
+    out.data(view.text)

@@ -28,12 +28,11 @@ from ..core.output import Reporter
 from ..core.paths import DEFAULT_MATRIX, WORK_DIR
 from ..core.reference import ImageRef
 from ..core.variant import Variant
-from ..matrix.load import Matrix, load_matrix
-from ..matrix.select import Selection, select
-from ..matrix.teams import with_images
 
-if typing.TYPE_CHECKING:  # imported when used, so that `imgbuild --help` stays fast
+if typing.TYPE_CHECKING:  # imported when used, so that `imgbuild --help` stays fast (the matrix: pydantic)
     from ..build.options import BuildOptions
+    from ..matrix.load import Matrix
+    from ..matrix.select import Selection
     from ..registry.target import RegistryTarget
 
 MatrixOpt = Annotated[Optional[Path], typer.Option("--matrix", readable=False,  # the loader says why it cannot read
@@ -80,6 +79,13 @@ def matrix_path(given: Path | None, env: Mapping[str, str] | None = None) -> Pat
     return local if local.exists() else DEFAULT_MATRIX
 
 
+def matrix_named(given: Path | None) -> Matrix:
+    """--matrix resolved into the Matrix it names, checked whole (matrix/)."""
+    from ..matrix.load import load_matrix
+
+    return load_matrix(matrix_path(given))
+
+
 @dataclass(frozen=True)
 class SelectionOptions:
     """--matrix and the selection options every command that acts on variants takes."""
@@ -100,17 +106,22 @@ class SelectionOptions:
     def selection(self, *, one_flavor: bool = False) -> Selection:
         """`one_flavor`: with neither --flavor nor --variant, commands that make images act on the runtime
         flavor, so `build --torch 2.6 --cuda 12.4` means one image."""
+        from ..matrix.select import Selection
+
         flavor = "runtime" if one_flavor and not self.flavor and not self.variant else self.flavor
         return Selection(torch=self.torch, cuda=self.cuda, flavor=flavor, python=self.python,
                          variant=tuple(self.variant or ()), platform=self.platform)
 
     def load(self) -> Matrix:
-        return load_matrix(matrix_path(self.matrix))
+        return matrix_named(self.matrix)
 
     def variants(self, *, one_flavor: bool = False, teams: bool = False) -> list[Variant]:
         """The selected variants (a NothingSelected that says what exists when there are none). `teams`:
         commands that act on images get each variant's team images too (matrix.yaml `images:`; --image
         keeps some)."""
+        from ..matrix.select import select
+        from ..matrix.teams import with_images
+
         matrix = self.load()
         chosen = select(matrix, self.selection(one_flavor=one_flavor))
         if teams or self.images:
@@ -172,8 +183,7 @@ class BuildFlags:
         from ..build.options import check_options
 
         variants, options = [self.apply(v) for v in variants], self.options(work_dir)
-        for variant in variants:
-            check_options(variant, options)
+        check_options(variants, options)  # once per run: the stages after this take the options as checked
         return variants, options
 
 

@@ -26,6 +26,7 @@ DEFAULT_MATRIX = PACKAGE / "matrix.yaml"
 LOCKS = _shipped("locks")  # the locks resolved for the default matrix
 # The work folder (build logs, tested records, release files) is relative to where imgbuild runs.
 WORK_DIR = Path(".imgbuild")
+LOCAL_REGISTRY_PORT = 5000  # the local registry listens on 127.0.0.1 here unless `registry start --port` says
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from .platform import DEFAULT_PLATFORM, platform
+from .platform import DEFAULT_PLATFORM, PLATFORMS, platform
 
 
 class ImageKind(Protocol):
@@ -218,3 +218,10 @@ def builds_of(variants: Iterable[Variant]) -> list[list[Variant]]:
     for v in variants:
         found.setdefault((v.image, v.on(v.platforms[0]).id), []).append(v)
     return list(found.values())
+
+
+def platform_builds(variants: Iterable[Variant]) -> list[list[Variant]]:
+    """The multi-platform builds among `variants`, each as the variants of all its platforms (in PLATFORMS order:
+    linux/amd64 first), whichever of them was selected."""
+    return [[build[0].on(p) for p in PLATFORMS if p in build[0].platforms]
+            for build in builds_of(variants) if build[0].multi_platform]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # What one release (build, test, push) of a flavor takes at its peak in Docker's data root, rounded up: the
@@ -20,6 +20,16 @@ class Check:
     ok: bool | None
     detail: str
     fix: str = ""
+
+
+@dataclass(frozen=True)
+class MatrixNeeds:
+    """What a matrix asks of a host, as plain values for `imgbuild doctor` (host/ sits below matrix/)."""
+
+    source: str  # the matrix file
+    variants: int
+    min_drivers: Mapping[str, str]  # CUDA version -> the driver it needs, as written ("580.65.06")
+    base_image: str
 
 
 def disk_check(info: dict, flavors: Iterable[str] = ("devel",)) -> Check:

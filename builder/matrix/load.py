@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from ..core.platform import DEFAULT_PLATFORM, PLATFORMS
 from ..core.variant import Variant
+from ..host.checks import MatrixNeeds
 from . import rules as matrix_rules
 from .explain import explain
 from .extras import check_images
@@ -73,6 +74,11 @@ class Matrix:
         info = self.file.cuda.get(cuda)
         return bool(info and info.nvcc)
 
+    def host_needs(self) -> MatrixNeeds:
+        """What this matrix asks of a host: `imgbuild doctor` compares the driver and looks for the base."""
+        return MatrixNeeds(source=self.source, variants=len(self.expand()), base_image=self.file.defaults.base_image,
+                           min_drivers={cuda: info.min_driver for cuda, info in self.file.cuda.items()})
+
     def expand(self, platforms: tuple[str, ...] = (DEFAULT_PLATFORM,)) -> list[Variant]:
         """Every variant the matrix builds on these platforms: each (torch, CUDA, flavor) at its default Python,
         plus extras."""
@@ -99,6 +105,11 @@ def pythons_built(release: Release, cuda: str) -> list[str]:
 def default_python(release: Release, cuda: str) -> str:
     build = release.cuda.get(cuda)
     return (build.default_python if build and build.default_python else None) or release.default_python
+
+
+def host_needs(path: Path) -> MatrixNeeds:
+    """The matrix at `path`, read for `imgbuild doctor`."""
+    return load_matrix(path).host_needs()
 
 
 def load_matrix(path: Path = DEFAULT_MATRIX) -> Matrix:

@@ -23,3 +23,8 @@ def needs_gpu(variant: Variant) -> str:
 def strategy_matrix(jobs: Iterable[Mapping[str, object]]) -> str:
     """{"include": [job, ...]} on one line, as a workflow's fromJSON() reads it from a step's output."""
     return json.dumps({"include": list(jobs)}, separators=(",", ":"))
+
+
+def variants_matrix(variants: Iterable[Variant]) -> str:
+    """`imgbuild matrix --github`: one job per variant, `gpu` picking its runner (self-hosted `gpu` or hosted)."""
+    return strategy_matrix(job_of(v, gpu=needs_gpu(v)) for v in variants)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from ..core.errors import ConfigError
 from ..core.platform import DEFAULT_PLATFORM
-from ..core.variant import Variant, builds_of
+from ..core.variant import Variant, builds_of, platform_builds
 from ..host.checks import BUILD_SPACE
 from ..lock.lockfile import lock_problem
-from .github import job_of, needs_gpu
+from .github import job_of, needs_gpu, strategy_matrix
 
 MATRIX_LIMIT = 256  # GitHub: a matrix generates at most 256 jobs per workflow run
 HOSTED_DISK = 14 * 10**9  # GitHub's documented SSD of a standard hosted Linux runner (public repositories)
@@ -122,3 +122,52 @@ def layout(variants: list[Variant], unlocked: set[str], size: int = MATRIX_LIMIT
     missing = [v.id for v in variants if v.id in unlocked]
     return {"variants": len(variants), "chunk_size": size, "chunks": count, "parts": parts,
             "not_locked": len(missing), "not_locked_first": missing[:5]}
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What `imgbuild plan` prints: one JSON text, and a word on the variants whose jobs fail tonight (no lock)."""
+
+    text: str
+    not_locked: str | None = None
+
+
+def plan_view(variants: list[Variant], runners: Runners, chunk_size: int = MATRIX_LIMIT, *, show_layout: bool = False,
+              chunk: int | None = None, gpu_jobs: bool = False, join_jobs: bool = False) -> PlanView:
+    """One view of the nightly's plan: the layout, or one chunk's matrix of every job, its GPU jobs or its joins."""
+    _one_view(show_layout, chunk, gpu_jobs, join_jobs)
+    pieces, unlocked = chunks(variants, chunk_size), unlocked_ids(variants)
+    plan = layout(variants, unlocked, chunk_size)
+    said = (f"{plan['not_locked']} of {len(variants)} variants have no current lock: their jobs fail tonight (run "
+            f"`imgbuild lock --variant ID`, e.g. {plan['not_locked_first'][0]})") if plan["not_locked"] else None
+    if show_layout:
+        return PlanView(json.dumps(plan, separators=(",", ":")), said)
+    if chunk is None and len(pieces) > 1:
+        raise ConfigError(f"{len(variants)} variants do not fit one GitHub matrix ({MATRIX_LIMIT} jobs): print the "
+                          "--layout and one --chunk K at a time")
+    if chunk is not None and chunk >= len(pieces):
+        raise ConfigError(f"--chunk {chunk}: the plan has chunks 0 to {len(pieces) - 1}: pass one of them")
+    if join_jobs:
+        # A join needs the image of every platform of its build. With a selection that leaves a platform out
+        # (--platform linux/amd64) nothing builds that platform tonight, so its joins could only fail: they are left
+        # out, not refused, since a workflow plans its build, GPU and join matrices from one selection, and an empty
+        # join matrix skips the join job while the builds go on.
+        selected = {(v.image, v.id) for v in variants}
+        joins = [b for b in platform_builds(pieces[chunk or 0]) if all((v.image, v.id) in selected for v in b)]
+        return PlanView(strategy_matrix(join_job(b) for b in joins), said)
+    jobs = [job(v, runners, unlocked) for v in pieces[chunk or 0]]
+    if gpu_jobs:
+        jobs = [j for j in jobs if j["gpu_runs_on"] and j["locked"] == "yes"]
+    return PlanView(strategy_matrix(jobs), said)
+
+
+def _one_view(show_layout: bool, chunk: int | None, gpu_jobs: bool, join_jobs: bool) -> None:
+    """plan prints one thing: the layout, or one matrix (all jobs, GPU jobs or join jobs) of one chunk; an option
+    the chosen view would ignore is refused, naming which to drop."""
+    if show_layout and (ignored := [name for name, given in (("--chunk", chunk is not None), ("--gpu-jobs", gpu_jobs),
+                                                             ("--join-jobs", join_jobs)) if given]):
+        raise ConfigError(f"--layout prints how the whole plan is cut into chunks, not a chunk's jobs, so it would "
+                          f"ignore {' and '.join(ignored)}: drop {' and '.join(ignored)}, or drop --layout")
+    if gpu_jobs and join_jobs:
+        raise ConfigError("--gpu-jobs and --join-jobs each print another matrix: drop one of them (run plan once for "
+                          "each)")

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from ..build import provenance, sbom
 from ..core import tags
 from ..core.errors import PublishError
-from ..core.platform import PLATFORMS, platform
-from ..core.variant import Variant, builds_of
+from ..core.platform import platform
+from ..core.variant import Variant
 from ..registry.client import RegistryClient
 from ..registry.referrers import OCI_INDEX, digest_of, referrers
 from ..registry.target import RegistryTarget
@@ -52,13 +52,6 @@ class Joined:
     digest: str
     images: tuple[PlatformImage, ...]
     again: bool  # the dated tag already named this index (a re-run, or the other platform's job joined first)
-
-
-def builds(variants: list[Variant]) -> list[list[Variant]]:
-    """The multi-platform builds among `variants`, each as the variants of all its platforms (in PLATFORMS order),
-    whichever of them was selected."""
-    return [[build[0].on(p) for p in PLATFORMS if p in build[0].platforms]
-            for build in builds_of(variants) if build[0].multi_platform]
 
 
 def index_body(images: list[PlatformImage]) -> bytes:

@@ -21,12 +21,12 @@ import platformdirs
 import requests
 
 from ..core.errors import ConfigError, DaemonError, RegistryError
-from ..core.paths import read_regular
+from ..core.paths import LOCAL_REGISTRY_PORT, read_regular
 
 IMAGE = "registry:2"
 CONTAINER = "imgbuild-registry"
 BINARIES = ("docker-registry", "registry")
-DEFAULT_PORT = 5000
+DEFAULT_PORT = LOCAL_REGISTRY_PORT
 NAMESPACE = "imgbuild"  # pushed images land at 127.0.0.1:PORT/imgbuild/<image>
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from ..core import tags
 from ..core.errors import ImgbuildError
 from ..core.output import Reporter
-from ..core.variant import Variant
-from ..publish.index import Joined, NotYetPushed, builds, join, stand_in
+from ..core.variant import Variant, platform_builds
+from ..publish.index import Joined, NotYetPushed, join, stand_in
 from ..publish.push import PushResult
 from ..registry.target import RegistryTarget
 from .fields import DIGEST, PLATFORM, TAG, BadField, Fields
@@ -61,7 +61,7 @@ def join_builds(variants: list[Variant], target: RegistryTarget, date: dt.date, 
         IndexEntry]:
     """Join every multi-platform build among `variants`; one build's failure is recorded and the others go on."""
     entries = []
-    for build in builds(variants):
+    for build in platform_builds(variants):
         first = build[0]
         repository = f"{target.host}/{target.ref.repository(first.image)}"
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..build.build import build
 from ..build.options import BuildOptions
 from ..core.choices import GpuMode
-from ..core.errors import ImgbuildError, writing
+from ..core.errors import ImgbuildError, PublishError, writing
 from ..core.output import Reporter
 from ..core.reference import ImageRef
 from ..core.variant import Variant
@@ -55,6 +55,25 @@ class ReleaseOutcome:
     @property
     def failed_indexes(self) -> list[IndexEntry]:
         return [i for i in self.indexes if i.status != "ok"]
+
+    def check(self) -> None:
+        """The failure policy of a release, once every image was tried: variants without a lock name the command
+        that locks them; a failed image, or a build left without its multi-platform tags, fails the run."""
+        not_locked = sum(e.outcome == "not locked" for e in self.entries)
+        if not_locked:
+            others = self.failed - not_locked
+            raise PublishError(f"{not_locked} of {len(self.entries)} variants have no current lock, so nothing was "
+                               f"built for them: run `{self.lock_commands[0]}`"
+                               + (f" (and {len(self.lock_commands) - 1} more: see {self.manifest})"
+                                  if len(self.lock_commands) > 1 else "")
+                               + ", review and commit the locks" + (f"; {others} failed besides" if others else ""))
+        if self.failed:
+            raise PublishError(f"{self.failed} of {len(self.entries)} variants failed: see the table above and "
+                               f"{self.manifest}")
+        if self.failed_indexes:
+            first = self.failed_indexes[0]
+            raise PublishError(f"every image was published, but {len(self.failed_indexes)} multi-platform tag set(s) "
+                               f"were not written: {first.variant}: {first.error}")
 
     @property
     def pinned(self) -> list[ImageRef]:

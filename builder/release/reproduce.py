@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from ..build.build import base_digest, build
-from ..build.options import BuildOptions, revision
+from ..build.options import BuildOptions, check_options, revision
 from ..core.errors import ConfigError, PublishError, RegistryError
 from ..core.output import Reporter
 from ..core.platform import of_machine
@@ -41,6 +41,10 @@ class Reproduction:
     def same(self) -> bool:
         return self.rebuilt in (self.published.split("@")[-1], self.config) and not self.differing
 
+    def check(self) -> str:
+        """The line that says the outcome; a rebuild that differs is a failed check (exit 6)."""
+        return check(self)
+
 
 def reproduce(ref: ImageRef, matrix: Matrix, engine: Engine, options: BuildOptions,
               reporter: Reporter) -> Reproduction:
@@ -63,6 +67,7 @@ def reproduce(ref: ImageRef, matrix: Matrix, engine: Engine, options: BuildOptio
         created = dt.datetime.fromisoformat(labels[CREATED])
     except (KeyError, ValueError):
         raise ConfigError(f"{ref} carries no build time ({CREATED}): imgbuild did not build it") from None
+    check_options([variant], options)  # the variant is known only now, from the image's labels
     reporter.info(f"rebuilding {variant.id} as of {labels[CREATED]} from revision {here[:12]}")
     image = build(variant, engine, dataclasses.replace(options, created=created), reporter)
     rebuilt = engine.image(image.id)

@@ -14,19 +14,20 @@ import tarfile
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from ..core.choices import GpuMode
 from ..core.errors import ImgbuildError, SmokeError, writing
-from ..core.paths import SMOKETESTS
+from ..core.paths import SMOKETESTS, claim
 from ..core.reference import ImageRef
 from ..core.tags import VARIANT_LABEL
 from ..engine.daemon import Engine
 from ..host import gpu
 from . import probes
 from .record import record_tested
-from .report import SmokeCase, SmokeReport
+from .report import JSON_MARK, JUNIT_MARK, SmokeCase, SmokeReport, report_paths, write_json, write_junit
 from .restricted import restricted_cases
 
 INSIDE = "/tmp/imgbuild-smoke"  # the suite and pytest (read-only to the image's user)
@@ -47,6 +48,27 @@ def smoke_test(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode, work_dir:
     report = run_smoke(engine, image_ref, gpu_mode)
     record_tested(report, work_dir)
     return report
+
+
+def test_images(engine: Engine, refs: Sequence[ImageRef], gpu_mode: GpuMode, work_dir: Path, *,
+                junit: Path | None = None, json_out: Path | None = None,
+                each: Callable[[SmokeReport], None] = lambda report: None) -> list[SmokeReport]:
+    """`imgbuild test`: each image's suite, its reports written (one per image: report_paths) and handed to `each`
+    as it ends. A user's file where a report would go is refused before the first (long) suite runs."""
+    junits, jsons = (report_paths(path, refs) if path else [] for path in (junit, json_out))
+    for path in junits:
+        claim(path, JUNIT_MARK)
+    for path in jsons:
+        claim(path, JSON_MARK)
+    reports = []
+    for i, ref in enumerate(refs):
+        reports.append(report := smoke_test(engine, ref, gpu_mode, work_dir))
+        each(report)
+        if junits:
+            write_junit(report, junits[i])
+        if jsons:
+            write_json(report, jsons[i])
+    return reports
 
 
 def run_smoke(engine: Engine, image_ref: ImageRef, gpu_mode: GpuMode = GpuMode.auto,

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds conftest helpers, registry_server
 
 from helpers import ROOT, missing
-from imgbuild.cli.doctor import NO_GPU_FIX, doctor_cmd, print_checks, run_checks
+from imgbuild.cli.doctor import doctor_cmd, print_checks
 from imgbuild.core.errors import DaemonError
 from imgbuild.engine.daemon import Engine
 from imgbuild.host.checks import Check
+from imgbuild.host.doctor import NO_GPU_FIX, run_checks
 from imgbuild.host.gpu import host_driver
 from imgbuild.matrix.load import load_matrix
 from registry_server import RegistryServer, auth_registry_fixture
@@ -26,7 +27,7 @@ from rich.console import Console
 pytestmark = pytest.mark.integration
 
 auth_registry = pytest.fixture(scope="module")(auth_registry_fixture)
-MATRIX = load_matrix(ROOT / "matrix.yaml")
+MATRIX = load_matrix(ROOT / "matrix.yaml").host_needs()
 WIDE = {"COLUMNS": "250"}  # rich wraps table cells at the terminal width
 
 
