@@ -4,11 +4,13 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import SMALL_MATRIX
+from helpers import ROOT, SMALL_MATRIX
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +19,33 @@ def matrix():
     from imgbuild.matrix.load import load_matrix
 
     return load_matrix(SMALL_MATRIX)
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """`cli(*args, cwd=, env=)` runs the command line in this process as `imgbuild ARGS` would run (main(): every
+    failure one `imgbuild: error:` line and its exit code) and answers like subprocess.run: a process costs a second
+    of imports. The hostile tables (hostile.py) still run real processes: they measure a command's CPU and memory."""
+    from imgbuild.cli.app import main
+
+    def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what the test printed before is not the command's
+        sigterm = signal.getsignal(signal.SIGTERM)  # main() takes SIGTERM over; pytest keeps its own
+        with monkeypatch.context() as scope:
+            scope.chdir(cwd)
+            for name, value in (env or {}).items():
+                scope.setenv(name, value)
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            finally:
+                signal.signal(signal.SIGTERM, sigterm)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["imgbuild", *args], code, out, err)
+
+    return run
 
 
 @pytest.fixture
