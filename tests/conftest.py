@@ -3,10 +3,8 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,15 +44,3 @@ def cli(monkeypatch, capsys):
         return subprocess.CompletedProcess(["imgbuild", *args], code, out, err)
 
     return run
-
-
-@pytest.fixture
-def folder(tmp_path):
-    """A working folder for one hostile case, removed afterwards (its read-only folders made writable first)."""
-    path = Path(tempfile.mkdtemp(prefix="imgbuild-hostile-"))
-    path.chmod(0o755)
-    yield path
-    for entry in path.rglob("*"):
-        if entry.is_dir() and not entry.is_symlink():
-            entry.chmod(0o755)
-    shutil.rmtree(path)

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile import SMALL, Case, check, fifo, small
+from hostile import SMALL, Case, fifo, small, table
 
 M = "matrix.yaml"
 CPU = ("--torch", "2.6", "--cuda", "cpu")
@@ -296,6 +296,11 @@ def test_the_table_has_at_least_60_kinds():
     assert len(CASES) >= 60 and len({c.name for c in CASES}) == len(CASES)
 
 
+@pytest.fixture(scope="module")
+def hostile(request, tmp_path_factory):
+    yield from table(request, CASES, tmp_path_factory.mktemp("hostile"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_the_boundary_holds(case, folder, tmp_path):
-    check(case, folder, tmp_path)
+def test_the_boundary_holds(case, hostile):
+    hostile.check(case)
