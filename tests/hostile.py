@@ -1,7 +1,7 @@
-"""How a hostile input is run and judged: against the installed `imgbuild` as a user would, each must end in exactly
-one line on stderr naming the cause (`file:line:` when a file is at fault), a non-zero exit, no traceback, no secret
-it was given, in under 2 s and 200 MB, with nothing written. The tables are test_hostile_inputs.py and
-test_hostile_boundary.py; a table's commands run side by side, one per core (`Table`)."""
+"""How a hostile input is run and judged: against the installed `imgbuild`, a process started as helpers.IMGBUILD
+starts it, as a user would, each must end in exactly one line on stderr naming the cause (`file:line:` when a file is
+at fault), a non-zero exit, no traceback, no secret it was given, in under 2 s and 200 MB, with nothing written. The
+tables are test_hostile_inputs.py and test_hostile_boundary.py; a table's commands run side by side, one per core."""
 
 from __future__ import annotations
 

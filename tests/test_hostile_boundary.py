@@ -297,10 +297,10 @@ def test_the_table_has_at_least_60_kinds():
 
 
 @pytest.fixture(scope="module")
-def hostile(request, tmp_path_factory):
+def commands(request, tmp_path_factory):
     yield from table(request, CASES, tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_the_boundary_holds(case, hostile):
-    hostile.check(case)
+def test_the_boundary_holds(case, commands):
+    commands.check(case)

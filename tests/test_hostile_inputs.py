@@ -105,10 +105,10 @@ def test_the_table_has_at_least_30_kinds():
 
 
 @pytest.fixture(scope="module")
-def hostile(request, tmp_path_factory):
+def commands(request, tmp_path_factory):
     yield from table(request, CASES, tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_one_line_nonzero_fast_small_and_writes_nothing(case, hostile):
-    hostile.check(case)
+def test_bad_input_is_one_line_nonzero_fast_small_and_writes_nothing(case, commands):
+    commands.check(case)
