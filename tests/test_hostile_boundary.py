@@ -32,7 +32,7 @@ def user_folder_named_like_a_variant(folder: Path) -> None:
     (mine / "notes.txt").write_text("a user's work\n")
 
 
-def tests_link_to_etc(folder: Path) -> None:
+def team_tests_link_to_etc(folder: Path) -> None:
     (folder / "teams").mkdir()
     os.symlink("/etc", folder / "teams" / "link")
 
@@ -177,7 +177,7 @@ CASES = [
     Case("team tests at /etc", "is outside the matrix's folder", {M: team("    tests: /etc\n")}, at=M),
     Case("team tests above the matrix", "is outside the matrix's folder", {M: team("    tests: ../../\n")}, at=M),
     Case("team tests through a link", "is outside the matrix's folder", {M: team("    tests: teams/link\n")}, at=M,
-         setup=tests_link_to_etc),
+         setup=team_tests_link_to_etc),
     Case("team tests a file", "is not there", {M: team("    tests: teams/vision\n")}, at=M, setup=a_team_tests_file),
     # names the image contract owns
     Case("team env PATH", "PATH belongs to the image contract", {M: team("    env: {PATH: /evil}\n")}, at=M),
