@@ -3,12 +3,12 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SMALL_MATRIX
+from helpers import ROOT, SMALL_MATRIX
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +20,27 @@ def matrix():
 
 
 @pytest.fixture
-def folder(tmp_path):
-    """A working folder for one hostile case, removed afterwards (its read-only folders made writable first)."""
-    path = Path(tempfile.mkdtemp(prefix="imgbuild-hostile-"))
-    path.chmod(0o755)
-    yield path
-    for entry in path.rglob("*"):
-        if entry.is_dir() and not entry.is_symlink():
-            entry.chmod(0o755)
-    shutil.rmtree(path)
+def cli(monkeypatch, capsys):
+    """`cli(*args, cwd=, env=)` runs the command line in this process as `imgbuild ARGS` would run (main(): every
+    failure one `imgbuild: error:` line and its exit code) and answers like subprocess.run: a process costs a second
+    of imports. The hostile tables (hostile.py) still run real processes: they measure a command's CPU and memory."""
+    from imgbuild.cli.app import main
+
+    def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        capsys.readouterr()  # what the test printed before is not the command's
+        sigterm = signal.getsignal(signal.SIGTERM)  # main() takes SIGTERM over; pytest keeps its own
+        with monkeypatch.context() as scope:
+            scope.chdir(cwd)
+            for name, value in (env or {}).items():
+                scope.setenv(name, value)
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as done:
+                code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+            finally:
+                signal.signal(signal.SIGTERM, sigterm)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["imgbuild", *args], code, out, err)
+
+    return run

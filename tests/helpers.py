@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_MATRIX = ROOT / "tests" / "fixtures" / "matrix-small.yaml"  # what unit tests run on, not today's matrix.yaml
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The one way a test starts imgbuild as a process: from this interpreter, never from PATH, so a venv that is not
+# activated tests its own imgbuild (and PYTHONPATH=checkout tests that checkout).
+IMGBUILD = (sys.executable, "-m", "imgbuild.cli")
 
 
 def missing(what: str) -> None:
@@ -22,10 +25,8 @@ def missing(what: str) -> None:
 
 
 def imgbuild(*args: str, env: dict | None = None, timeout: int = 3600) -> subprocess.CompletedProcess:
-    """The real CLI, as a user runs it."""
-    exe = shutil.which("imgbuild")
-    assert exe, "imgbuild is not installed: pip install -e '.[test]'"
-    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+    """The real CLI in a process of its own, as a user runs it (unit tests use the `cli` fixture: in this process)."""
+    return subprocess.run([*IMGBUILD, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
                           env={**os.environ, **(env or {})})
 
 

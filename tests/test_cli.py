@@ -1,11 +1,9 @@
 """The CLI as a user meets it: JSON shapes, GitHub matrix, one-line errors with exit codes."""
 
 import json
-import subprocess
-import sys
 
 import pytest
-from helpers import ROOT, SMALL_MATRIX
+from helpers import SMALL_MATRIX
 from imgbuild.cli.app import app
 from typer.testing import CliRunner
 
@@ -37,9 +35,8 @@ def test_github_matrix_is_a_strategy_matrix():
     assert all(isinstance(value, str) for entry in include for value in entry.values())
 
 
-def test_missing_combination_is_one_line_and_exit_2():
-    result = subprocess.run([sys.executable, "-m", "imgbuild.cli", "matrix", "--torch", "2.6", "--cuda", "12.1"],
-                            capture_output=True, text=True, cwd=ROOT)
+def test_missing_combination_is_one_line_and_exit_2(cli):
+    result = cli("matrix", "--torch", "2.6", "--cuda", "12.1")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "torch 2.6.0 has no CUDA 12.1 build; it has 11.8, 12.4, 12.6" in result.stderr

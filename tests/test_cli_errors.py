@@ -7,13 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
 from imgbuild.core import errors
-
-
-def run(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "imgbuild.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=60)
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
@@ -29,41 +23,37 @@ def one_line(result: subprocess.CompletedProcess) -> str:
     (["test", "--gpu", "maybe"], "'maybe' is not one of"),
     (["build", "--no-such-option"], "No such option: --no-such-option"),
     (["no-such-command"], "No such command 'no-such-command'"),
+    # a known value that cannot work: refused before the first download
+    (["wheelhouse", "--torch", "2.6", "--cuda", "11.8", "--index", "pypi", "--out", "OUT"],
+     "PyPI does not carry the cu118 build"),
 ])
-def test_an_unknown_value_is_refused_before_any_work(tmp_path, args, words):
-    result = run(*[str(tmp_path / "out") if a == "OUT" else a for a in args])
+def test_a_bad_value_is_refused_before_any_work(tmp_path, args, words, cli):
+    result = cli(*[str(tmp_path / "out") if a == "OUT" else a for a in args])
     assert result.returncode == 2 and words in one_line(result)
     assert not (tmp_path / "out").exists()
 
 
-def test_wheelhouse_index_pypi_is_refused_before_the_first_download(tmp_path):
-    result = run("wheelhouse", "--torch", "2.6", "--cuda", "11.8", "--index", "pypi", "--out", str(tmp_path / "w"))
-    assert result.returncode == 2 and "PyPI does not carry the cu118 build" in one_line(result)
-    assert not (tmp_path / "w").exists()
-
-
-def test_catalog_of_a_missing_folder_is_one_line_and_writes_nothing(tmp_path):
-    result = run("catalog", "--in", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+def test_catalog_of_a_missing_folder_is_one_line_and_writes_nothing(tmp_path, cli):
+    result = cli("catalog", "--in", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "is not a folder" in one_line(result)
     (tmp_path / "empty").mkdir()
-    result = run("catalog", "--in", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    result = cli("catalog", "--in", str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "no release.json" in one_line(result)
     assert not (tmp_path / "out").exists()
 
 
-def test_catalog_of_a_damaged_fragment_is_one_line_and_writes_neither_file(tmp_path):
+def test_catalog_of_a_damaged_fragment_is_one_line_and_writes_neither_file(tmp_path, cli):
     (tmp_path / "in").mkdir()
     entry = {"variant": "2.6.0-cpu-py3.12-runtime", "repository": "ghcr.io/team/pytorch", "status": "ok",
              "digest": "sha256:" + "a" * 64, "tags": ["2.6.0-cpu"], "size": "6400000000"}  # a number as a string
     (tmp_path / "in" / "release.json").write_text(json.dumps({"images": [entry]}))
-    result = run("catalog", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    result = cli("catalog", "--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
     assert result.returncode == errors.ConfigError.exit_code
     assert "images[0] ('2.6.0-cpu-py3.12-runtime'): field 'size' is a string" in one_line(result)
     assert not (tmp_path / "out").exists()  # neither release.json nor TAGS.md: no half-done output
 
 
-def test_join_checks_the_release_json_in_out_before_any_tag_is_written(tmp_path, monkeypatch, capsys):
-    from imgbuild.cli import app as cli
+def test_join_checks_the_release_json_in_out_before_any_tag_is_written(tmp_path, monkeypatch, cli):
     from imgbuild.cli import publish
     from imgbuild.release import join
 
@@ -72,24 +62,23 @@ def test_join_checks_the_release_json_in_out_before_any_tag_is_written(tmp_path,
     monkeypatch.setattr(publish, "registry_target", lambda *_: None)  # no registry is asked...
     monkeypatch.setattr(join, "check_registry", lambda _: None)
     monkeypatch.setattr(join, "join_builds", lambda *args: joined.append(args) or [])  # ...nor any tag written
-    with pytest.raises(SystemExit) as done:
-        cli.main(["join", "--variant", "2.14.1-cu130-py3.11-runtime", "--registry", "127.0.0.1:1/x",
-                  "--out", str(tmp_path)])
-    err = capsys.readouterr().err
-    assert done.value.code == errors.ConfigError.exit_code and err.count("\n") == 1, err
+    result = cli("join", "--variant", "2.14.1-cu130-py3.11-runtime", "--registry", "127.0.0.1:1/x",
+                 "--out", str(tmp_path))
+    err = result.stderr
+    assert result.returncode == errors.ConfigError.exit_code and err.count("\n") == 1, err
     assert "release.json: images[0] ('v'): field 'repository' is missing" in err
     assert joined == []  # refused before the plain tags of any build could move
 
 
-def test_a_bad_image_reference_and_a_bad_registry_have_their_own_codes():
-    assert run("push", "Bad:Ref::", "--registry", "127.0.0.1:9/x").returncode == errors.ConfigError.exit_code
-    result = run("push", "img:1", "--registry", "https://Example.com")
+def test_a_bad_image_reference_and_a_bad_registry_have_their_own_codes(cli):
+    assert cli("push", "Bad:Ref::", "--registry", "127.0.0.1:9/x").returncode == errors.ConfigError.exit_code
+    result = cli("push", "img:1", "--registry", "https://Example.com")
     assert result.returncode == errors.RegistryError.exit_code and "HOST[:PORT]/NAMESPACE" in one_line(result)
 
 
-def test_render_into_an_unwritable_place_is_an_output_error(tmp_path):
+def test_render_into_an_unwritable_place_is_an_output_error(tmp_path, cli):
     (tmp_path / "file").write_text("")
-    result = run("render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "file" / "sub"))
+    result = cli("render", "--torch", "2.6", "--cuda", "cpu", "--out", str(tmp_path / "file" / "sub"))
     assert result.returncode in (errors.OutputError.exit_code, errors.ConfigError.exit_code)
     one_line(result)
 
@@ -101,8 +90,7 @@ def test_every_error_kind_has_its_own_exit_code():
     assert issubclass(errors.NothingSelected, errors.ConfigError)  # a selection is an option: same kind
 
 
-def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, capsys):
-    from imgbuild.cli import app as cli
+def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, cli):
     from imgbuild.cli.options import SelectionOptions
 
     def boom(self, **kw):
@@ -110,14 +98,12 @@ def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, caps
 
     monkeypatch.setattr(SelectionOptions, "variants", boom)
     monkeypatch.delenv("IMGBUILD_DEBUG", raising=False)
-    with pytest.raises(SystemExit) as done:
-        cli.main(["matrix"])
-    err = capsys.readouterr().err
-    assert done.value.code == 1 and err.count("\n") == 1
+    result = cli("matrix")
+    err = result.stderr
+    assert result.returncode == 1 and err.count("\n") == 1
     assert err.startswith("imgbuild: error: internal error: RuntimeError: boom second line")
-    monkeypatch.setenv("IMGBUILD_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
-        cli.main(["matrix"])
+        cli("matrix", env={"IMGBUILD_DEBUG": "1"})
 
 
 @pytest.mark.parametrize("args, env, code, words, secret", [
@@ -132,18 +118,17 @@ def test_an_unexpected_exception_is_one_line_unless_debug_asks(monkeypatch, caps
     (["plan", "--gpu-jobs", "--join-jobs"], {}, 2, "drop one of them", None),
     (["plan", "--layout", "--chunk", "0"], {}, 2, "would ignore --chunk: drop --chunk, or drop --layout", None),
 ])
-def test_second_round_inputs_end_in_one_line_that_helps(args, env, code, words, secret, monkeypatch):
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    result = run(*args)
+def test_second_round_inputs_end_in_one_line_that_helps(args, env, code, words, secret, cli):
+    result = cli(*args, env=env)
     line = one_line(result)
     assert result.returncode == code and words in line, line
     assert secret is None or secret not in result.stderr + result.stdout
 
 
-def test_help_names_what_an_option_takes_not_a_python_type():
+def test_help_names_what_an_option_takes_not_a_python_type(cli):
     for command in ("build", "release", "reproduce", "matrix", "lock"):
-        assert "list[" not in run(command, "--help").stdout
+        shown = cli(command, "--help").stdout
+        assert f"Usage: imgbuild {command} " in shown and "list[" not in shown
 
 
 def test_sigterm_undoes_what_was_begun_and_says_so_in_one_line(tmp_path):
@@ -179,13 +164,13 @@ main(["lock", "--torch", "2.6", "--cuda", "12.4"])
 
 
 @pytest.mark.parametrize("command", [["join"], ["release", "--torch", "2.6"], ["push", "x"]])
-def test_a_bad_registry_is_refused_before_any_folder_is_made(tmp_path, command):
-    result = run(*command, "--registry", "bad!", cwd=tmp_path)
+def test_a_bad_registry_is_refused_before_any_folder_is_made(tmp_path, command, cli):
+    result = cli(*command, "--registry", "bad!", cwd=tmp_path)
     assert result.returncode == 7 and "bad registry 'bad!'" in one_line(result)
     assert list(tmp_path.iterdir()) == []  # no empty ./release
 
 
-def test_registry_stop_says_when_nothing_was_running(tmp_path, monkeypatch):
+def test_registry_stop_says_when_nothing_was_running(tmp_path, monkeypatch, cli):
     """A registry started before a reboot: its state is left, nothing runs; stop must not claim it stopped one."""
     import json as jsonlib
     import socket
@@ -193,10 +178,10 @@ def test_registry_stop_says_when_nothing_was_running(tmp_path, monkeypatch):
     with socket.socket() as probe:  # a port where nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    root = tmp_path / "xdg" / "imgbuild" / "registry"  # not ./imgbuild: `python -m imgbuild` would import it
+    root = tmp_path / "xdg" / "imgbuild" / "registry"
     root.mkdir(parents=True)
     (root / "state.json").write_text(jsonlib.dumps({"backend": "/usr/bin/docker-registry", "port": port,
                                                     "data": str(root / "storage"), "pid": 999999}))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    result = run("registry", "stop", cwd=tmp_path)
+    result = cli("registry", "stop", cwd=tmp_path)
     assert result.returncode == 0 and "local registry was not running; data kept in" in result.stdout, result

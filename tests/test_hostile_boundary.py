@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostile import SMALL, Case, check, fifo, small
+from hostile import SMALL, Case, fifo, small, table
 
 M = "matrix.yaml"
 CPU = ("--torch", "2.6", "--cuda", "cpu")
@@ -32,7 +32,7 @@ def user_folder_named_like_a_variant(folder: Path) -> None:
     (mine / "notes.txt").write_text("a user's work\n")
 
 
-def tests_link_to_etc(folder: Path) -> None:
+def team_tests_link_to_etc(folder: Path) -> None:
     (folder / "teams").mkdir()
     os.symlink("/etc", folder / "teams" / "link")
 
@@ -177,7 +177,7 @@ CASES = [
     Case("team tests at /etc", "is outside the matrix's folder", {M: team("    tests: /etc\n")}, at=M),
     Case("team tests above the matrix", "is outside the matrix's folder", {M: team("    tests: ../../\n")}, at=M),
     Case("team tests through a link", "is outside the matrix's folder", {M: team("    tests: teams/link\n")}, at=M,
-         setup=tests_link_to_etc),
+         setup=team_tests_link_to_etc),
     Case("team tests a file", "is not there", {M: team("    tests: teams/vision\n")}, at=M, setup=a_team_tests_file),
     # names the image contract owns
     Case("team env PATH", "PATH belongs to the image contract", {M: team("    env: {PATH: /evil}\n")}, at=M),
@@ -296,6 +296,11 @@ def test_the_table_has_at_least_60_kinds():
     assert len(CASES) >= 60 and len({c.name for c in CASES}) == len(CASES)
 
 
+@pytest.fixture(scope="module")
+def commands(request, tmp_path_factory):
+    yield from table(request, CASES, tmp_path_factory.mktemp("hostile"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_the_boundary_holds(case, folder, tmp_path):
-    check(case, folder, tmp_path)
+def test_the_boundary_holds(case, commands):
+    commands.check(case)

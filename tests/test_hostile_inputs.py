@@ -4,7 +4,7 @@ a row for every new kind of bad input."""
 from __future__ import annotations
 
 import pytest
-from hostile import SMALL, Case, check, fifo, laughs, read_only_out, small, unreadable
+from hostile import SMALL, Case, fifo, laughs, read_only_out, small, table, unreadable
 
 RENDER = ("render", "--unlocked", "--torch", "2.6", "--cuda", "cpu", "--out")
 M = "matrix.yaml"
@@ -104,6 +104,11 @@ def test_the_table_has_at_least_30_kinds():
     assert len(CASES) >= 30 and len({c.name for c in CASES}) == len(CASES)
 
 
+@pytest.fixture(scope="module")
+def commands(request, tmp_path_factory):
+    yield from table(request, CASES, tmp_path_factory.mktemp("hostile"))
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_one_line_nonzero_fast_small_and_writes_nothing(case, folder, tmp_path):
-    check(case, folder, tmp_path)
+def test_bad_input_is_one_line_nonzero_fast_small_and_writes_nothing(case, commands):
+    commands.check(case)

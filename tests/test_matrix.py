@@ -45,25 +45,21 @@ def test_major_minor_or_patch_selects_by_prefix(matrix, torch):
     assert "2.6.0" in {v.torch for v in select(matrix, Selection(torch=torch))}
 
 
-def test_defaults_pick_the_default_python_only(matrix):
-    chosen = select(matrix, Selection(torch="2.6", cuda="12.4", flavor="runtime"))
-    assert [v.id for v in chosen] == ["2.6.0-cu124-py3.12-runtime"]
-
-
 @pytest.mark.parametrize("spelling", ["cu124", "CU124", " 12.4 "])
 def test_cuda_spelled_as_index_tag(matrix, spelling):
     assert Selection(cuda=spelling).cuda == "12.4"
     assert select(matrix, Selection(torch="2.6", cuda=spelling, flavor="runtime"))[0].cuda == "12.4"
 
 
-def test_python_all_selects_every_python_built(matrix):
-    chosen = select(matrix, Selection(torch="2.6", cuda="12.4", flavor="runtime", python="all"))
-    assert [v.python for v in chosen] == ["3.12", "3.13"]
-
-
-def test_variant_globs_reach_extra_pythons(matrix):
-    chosen = select(matrix, Selection(variant=("2.6.0-cu124-*-runtime",)))
-    assert {v.python for v in chosen} == {"3.12", "3.13"}
+@pytest.mark.parametrize("selection, chosen", [
+    (Selection(torch="2.6", cuda="12.4", flavor="runtime"), ["2.6.0-cu124-py3.12-runtime"]),
+    (Selection(torch="2.6", cuda="12.4", flavor="runtime", python="all"),
+     ["2.6.0-cu124-py3.12-runtime", "2.6.0-cu124-py3.13-runtime"]),
+    (Selection(variant=("2.6.0-cu124-*-runtime",)), ["2.6.0-cu124-py3.12-runtime", "2.6.0-cu124-py3.13-runtime"]),
+], ids=["the defaults pick the default Python only", "--python all selects every Python built",
+        "a variant glob reaches the extra Pythons"])
+def test_which_pythons_a_selection_reaches(matrix, selection, chosen):
+    assert [v.id for v in select(matrix, selection)] == chosen
 
 
 def test_no_selection_is_the_whole_matrix(matrix):

@@ -7,11 +7,13 @@ not an assert on the clock."""
 import subprocess
 import sys
 
+import pytest
 from helpers import ROOT
 
 LIMIT_S = 60
 
 
+@pytest.mark.slow
 def test_a_9000_release_matrix_loads_and_expands_within_a_generous_limit():
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "matrix_scale.py"), "9000"],
                             capture_output=True, text=True, timeout=LIMIT_S)

@@ -112,15 +112,14 @@ def test_join_records_merge_into_the_release_folder_and_ok_wins_over_waiting(tmp
     assert again["digest"] == "sha256:" + "2" * 64  # one record per build, the newest
 
 
-def test_the_nightly_summary_counts_the_builds_joined(tmp_path):
-    from helpers import imgbuild
+def test_the_nightly_summary_counts_the_builds_joined(tmp_path, cli):
     from imgbuild.release.manifest import ReleaseEntry
 
     image = ReleaseEntry(variant="2.14.1-cu130-py3.11-runtime", repository="r.example/ns/pytorch", status="ok",
                          digest="sha256:" + "a" * 64, tags=("x",), dated_tag="x")
     write_release([image], tmp_path / "build", [entry()])
     write_release([], tmp_path / "join", [entry(WAITING)])  # an older record: the joined one wins
-    summary = imgbuild("nightly-summary", "--in", str(tmp_path))
+    summary = cli("nightly-summary", "--in", str(tmp_path))
     assert summary.returncode == 0, summary.stderr
     assert "Multi-platform tags: 1 of 1 builds joined" in summary.stdout and f"`{PLAIN}-2026-12-04`" in summary.stdout
 

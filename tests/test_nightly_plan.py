@@ -4,7 +4,6 @@ variants without a lock and of the GPU tier (no daemon: plain values in, files o
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -94,19 +93,31 @@ def test_chunks_hold_at_most_256_and_keep_the_order() -> None:
     assert isinstance(result.exception, ConfigError) and "chunks 0 to 0" in str(result.exception)
 
 
-def test_the_9000_release_scale_matrix_is_cut_into_parts_of_256_matrices(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_the_9000_release_scale_matrix_is_cut_into_parts_of_256_matrices(tmp_path: Path, monkeypatch, cli) -> None:
+    """The 90,000-variant plan is made once (it takes seconds): its layout as printed, and the chunks it was cut from
+    (what `--chunk K` prints one of)."""
+    from imgbuild.plan import nightly
+
     path = tmp_path / "matrix.yaml"
     path.write_text(generated_matrix(9000), encoding="utf-8")
-    command = [sys.executable, "-m", "imgbuild.cli", "plan", "--matrix", str(path)]
-    found = subprocess.run([*command, "--layout"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    cut, chunks_of = [], nightly.chunks
+    monkeypatch.setattr(nightly, "chunks", lambda *args: cut.append(chunks_of(*args)) or cut[-1])
+    found = cli("plan", "--matrix", str(path), "--layout", cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     layout_ = json.loads(found.stdout)
     assert layout_["variants"] == 90_000 and layout_["chunks"] == 352  # ceil(90,000 / 256)
     assert [len(p) for p in layout_["parts"]] == [256, 96]  # a run's chunk matrix is a matrix too: <= 256
-    too_many = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert len(cut[0][351]) == 90_000 - 351 * 256
+
+
+def test_a_plan_of_more_than_one_matrix_is_printed_one_chunk_at_a_time(tmp_path: Path, cli) -> None:
+    path = tmp_path / "matrix.yaml"
+    path.write_text(generated_matrix(30), encoding="utf-8")  # 300 variants: two chunks
+    too_many = cli("plan", "--matrix", str(path), cwd=tmp_path)
     assert too_many.returncode != 0 and "--layout" in too_many.stderr
-    last = subprocess.run([*command, "--chunk", "351"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert len(json.loads(last.stdout)["include"]) == 90_000 - 351 * 256
+    last = cli("plan", "--matrix", str(path), "--chunk", "1", cwd=tmp_path)
+    assert len(json.loads(last.stdout)["include"]) == 300 - 256
 
 
 def test_layout_counts_what_is_not_locked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

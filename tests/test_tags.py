@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pytest
 from imgbuild.core import tags
 from imgbuild.matrix.select import Selection, select
 
@@ -13,15 +14,13 @@ def one(matrix, **kw):
     return v
 
 
-def test_cuda_release_dated_and_floating_tags(matrix):
-    v = one(matrix, torch="2.6", cuda="12.4", flavor="runtime")
-    assert tags.tags(v, DAY) == ["2.6.0-cuda12.4-cudnn9-runtime-2026-11-22", "2.6.0-cuda12.4-cudnn9-runtime",
-                                 "2.6-cuda12.4-runtime"]
-
-
-def test_cpu_tags(matrix):
-    v = one(matrix, torch="2.6", cuda="cpu")
-    assert tags.tags(v, DAY) == ["2.6.0-cpu-2026-11-22", "2.6.0-cpu", "2.6-cpu"]
+@pytest.mark.parametrize("selection, dated_release_and_floating", [
+    ({"torch": "2.6", "cuda": "12.4", "flavor": "runtime"},
+     ["2.6.0-cuda12.4-cudnn9-runtime-2026-11-22", "2.6.0-cuda12.4-cudnn9-runtime", "2.6-cuda12.4-runtime"]),
+    ({"torch": "2.6", "cuda": "cpu"}, ["2.6.0-cpu-2026-11-22", "2.6.0-cpu", "2.6-cpu"]),
+], ids=["cuda", "cpu"])
+def test_dated_release_and_floating_tags(matrix, selection, dated_release_and_floating):
+    assert tags.tags(one(matrix, **selection), DAY) == dated_release_and_floating
 
 
 def test_non_default_python_goes_before_the_date(matrix):

@@ -48,8 +48,10 @@ def client(seeded: RegistryServer) -> RegistryClient:
     return RegistryClient(seeded.host, Credentials(seeded.user, seeded.password), retries=1, backoff=0.01)
 
 
-def test_check_login_accepts_the_right_credentials(client: RegistryClient) -> None:
-    client.check_login()
+def test_check_login_accepts_the_right_credentials(client: RegistryClient, seeded: RegistryServer) -> None:
+    assert requests.get(f"{seeded.url}/v2/", timeout=10).status_code == 401  # it asks: a pass is the credentials'
+    client.check_login()  # raises RegistryError where they are refused
+    assert OCI_TAG in client.tags(REPO)  # and the same client reads with them
 
 
 def test_wrong_password_names_the_user_and_hides_the_password(seeded: RegistryServer) -> None:
