@@ -33,6 +33,7 @@ from .zstd import Twin, push_twin
 # once) or a push that stalled. Answers Docker already retried per layer (5xx, 429, a reset) are not re-run on top.
 RERUN = re.compile(r"connection refused|stalled", re.IGNORECASE)
 PROGRESS_S = 30  # a long upload says how far it is this often, so a slow push is told from a stuck one
+STALL_S = 120  # a push that says nothing this long is stalled (a frozen registry): given up, run again once
 UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out|stalled", re.IGNORECASE)
 REFUSED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied", re.IGNORECASE)
 IMMUTABLE_FIX = "rebuild tomorrow or push under a new date"
@@ -126,8 +127,9 @@ class PushStream:
 
 def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tested | None, *,
                reporter: Reporter, allow_untested: bool = False, retries: int = 2,
-               backoff: float = 2.0) -> PushResult:
-    """Push a tested local image under every tag it carries to REGISTRY/NS/<image name>, then verify."""
+               backoff: float = 2.0, stall: float = STALL_S) -> PushResult:
+    """Push a tested local image under every tag it carries to REGISTRY/NS/<image name>, then verify. `stall`:
+    seconds a `docker push` may say nothing before it is given up as stalled (tests make it short)."""
     start = time.monotonic()
     passed = tested is not None and tested.image_id == image.id and tested.passed
     if not allow_untested and not passed:
@@ -156,7 +158,7 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
             engine.tag(image.id, ref)
             reporter.info(f"pushing {ref}")
             stream.tell = lambda text, ref=ref: reporter.info(f"pushing {ref}: {text}")
-            tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done)
+            tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done, stall)
             tag_digest = _verify(target, ref, tag_digest or _local_digest(engine, ref), image.id)
             digest = digest or tag_digest
             if tag_digest != digest:
@@ -218,10 +220,10 @@ def _mark(target: RegistryTarget, repository: str, digest: str, ref: ImageRef, r
 
 
 def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: PushStream,
-                       retries: int, backoff: float, done: list[ImageRef]) -> str | None:
+                       retries: int, backoff: float, done: list[ImageRef], stall: float) -> str | None:
     for attempt in range(retries + 1):
         stream.error, stream.digest = None, None
-        stream.read(engine.push(ref, target.docker_auth()), target.scrub)
+        stream.read(engine.push(ref, target.docker_auth(), stall=stall), target.scrub)
         if stream.error is None:
             return stream.digest
         if not RERUN.search(stream.error) or attempt == retries:
