@@ -150,6 +150,10 @@ class FaultProxy:
 
     revive = start
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
     def kill(self) -> None:
         """As a registry process that dies: nothing listens, every open connection is closed."""
         with self._lock:
