@@ -235,3 +235,12 @@ def test_the_stall_bound_given_to_the_push_bounds_every_docker_push():
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
     push_image(engine, IMAGE, goal, passing(), reporter=quiet())
     assert engine.push.call_args.kwargs["stall"] == 120  # a user's default
+
+
+def test_a_stalled_push_says_it_stalled():
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth, stall: iter([{"error": f"stalled: nothing moved for {stall:.0f} s"}])
+    goal.client.manifest_digest.return_value = None
+    with pytest.raises(RegistryError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0, stall=4)
+    assert str(raised.value).startswith("registry 127.0.0.1:5000 is not reachable (stalled: nothing moved for 4 s)")

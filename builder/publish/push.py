@@ -277,4 +277,8 @@ def _local_digest(engine: Engine, ref: ImageRef) -> str | None:
 
 
 def _last_clause(error: str) -> str:
+    """Docker's innermost cause ("connection refused" of "Put ...: dial tcp ...: connection refused"); a stall is
+    kept whole, so the line says it stalled ("stalled: nothing moved for 120 s")."""
+    if error.startswith("stalled"):
+        return error
     return error.split(": ")[-1].strip() or error
