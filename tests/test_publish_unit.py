@@ -244,3 +244,24 @@ def test_a_stalled_push_says_it_stalled():
     with pytest.raises(RegistryError) as raised:
         push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0, stall=4)
     assert str(raised.value).startswith("registry 127.0.0.1:5000 is not reachable (stalled: nothing moved for 4 s)")
+
+
+@pytest.mark.parametrize("error, kind", [
+    ("received unexpected HTTP status: 503 Service Unavailable", PublishError),
+    ("dial tcp 127.0.0.1:5000: connect: connection refused", RegistryError)], ids=["503", "gone"])
+def test_a_tag_that_fails_after_the_dated_one_is_published_says_what_the_published_one_lacks(error, kind):
+    """The dated tag holds the image, the next tag's push fails: what goes beside the image is not there."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    answers = iter([STREAM, [{"error": error}], [{"error": error}]])
+    engine.push.side_effect = lambda ref, auth, stall: iter(next(answers))
+    goal.client.manifest_digest.side_effect = [None, DIGEST]
+    with pytest.raises(ImgbuildError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=1, backoff=0.001)
+    line = str(raised.value)
+    assert type(raised.value) is kind and "\n" not in line
+    assert line.startswith("127.0.0.1:5000/team/pytorch 2.6.0-cpu-2026-11-22 is published at " + DIGEST
+                           + ", without its SBOM, provenance and tested marker, and 2.6.0-cpu is not pushed ("), line
+    assert line.endswith("): re-run the same command to attach them"), line
+    assert "half-published" not in line  # the cause alone inside: no second fix
+    goal.client.put_manifest.assert_not_called()
+    assert len(engine.untag.call_args_list) == 2  # both registry-named tags taken back

@@ -165,6 +165,12 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
                 raise PublishError(f"{ref} got {tag_digest} but the dated tag got {digest}: the local image "
                                    "changed during the push; re-run the same command")
             done.append(ref)
+    except (RegistryError, PublishError) as exc:
+        if not done:
+            raise
+        # the tags pushed so far hold the image: the line says what they lack and which tags are not there yet
+        raise _half_done(exc, done, str(digest), target, twin=not target.zstd,
+                         left=[str(ref.tag) for ref in remote[len(done):]]) from None
     finally:
         for ref in remote:
             if ref not in image.refs:
@@ -195,10 +201,12 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
 
 
 def _half_done(exc: RegistryError | PublishError, done: list[ImageRef], digest: str, target: RegistryTarget, *,
-               twin: bool) -> ImgbuildError:
+               twin: bool, left: Sequence[str] = ()) -> ImgbuildError:
     """The tags are published but what goes beside them is not all there: the line says which were, what is
-    missing and that a re-run (which finds the tags holding this image) attaches the rest."""
+    missing (`left`: tags not pushed yet) and that a re-run (which finds the tags holding this image) attaches the
+    rest."""
     missing = ("" if twin else "zstd twin, ") + "SBOM, provenance and tested marker"
+    missing += f", and {', '.join(left)} {'is' if len(left) == 1 else 'are'} not pushed" if left else ""
     tagged = ", ".join(str(ref.tag) for ref in done)
     cause = target.scrub(str(exc)).rstrip(".")
     # unreachable or refused: the registry's kind (7); any other failure of the upload: publishing's (6)
@@ -237,17 +245,21 @@ def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, st
 
 
 def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> str:
-    state = (f"{', '.join(map(str, done))} {'is' if len(done) == 1 else 'are'} complete and nothing was "
-             "half-published" if done else "nothing was half-published")
+    """The line of a failed `docker push`; where tags are published already, its cause alone (push_image's line
+    then says what they lack)."""
     if REFUSED.search(error):
         user = target.credentials.username if target.credentials else None
         who = f"refused the credentials for user {user!r}" if user else "requires credentials"
-        return (f"registry {target.host} {who} ({error}): set IMGBUILD_REGISTRY_USER / "
-                f"IMGBUILD_REGISTRY_PASSWORD or run `docker login {target.host}`; {state}")
-    if UNREACHABLE.search(error):
-        return (f"registry {target.host} is not reachable ({_last_clause(error)}): start it or check "
-                f"--registry; {state}: re-run the same command")
-    return f"push to {target.host} failed ({error}): {state}: fix the cause and re-run the same command"
+        cause = f"registry {target.host} {who} ({error})"
+        fix = (f"set IMGBUILD_REGISTRY_USER / IMGBUILD_REGISTRY_PASSWORD or run `docker login {target.host}`; "
+               "nothing was half-published")
+    elif UNREACHABLE.search(error):
+        cause = f"registry {target.host} is not reachable ({_last_clause(error)})"
+        fix = "start it or check --registry; nothing was half-published: re-run the same command"
+    else:
+        cause = f"push to {target.host} failed ({error})"
+        fix = "nothing was half-published: fix the cause and re-run the same command"
+    return cause if done else f"{cause}: {fix}"
 
 
 def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, image_id: str) -> str:
