@@ -105,7 +105,7 @@ def documents(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def make_image(engine, base_image, documents, tmp_path) -> Iterator[Callable[[], Image]]:
-    """Makes fresh tested images, each under LOCAL:<every tag>, their records in tmp_path/.imgbuild as
+    """Makes fresh tested images, each LOCAL:case-<hex> pushed under TAGS, their records in tmp_path/.imgbuild as
     `imgbuild test` leaves them; removed after the case."""
     made: list[str] = []
 
