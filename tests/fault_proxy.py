@@ -37,6 +37,9 @@ DISK_FULL_BODY = json.dumps({"errors": [{"code": "UNKNOWN", "message": "unknown 
     "DriverName": "filesystem", "Enclosed": {
         "Op": "write", "Path": "/var/lib/docker-registry/docker/registry/v2/repositories/_uploads/data", "Err": 28}}}]})
 
+NOT_HTTP = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+            b"400 Bad Request")
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -196,6 +199,9 @@ class FaultProxy:
         upstream: socket.socket | None = None
         try:
             reader = client.makefile("rb")
+            if reader.peek(1)[:1] == b"\x16":  # a TLS handshake: answered as the registry's Go server does, so
+                client.sendall(NOT_HTTP)  # Docker, which tries https first, falls back to plain HTTP at once
+                return
             while (head := self._read_head(reader)) is not None:
                 request_line, *lines = head.decode("latin-1").split("\r\n")
                 method, target = request_line.split(" ")[:2]

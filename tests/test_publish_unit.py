@@ -184,7 +184,8 @@ def test_tags_published_without_their_referrers_say_so_and_that_a_rerun_attaches
 @pytest.mark.parametrize("error, kind", [
     ("Get http://127.0.0.1:5000/v2/: dial tcp 127.0.0.1:5000: connect: connection refused", RegistryError),
     ("unauthorized: authentication required", RegistryError),
-    ("blob upload invalid: digest mismatch", PublishError)], ids=["unreachable", "refused", "other"])
+    ('failed to do request: Post "http://127.0.0.1:5000/v2/team/pytorch/blobs/uploads/": EOF', RegistryError),
+    ("blob upload invalid: digest mismatch", PublishError)], ids=["unreachable", "refused", "died-mid-push", "other"])
 def test_a_failed_push_has_the_exit_code_of_its_kind_wherever_it_happens(error, kind):
     engine, goal = create_autospec(Engine, instance=True), target()
     engine.push.side_effect = lambda ref, auth, stall: iter([{"error": error}])

@@ -34,7 +34,9 @@ from .zstd import Twin, push_twin
 RERUN = re.compile(r"connection refused|stalled", re.IGNORECASE)
 PROGRESS_S = 30  # a long upload says how far it is this often, so a slow push is told from a stuck one
 STALL_S = 120  # a push that says nothing this long is stalled (a frozen registry): given up, run again once
-UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out|stalled", re.IGNORECASE)
+# A registry that dies mid-push: Docker's containerd store says `Post "...": EOF` (the connection closed) or a reset.
+UNREACHABLE = re.compile(r'connection refused|no such host|dial tcp|i/o timeout|timed out|stalled|": EOF$|'
+                         r"connection reset|broken pipe", re.IGNORECASE)
 REFUSED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied", re.IGNORECASE)
 IMMUTABLE_FIX = "rebuild tomorrow or push under a new date"
 

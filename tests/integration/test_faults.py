@@ -41,7 +41,7 @@ from imgbuild.publish.push import PushResult, push_image
 from imgbuild.registry.client import RegistryClient
 from imgbuild.registry.credentials import Credentials
 from imgbuild.registry.target import RegistryTarget
-from imgbuild.smoke.record import record_tested, tested_record
+from imgbuild.smoke import record
 from imgbuild.smoke.report import SmokeCase, SmokeReport
 from registry_server import RegistryServer, auth_registry_fixture
 from registry_state import registry_state
@@ -119,7 +119,7 @@ def make_image(engine, base_image, documents, tmp_path) -> Iterator[Callable[[],
         docker("build", "-q", "--provenance=false", "--network", "host", "-t", str(local), str(documents), check=True)
         made.append(str(local))
         info = engine.image(local)
-        record_tested(SmokeReport(image=str(local), image_id=info.id, variant="test-faults", gpu_tier=False,
+        record.record_tested(SmokeReport(image=str(local), image_id=info.id, variant="test-faults", gpu_tier=False,
                                   cases=(SmokeCase("inside::check", "passed", 0.1),)), tmp_path / ".imgbuild")
         return Image(id=info.id, ref=local, refs=tuple(local.with_tag(t) for t in TAGS), labels=info.labels)
 
@@ -147,7 +147,7 @@ def push(engine, image: Image, namespace: RegistryRef, creds: Credentials, work:
     target = RegistryTarget(namespace, creds, client)
     start = time.monotonic()
     try:
-        result = push_image(engine, image, target, tested_record(image.id, work / ".imgbuild"), retries=1,
+        result = push_image(engine, image, target, record.tested_record(image.id, work / ".imgbuild"), retries=1,
                             backoff=0.2, stall=STALL, reporter=Reporter(Console(file=io.StringIO())), **kw)
     except ImgbuildError as exc:
         assert "\n" not in str(exc), str(exc)
