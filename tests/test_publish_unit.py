@@ -58,6 +58,7 @@ def test_the_stream_parser_keeps_the_error_without_the_secret():
 
 def target() -> RegistryTarget:
     client = create_autospec(RegistryClient, instance=True)
+    client.disk_full.return_value = None  # a registry whose answers name no cause (a full disk is one that does)
     return RegistryTarget(RegistryRef("127.0.0.1:5000", "team"), Credentials("ci", "s3cret"), client, zstd=False)
 
 
@@ -266,3 +267,16 @@ def test_a_tag_that_fails_after_the_dated_one_is_published_says_what_the_publish
     assert "half-published" not in line  # the cause alone inside: no second fix
     goal.client.put_manifest.assert_not_called()
     assert len(engine.untag.call_args_list) == 2  # both registry-named tags taken back
+
+
+def test_a_push_docker_failed_with_a_bare_status_says_why_where_the_registry_does():
+    """Docker's push error names a 500, not the full disk the registry's answer body names."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth, stall: iter([{"error": "unexpected status from POST request to "
+                                                              "http://127.0.0.1:5000/v2/x: 500 Internal Server Error"}])
+    goal.client.manifest_digest.return_value = None
+    goal.client.disk_full.return_value = RegistryError("registry 127.0.0.1:5000 is out of disk space (...)")
+    with pytest.raises(PublishError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0)
+    assert "500 Internal Server Error; registry 127.0.0.1:5000 is out of disk space" in str(raised.value)
+    assert goal.client.request.call_args_list[0].args[:2] == ("POST", "/v2/team/pytorch/blobs/uploads/")

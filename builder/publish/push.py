@@ -21,6 +21,7 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..host.preflight import check_registry
+from ..registry.referrers import upload_refusal
 from ..registry.target import RegistryTarget
 from ..smoke.record import Tested, tested_record
 from .attach import attach
@@ -204,9 +205,8 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
 
 def _half_done(exc: RegistryError | PublishError, done: list[ImageRef], digest: str, target: RegistryTarget, *,
                twin: bool, left: Sequence[str] = ()) -> ImgbuildError:
-    """The tags are published but what goes beside them is not all there: the line says which were, what is
-    missing (`left`: tags not pushed yet) and that a re-run (which finds the tags holding this image) attaches the
-    rest."""
+    """The tags are published but what goes beside them is not all there: the line says which were, what is missing
+    (`left`: tags not pushed yet) and that a re-run (which finds the tags holding this image) attaches the rest."""
     missing = ("" if twin else "zstd twin, ") + "SBOM, provenance and tested marker"
     missing += f", and {', '.join(left)} {'is' if len(left) == 1 else 'are'} not pushed" if left else ""
     tagged = ", ".join(str(ref.tag) for ref in done)
@@ -243,12 +243,13 @@ def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, st
     # One kind, one exit code wherever it happens: a registry that cannot be reached or refuses the credentials is
     # the registry's (7), as at the preflight; anything else a failed push (6).
     kind = RegistryError if REFUSED.search(error) or UNREACHABLE.search(error) else PublishError
+    if kind is PublishError and (why := upload_refusal(target.client, ref.repository)):  # Docker names a status
+        error = f"{error}; {why}"  # the registry's own answer says why (a full disk)
     raise kind(_push_failure(error, target, done))
 
 
 def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> str:
-    """The line of a failed `docker push`; where tags are published already, its cause alone (push_image's line
-    then says what they lack)."""
+    """The line of a failed `docker push`; where tags are published already, its cause alone (_half_done's)."""
     if REFUSED.search(error):
         user = target.credentials.username if target.credentials else None
         who = f"refused the credentials for user {user!r}" if user else "requires credentials"
