@@ -94,3 +94,15 @@ def test_a_push_that_stops_moving_ends_with_a_stalled_error(short_sock):
     finally:
         release.set()
         server.shutdown()
+
+
+def test_a_push_that_repeats_its_progress_without_moving_is_stalled_too():
+    """Docker's containerd image store repeats a frozen push's progress on a timer: the stream never falls silent."""
+    from imgbuild.engine.progress import until_stalled
+
+    clock = iter(range(0, 1000, 2))  # each message 2 s after the last
+    frozen = {"status": "Pushing", "id": "aaa", "progressDetail": {"current": 512, "total": 2048}}
+    moving = [{"status": "Pushing", "id": "aaa", "progressDetail": {"current": n, "total": 2048}} for n in range(9)]
+    assert list(until_stalled(moving, 5, lambda: next(clock))) == moving  # each one new: never stalled
+    messages = list(until_stalled([frozen] * 20, 5, lambda: next(clock)))
+    assert messages[-1] == {"error": "stalled: nothing moved for 5 s"} and len(messages) == 4

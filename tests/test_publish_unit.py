@@ -58,6 +58,7 @@ def test_the_stream_parser_keeps_the_error_without_the_secret():
 
 def target() -> RegistryTarget:
     client = create_autospec(RegistryClient, instance=True)
+    client.disk_full.return_value = None  # a registry whose answers name no cause (a full disk is one that does)
     return RegistryTarget(RegistryRef("127.0.0.1:5000", "team"), Credentials("ci", "s3cret"), client, zstd=False)
 
 
@@ -85,7 +86,7 @@ def test_the_record_of_an_earlier_run_opens_the_gate_across_runs(tmp_path):
 
 def test_a_push_goes_dated_tag_first_verifies_and_leaves_no_registry_tag_behind():
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
     engine.read_file.return_value = None  # an image without an SBOM: nothing to attach (tests/integration/test_attest)
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]  # immutability check, then one read-back per tag
     result = push_image(engine, IMAGE, goal, passing(), reporter=quiet())
@@ -100,7 +101,7 @@ def test_a_push_goes_dated_tag_first_verifies_and_leaves_no_registry_tag_behind(
 
 def test_a_read_back_that_differs_fails_the_push():
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
     goal.client.manifest_digest.side_effect = [None, "sha256:" + "11" * 32]
     goal.client.image_manifest.return_value = {"config": {"digest": "sha256:" + "22" * 32}}  # another image
     with pytest.raises(PublishError, match="reads back as sha256:1111.* but the engine pushed"):
@@ -111,7 +112,7 @@ def test_a_read_back_that_differs_fails_the_push():
 def test_podman_naming_another_digest_is_accepted_when_the_tag_holds_this_image():
     """Podman's Docker-compatible push names a digest the registry does not hold; the tag's config is the check."""
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
     engine.read_file.return_value = None
     written = "sha256:" + "33" * 32
     goal.client.manifest_digest.side_effect = [None, written, written]
@@ -139,7 +140,7 @@ def test_one_rule_for_dated_tags_every_writer_asks():
 def test_every_image_pushed_with_a_passing_report_gets_its_tested_marker_from_the_push(marker_fails):
     """The one writer of the marker is the push, so a release's team image and `imgbuild push` both get it."""
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
     engine.read_file.return_value = None
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
     goal.client.manifest_bytes.return_value = (b"{}", "application/vnd.oci.image.manifest.v1+json")
@@ -153,7 +154,7 @@ def test_every_image_pushed_with_a_passing_report_gets_its_tested_marker_from_th
 
 def test_an_image_pushed_untested_gets_no_tested_marker():
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
     engine.read_file.return_value = None
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
     result = push_image(engine, IMAGE, goal, None, reporter=quiet(), allow_untested=True)
@@ -169,7 +170,7 @@ def test_tags_published_without_their_referrers_say_so_and_that_a_rerun_attaches
     from imgbuild.publish import push
 
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter(STREAM)
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
     monkeypatch.setattr(push, "attach", create_autospec(push.attach, side_effect=RegistryError(cause)))
     with pytest.raises(kind) as raised:
@@ -184,10 +185,11 @@ def test_tags_published_without_their_referrers_say_so_and_that_a_rerun_attaches
 @pytest.mark.parametrize("error, kind", [
     ("Get http://127.0.0.1:5000/v2/: dial tcp 127.0.0.1:5000: connect: connection refused", RegistryError),
     ("unauthorized: authentication required", RegistryError),
-    ("blob upload invalid: digest mismatch", PublishError)], ids=["unreachable", "refused", "other"])
+    ('failed to do request: Post "http://127.0.0.1:5000/v2/team/pytorch/blobs/uploads/": EOF', RegistryError),
+    ("blob upload invalid: digest mismatch", PublishError)], ids=["unreachable", "refused", "died-mid-push", "other"])
 def test_a_failed_push_has_the_exit_code_of_its_kind_wherever_it_happens(error, kind):
     engine, goal = create_autospec(Engine, instance=True), target()
-    engine.push.side_effect = lambda ref, auth: iter([{"error": error}])
+    engine.push.side_effect = lambda ref, auth, stall: iter([{"error": error}])
     goal.client.manifest_digest.return_value = None
     with pytest.raises(ImgbuildError) as raised:
         push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0)
@@ -212,7 +214,7 @@ def test_a_long_push_says_how_far_it_is(monkeypatch):
 def test_docker_push_is_run_again_only_where_docker_did_not_retry_itself(first_error, reruns):
     engine, goal = create_autospec(Engine, instance=True), target()
     answers = iter([[{"error": first_error}], STREAM, STREAM])
-    engine.push.side_effect = lambda ref, auth: iter(next(answers))
+    engine.push.side_effect = lambda ref, auth, stall: iter(next(answers))
     engine.read_file.return_value = None
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
     if reruns:
@@ -222,3 +224,59 @@ def test_docker_push_is_run_again_only_where_docker_did_not_retry_itself(first_e
         with pytest.raises(ImgbuildError):
             push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=2, backoff=0.001)
         assert engine.push.call_count == 1
+
+
+def test_the_stall_bound_given_to_the_push_bounds_every_docker_push():
+    """A test (tests/integration/test_faults.py) freezes a registry for seconds, not the 2 minutes a user waits."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth, stall: iter(STREAM)
+    engine.read_file.return_value = None
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    push_image(engine, IMAGE, goal, passing(), reporter=quiet(), stall=3)
+    assert [call.kwargs["stall"] for call in engine.push.call_args_list] == [3, 3]
+    goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    push_image(engine, IMAGE, goal, passing(), reporter=quiet())
+    assert engine.push.call_args.kwargs["stall"] == 120  # a user's default
+
+
+def test_a_stalled_push_says_it_stalled():
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth, stall: iter([{"error": f"stalled: nothing moved for {stall:.0f} s"}])
+    goal.client.manifest_digest.return_value = None
+    with pytest.raises(RegistryError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0, stall=4)
+    assert str(raised.value).startswith("registry 127.0.0.1:5000 is not reachable (stalled: nothing moved for 4 s)")
+
+
+@pytest.mark.parametrize("error, kind", [
+    ("received unexpected HTTP status: 503 Service Unavailable", PublishError),
+    ("dial tcp 127.0.0.1:5000: connect: connection refused", RegistryError)], ids=["503", "gone"])
+def test_a_tag_that_fails_after_the_dated_one_is_published_says_what_the_published_one_lacks(error, kind):
+    """The dated tag holds the image, the next tag's push fails: what goes beside the image is not there."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    answers = iter([STREAM, [{"error": error}], [{"error": error}]])
+    engine.push.side_effect = lambda ref, auth, stall: iter(next(answers))
+    goal.client.manifest_digest.side_effect = [None, DIGEST]
+    with pytest.raises(ImgbuildError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=1, backoff=0.001)
+    line = str(raised.value)
+    assert type(raised.value) is kind and "\n" not in line
+    assert line.startswith("127.0.0.1:5000/team/pytorch 2.6.0-cpu-2026-11-22 is published at " + DIGEST
+                           + ", without its SBOM, provenance and tested marker, and 2.6.0-cpu is not pushed ("), line
+    assert line.endswith("): re-run the same command to attach them"), line
+    assert "half-published" not in line  # the cause alone inside: no second fix
+    goal.client.put_manifest.assert_not_called()
+    assert len(engine.untag.call_args_list) == 2  # both registry-named tags taken back
+
+
+def test_a_push_docker_failed_with_a_bare_status_says_why_where_the_registry_does():
+    """Docker's push error names a 500, not the full disk the registry's answer body names."""
+    engine, goal = create_autospec(Engine, instance=True), target()
+    engine.push.side_effect = lambda ref, auth, stall: iter([{"error": "unexpected status from POST request to "
+                                                              "http://127.0.0.1:5000/v2/x: 500 Internal Server Error"}])
+    goal.client.manifest_digest.return_value = None
+    goal.client.disk_full.return_value = RegistryError("registry 127.0.0.1:5000 is out of disk space (...)")
+    with pytest.raises(PublishError) as raised:
+        push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=0)
+    assert "500 Internal Server Error; registry 127.0.0.1:5000 is out of disk space" in str(raised.value)
+    assert goal.client.request.call_args_list[0].args[:2] == ("POST", "/v2/team/pytorch/blobs/uploads/")

@@ -18,7 +18,7 @@ import urllib3
 
 from ..core.errors import BuildError, DaemonError
 from ..core.reference import ImageRef
-from . import buildkit, classic, emulation
+from . import buildkit, classic, emulation, progress
 from .boundary import daemon_errors, short
 from .container import START_LABEL, Container, read_in, remove_labelled
 from .values import ImageInfo, RunResult
@@ -104,8 +104,7 @@ class Engine:
         return f"Docker {self.server_version}: BuildKit through buildx {self._buildx}, {kind}"
 
     def tmpfs_owned_by(self, uid: int, gid: int) -> str:
-        """tmpfs options for a folder owned by uid:gid, as a volume with Kubernetes' fsGroup is; the engines
-        spell it differently (Podman chowns to the container's user with U, Docker takes uid= and gid=)."""
+        """tmpfs options for a folder owned by uid:gid (Kubernetes' fsGroup): Podman chowns with U, Docker takes uid=."""
         return "rw,nosuid,nodev,U" if self.is_podman else f"rw,nosuid,nodev,uid={uid},gid={gid}"
 
     # --- images -------------------------------------------------------------------------------
@@ -222,11 +221,12 @@ class Engine:
 
     def push(self, ref: ImageRef, auth: dict[str, str] | None, stall: float = 120) -> Iterator[dict]:
         """docker push's progress messages; a failure is the last message ({"error": ...}), never raised. A push
-        that says nothing for `stall` seconds (a frozen registry) ends with a "stalled" error."""
+        that says nothing new for `stall` seconds (a frozen registry) ends with a "stalled" error."""
         api, timeout = self._client.api, self._client.api.timeout
         api.timeout = stall  # the stream's socket keeps it: each silence between messages is bounded
         try:
-            yield from api.push(ref.full_repository, tag=ref.tag, auth_config=auth, stream=True, decode=True)
+            messages = api.push(ref.full_repository, tag=ref.tag, auth_config=auth, stream=True, decode=True)
+            yield from progress.until_stalled(messages, stall)  # a stream that repeats itself is stuck too
         except (docker.errors.DockerException, requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             stalled = "timed out" in str(exc).lower()  # the stream's read, raised by urllib3 itself
             yield {"error": f"stalled: nothing moved for {stall:.0f} s" if stalled else short(exc)}

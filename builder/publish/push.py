@@ -21,6 +21,7 @@ from ..core.reference import ImageRef
 from ..core.variant import Variant
 from ..engine.daemon import Engine
 from ..host.preflight import check_registry
+from ..registry.referrers import upload_refusal
 from ..registry.target import RegistryTarget
 from ..smoke.record import Tested, tested_record
 from .attach import attach
@@ -33,7 +34,10 @@ from .zstd import Twin, push_twin
 # once) or a push that stalled. Answers Docker already retried per layer (5xx, 429, a reset) are not re-run on top.
 RERUN = re.compile(r"connection refused|stalled", re.IGNORECASE)
 PROGRESS_S = 30  # a long upload says how far it is this often, so a slow push is told from a stuck one
-UNREACHABLE = re.compile(r"connection refused|no such host|dial tcp|i/o timeout|timed out|stalled", re.IGNORECASE)
+STALL_S = 120  # a push that says nothing this long is stalled (a frozen registry): given up, run again once
+# A registry that dies mid-push: Docker's containerd store says `Post "...": EOF` (the connection closed) or a reset.
+UNREACHABLE = re.compile(r'connection refused|no such host|dial tcp|i/o timeout|timed out|stalled|": EOF$|'
+                         r"connection reset|broken pipe", re.IGNORECASE)
 REFUSED = re.compile(r"unauthorized|authentication required|no basic auth credentials|denied", re.IGNORECASE)
 IMMUTABLE_FIX = "rebuild tomorrow or push under a new date"
 
@@ -126,8 +130,9 @@ class PushStream:
 
 def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tested | None, *,
                reporter: Reporter, allow_untested: bool = False, retries: int = 2,
-               backoff: float = 2.0) -> PushResult:
-    """Push a tested local image under every tag it carries to REGISTRY/NS/<image name>, then verify."""
+               backoff: float = 2.0, stall: float = STALL_S) -> PushResult:
+    """Push a tested local image under every tag it carries to REGISTRY/NS/<image name>, then verify. `stall`:
+    seconds a `docker push` may say nothing before it is given up as stalled (tests make it short)."""
     start = time.monotonic()
     passed = tested is not None and tested.image_id == image.id and tested.passed
     if not allow_untested and not passed:
@@ -156,13 +161,19 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
             engine.tag(image.id, ref)
             reporter.info(f"pushing {ref}")
             stream.tell = lambda text, ref=ref: reporter.info(f"pushing {ref}: {text}")
-            tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done)
+            tag_digest = _push_with_retries(engine, ref, target, stream, retries, backoff, done, stall)
             tag_digest = _verify(target, ref, tag_digest or _local_digest(engine, ref), image.id)
             digest = digest or tag_digest
             if tag_digest != digest:
                 raise PublishError(f"{ref} got {tag_digest} but the dated tag got {digest}: the local image "
                                    "changed during the push; re-run the same command")
             done.append(ref)
+    except (RegistryError, PublishError) as exc:
+        if not done:
+            raise
+        # the tags pushed so far hold the image: the line says what they lack and which tags are not there yet
+        raise _half_done(exc, done, str(digest), target, twin=not target.zstd,
+                         left=[str(ref.tag) for ref in remote[len(done):]]) from None
     finally:
         for ref in remote:
             if ref not in image.refs:
@@ -193,10 +204,11 @@ def push_image(engine: Engine, image: Image, target: RegistryTarget, tested: Tes
 
 
 def _half_done(exc: RegistryError | PublishError, done: list[ImageRef], digest: str, target: RegistryTarget, *,
-               twin: bool) -> ImgbuildError:
-    """The tags are published but what goes beside them is not all there: the line says which were, what is
-    missing and that a re-run (which finds the tags holding this image) attaches the rest."""
+               twin: bool, left: Sequence[str] = ()) -> ImgbuildError:
+    """The tags are published but what goes beside them is not all there: the line says which were, what is missing
+    (`left`: tags not pushed yet) and that a re-run (which finds the tags holding this image) attaches the rest."""
     missing = ("" if twin else "zstd twin, ") + "SBOM, provenance and tested marker"
+    missing += f", and {', '.join(left)} {'is' if len(left) == 1 else 'are'} not pushed" if left else ""
     tagged = ", ".join(str(ref.tag) for ref in done)
     cause = target.scrub(str(exc)).rstrip(".")
     # unreachable or refused: the registry's kind (7); any other failure of the upload: publishing's (6)
@@ -218,10 +230,10 @@ def _mark(target: RegistryTarget, repository: str, digest: str, ref: ImageRef, r
 
 
 def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: PushStream,
-                       retries: int, backoff: float, done: list[ImageRef]) -> str | None:
+                       retries: int, backoff: float, done: list[ImageRef], stall: float) -> str | None:
     for attempt in range(retries + 1):
         stream.error, stream.digest = None, None
-        stream.read(engine.push(ref, target.docker_auth()), target.scrub)
+        stream.read(engine.push(ref, target.docker_auth(), stall=stall), target.scrub)
         if stream.error is None:
             return stream.digest
         if not RERUN.search(stream.error) or attempt == retries:
@@ -231,21 +243,26 @@ def _push_with_retries(engine: Engine, ref: ImageRef, target: RegistryTarget, st
     # One kind, one exit code wherever it happens: a registry that cannot be reached or refuses the credentials is
     # the registry's (7), as at the preflight; anything else a failed push (6).
     kind = RegistryError if REFUSED.search(error) or UNREACHABLE.search(error) else PublishError
+    if kind is PublishError and (why := upload_refusal(target.client, ref.repository)):  # Docker names a status
+        error = f"{error}; {why}"  # the registry's own answer says why (a full disk)
     raise kind(_push_failure(error, target, done))
 
 
 def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> str:
-    state = (f"{', '.join(map(str, done))} {'is' if len(done) == 1 else 'are'} complete and nothing was "
-             "half-published" if done else "nothing was half-published")
+    """The line of a failed `docker push`; where tags are published already, its cause alone (_half_done's)."""
     if REFUSED.search(error):
         user = target.credentials.username if target.credentials else None
         who = f"refused the credentials for user {user!r}" if user else "requires credentials"
-        return (f"registry {target.host} {who} ({error}): set IMGBUILD_REGISTRY_USER / "
-                f"IMGBUILD_REGISTRY_PASSWORD or run `docker login {target.host}`; {state}")
-    if UNREACHABLE.search(error):
-        return (f"registry {target.host} is not reachable ({_last_clause(error)}): start it or check "
-                f"--registry; {state}: re-run the same command")
-    return f"push to {target.host} failed ({error}): {state}: fix the cause and re-run the same command"
+        cause = f"registry {target.host} {who} ({error})"
+        fix = (f"set IMGBUILD_REGISTRY_USER / IMGBUILD_REGISTRY_PASSWORD or run `docker login {target.host}`; "
+               "nothing was half-published")
+    elif UNREACHABLE.search(error):
+        cause = f"registry {target.host} is not reachable ({_last_clause(error)})"
+        fix = "start it or check --registry; nothing was half-published: re-run the same command"
+    else:
+        cause = f"push to {target.host} failed ({error})"
+        fix = "nothing was half-published: fix the cause and re-run the same command"
+    return cause if done else f"{cause}: {fix}"
 
 
 def _verify(target: RegistryTarget, ref: ImageRef, pushed: str | None, image_id: str) -> str:
@@ -275,4 +292,8 @@ def _local_digest(engine: Engine, ref: ImageRef) -> str | None:
 
 
 def _last_clause(error: str) -> str:
+    """Docker's innermost cause ("connection refused" of "Put ...: dial tcp ...: connection refused"); a stall is
+    kept whole, so the line says it stalled ("stalled: nothing moved for 120 s")."""
+    if error.startswith("stalled"):
+        return error
     return error.split(": ")[-1].strip() or error

@@ -187,3 +187,15 @@ def _expect(resp, codes: tuple[int, ...], client: RegistryClient, doing: str) ->
         detail = resp.text.strip().replace("\n", " ")[:200]
         raise RegistryError(f"registry {client.host} answered {resp.status_code} {doing} ({detail}): check the "
                             "registry's logs and your rights to the repository")
+
+
+def upload_refusal(client: RegistryClient, repository: str) -> RegistryError | None:
+    """Why the registry refuses uploads, where its own answer says (a full disk: Docker's push error names only the
+    status). One upload session is started and cancelled at once."""
+    try:
+        start = client.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True, retries=0)
+        if start.status_code == 202 and start.headers.get("Location"):
+            client.request("DELETE", start.headers["Location"], repository, push=True, retries=0)
+    except RegistryError:
+        return None
+    return client.disk_full(start)
