@@ -13,7 +13,8 @@ from imgbuild.core.errors import ImgbuildError, PublishError, RegistryError
 from imgbuild.core.output import Reporter
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.engine.daemon import Engine
-from imgbuild.publish.push import PushStream, push_image
+from imgbuild.publish.docker_push import PushStream
+from imgbuild.publish.push import push_image
 from imgbuild.registry.client import RegistryClient
 from imgbuild.registry.credentials import Credentials
 from imgbuild.registry.target import RegistryTarget
@@ -208,15 +209,22 @@ def test_a_long_push_says_how_far_it_is(monkeypatch):
     assert said == ["300 of 1,000 MB of 1 layer sent", "500 of 1,000 MB of 1 layer sent"]  # 30 s apart at least
 
 
-@pytest.mark.parametrize("first_error, reruns", [
-    ("stalled: nothing moved for 120 s", 1), ("dial tcp 127.0.0.1:5000: connect: connection refused", 1),
-    ("received unexpected HTTP status: 503 Service Unavailable", 0)], ids=["stalled", "restarting", "503"])
-def test_docker_push_is_run_again_only_where_docker_did_not_retry_itself(first_error, reruns):
+@pytest.mark.parametrize("store, first_error, reruns", [
+    ("classic", "stalled: nothing moved for 120 s", 1),
+    ("classic", "dial tcp 127.0.0.1:5000: connect: connection refused", 1),
+    ("classic", "received unexpected HTTP status: 503 Service Unavailable", 0),  # Docker retried it per layer
+    ("containerd", "received unexpected HTTP status: 503 Service Unavailable", 1),  # it did not: imgbuild does
+    ("containerd", 'Post "http://127.0.0.1:5000/v2/team/pytorch/blobs/uploads/": EOF', 1),
+    ("containerd", "unknown: blob upload invalid", 0)],
+    ids=["stalled", "restarting", "classic-503", "containerd-503", "containerd-eof", "containerd-refused-blob"])
+def test_docker_push_is_run_again_only_where_the_engine_did_not_retry_itself(store, first_error, reruns):
     engine, goal = create_autospec(Engine, instance=True), target()
+    engine.is_podman, engine.containerd_store = False, store == "containerd"
     answers = iter([[{"error": first_error}], STREAM, STREAM])
     engine.push.side_effect = lambda ref, auth, stall: iter(next(answers))
     engine.read_file.return_value = None
     goal.client.manifest_digest.side_effect = [None, DIGEST, DIGEST]
+    goal.client.disk_full.return_value = None
     if reruns:
         assert len(push_image(engine, IMAGE, goal, passing(), reporter=quiet(), retries=2, backoff=0.001).refs) == 2
         assert engine.push.call_count == 3  # the failed one, run again, then the second tag
