@@ -24,6 +24,7 @@ from imgbuild.core.output import Reporter
 from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.engine.daemon import Engine
 from imgbuild.publish.push import PushResult, push_image
+from imgbuild.publish.tested import tested_tag as marker_tag
 from imgbuild.registry.client import RegistryClient
 from imgbuild.registry.credentials import Credentials
 from imgbuild.registry.target import RegistryTarget
@@ -130,7 +131,8 @@ def test_push_puts_every_tag_there_and_digests_read_back(engine, registry, creds
     repo = registry.repository("pytorch")
     assert result.refs[0] == registry.image_ref("pytorch", DATED)  # the immutable tag goes first
     twins = [tags.zstd_tag(t) for t in TAGS]  # each tag's zstd twin, written after it (publish/zstd.py)
-    assert sorted(client.tags(repo)) == sorted(TAGS + twins)
+    marker = marker_tag(result.digest)  # the push writes the tested marker of what it pushed with a passing report
+    assert sorted(client.tags(repo)) == sorted(TAGS + twins + [marker])
     assert {client.manifest_digest(repo, t) for t in TAGS} == {result.digest}
     assert result.zstd is not None and {client.manifest_digest(repo, t) for t in twins} == {result.zstd.digest}
     assert client.config_of(repo, client.manifest(repo, result.zstd.digest)) == \
@@ -186,7 +188,8 @@ def test_registry_down_before_the_push_then_the_same_call_completes(
         auth_registry.start()
     assert client.tags(registry.repository("pytorch")) == []
     result = push(engine, "a", registry, creds, client, work_dir)
-    assert sorted(client.tags(registry.repository("pytorch"))) == sorted(TAGS + [tags.zstd_tag(t) for t in TAGS])
+    assert sorted(client.tags(registry.repository("pytorch"))) == sorted(
+        TAGS + [tags.zstd_tag(t) for t in TAGS] + [marker_tag(result.digest)])
     assert result.digest
 
 
