@@ -68,20 +68,18 @@ def test_cmd(
 ) -> None:
     """Run the smoke suite inside each image and probe its services; non-zero exit on any failure."""
     from ..engine.daemon import Engine
-    from ..smoke.run import test_images
+    from ..publish.tested import test_images_and_mark
 
     refs = images_named(image, select)
     if mark_tested and (not image or refs[0].digest is None or refs[0].registry is None or gpu is not GpuMode.yes):
         raise ConfigError("--mark-tested marks one pushed digest's GPU tier: pass IMAGE as HOST/NAMESPACE/IMAGE@sha256:... "
                           "and --gpu yes")
     out = output(ctx)
-    reports = test_images(Engine(), refs, gpu, WORK_DIR, junit=junit, json_out=json_out,
-                          each=lambda report: print_smoke(report, out))
+    reports, marked = test_images_and_mark(Engine(), refs, gpu, WORK_DIR, junit=junit, json_out=json_out,
+                                           mark=mark_tested, each=lambda report: print_smoke(report, out))
+    if marked:
+        out.result(f"marked {marked}")
     failed = sum(not report.passed for report in reports)
-    if mark_tested and not failed:
-        from ..publish.tested import mark_gpu_tested
-
-        out.result(f"marked {mark_gpu_tested(refs[0], reports[0])}")
     if failed:
         where = "" if not junit else f" and {junit}" if len(refs) == 1 else f" and the JUnit files beside {junit}"
         raise SmokeError(f"{failed} image(s) failed the smoke test: see the table above{where}")

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..core.paths import LOCAL_REGISTRY_PORT
-from .options import matrix_path, output
+from .options import matrix_named, output
 
 if TYPE_CHECKING:  # registry/local.py imports requests: imported when a command runs, so `--help` stays fast
     from ..registry.local import LocalRegistry
@@ -76,26 +75,20 @@ def base_cmd(
 ) -> None:
     """Make a base image from this host's apt sources (debootstrap) and print the --base-image to pass."""
     from ..core.platform import DEFAULT_PLATFORM, parse_platform, platform
-    from ..host.base import PYTHON_LABEL, host_source, make_base
-    from ..matrix.load import load_matrix
+    from ..host.base import make_host_base
 
     chosen = parse_platform(target, all_too=False) if target else DEFAULT_PLATFORM
-    suffix = platform(chosen).id_suffix
-    source = host_source()
-    source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)
-    if not tag:
-        tag = f"local/{source.distro}:{source.suite}{suffix}"
-    engine, out = _engine(), output(ctx)
-    ref, made = make_base(engine, source, tag, force=force, log=out.result, target=chosen)
-    python = engine.image(ref).labels.get(PYTHON_LABEL)
-    out.result(f"base image {ref}: {'made from ' + source.mirror if made else 'present'}"
-          + (f"; its python3 is {python}: pass --python {python} where the matrix's default Python differs"
-             if python else ""))
-    default = load_matrix(matrix_path(None)).file.defaults.base_image
+    out = output(ctx)
+    base = make_host_base(_engine(), tag, suite=suite, mirror=mirror, force=force, log=out.result, target=chosen)
+    source, suffix = base.source, platform(chosen).id_suffix
+    out.result(f"base image {base.ref}: {'made from ' + source.mirror if base.made else 'present'}"
+               + (f"; its python3 is {base.python}: pass --python {base.python} where the matrix's default Python "
+                  "differs" if base.python else ""))
+    default = matrix_named(None).file.defaults.base_image
     if not default.startswith(f"{source.distro}:"):
         out.result(f"note: the matrix builds on {default}; this host's apt sources give {source.distro} {source.suite}, "
-              "so images built on it carry that distribution and its python3")
-    out.result(f"use it: imgbuild build --base-image {ref}{' --platform ' + chosen if suffix else ''} ...   "
+                   "so images built on it carry that distribution and its python3")
+    out.result(f"use it: imgbuild build --base-image {base.ref}{' --platform ' + chosen if suffix else ''} ...   "
                "(or release, render)")
 
 

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from ..core.choices import Index
-from ..core.errors import ConfigError
 from .options import IndexOpt, SelectionOptions, cli_options, output
 
 
@@ -23,26 +22,10 @@ def lock_cmd(
 ) -> None:
     """Resolve each selected variant's whole Python package set into locks/<variant id>.txt (exact versions,
     hashes), with uv's resolver. Commit the result: builds install exactly these files."""
-    from ..lock.lockfile import load_lock
-    from ..lock.resolve import resolve as resolve_lock
-    from ..lock.resolve import write_dir
+    from ..lock.resolve import lock_all
 
-    if offline and not find_links:
-        raise ConfigError("--offline resolves from --find-links alone: pass --find-links WHEELHOUSE")
-    if find_links is not None and not find_links.is_dir():  # uv would say only "No such file or directory"
-        raise ConfigError(f"--find-links {str(find_links)[:200]!r} is not a folder: give the folder of wheels "
-                          "(`imgbuild wheelhouse --out DIR` makes one)")
-    variants = select.variants()
-    # runtime first: a devel render splits its lock against its runtime sibling's
-    for v in sorted(variants, key=lambda v: (v.flavor != "runtime", v.id)):
-        if stale_only:
-            try:
-                load_lock(v)
-                continue
-            except ConfigError:
-                pass
-        lock = resolve_lock(v, write_dir(), find_links=find_links, offline=offline)
-        output(ctx).result(f"{v.id}: {len(lock.pins)} packages in {lock.path}")
+    for lock in lock_all(select.variants(), find_links=find_links, offline=offline, stale_only=stale_only):
+        output(ctx).result(f"{lock.variant}: {len(lock.pins)} packages in {lock.path}")
 
 
 @cli_options
@@ -54,15 +37,9 @@ def wheelhouse_cmd(
 ) -> None:
     """Download the selected variants' wheels into OUT, for `build --wheelhouse OUT` (offline sites); a team
     image's extras too."""
-    from ..lock.wheelhouse import download, pip_index
+    from ..lock.wheelhouse import fill
 
-    variants = select.variants(teams=True)
-    for v in variants:  # every variant checked before the first (large) download
-        if index is Index.pypi and not v.pypi_carries:
-            raise ConfigError(f"--index pypi: PyPI does not carry the {v.cuda_tag} build of torch {v.torch} "
-                              f"({v.id}): use --index auto (or pytorch)")
-    for v in variants:
-        download(v, out, index=pip_index(v, index))
+    for v in fill(select.variants(teams=True), out, index):
         output(ctx).result(f"{v.name}: wheels in {out}")
 
 
@@ -73,10 +50,10 @@ def diff_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the diff as JSON")] = False,
 ) -> None:
     """What changed from REF_A to REF_B: packages added, removed, upgraded, downgraded; base image; inputs."""
-    from ..release.diff import compare, read_side
+    from ..release.diff import diff_of
 
     out = output(ctx)
-    diff = compare(read_side(ref_a), read_side(ref_b))
+    diff = diff_of(ref_a, ref_b)
     if as_json:
         out.data(diff.to_json())
         return

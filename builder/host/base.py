@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import platformdirs
@@ -135,3 +135,25 @@ def make_base(engine, source: AptSource, tag: str, *, force: bool, log,
     engine.import_tarball(tarball, tag, labels={PYTHON_LABEL: python} if python else {},
                           platform=engine_platform(target))
     return tag, True
+
+
+@dataclass(frozen=True)
+class HostBase:
+    """A base image made from this host's apt sources (`imgbuild base`)."""
+
+    ref: str
+    made: bool  # False: it was there already
+    source: AptSource
+    python: str | None  # its python3, as its label records it
+    platform: str
+
+
+def make_host_base(engine, tag: str | None, *, suite: str | None, mirror: str | None, force: bool, log,
+                   target: str = DEFAULT_PLATFORM) -> HostBase:
+    """`imgbuild base`: the host's apt sources (another suite or mirror where given) bootstrapped into `tag`, by
+    default local/DISTRO:SUITE (with the platform's suffix off linux/amd64)."""
+    source = host_source()
+    source = replace(source, suite=suite or source.suite, mirror=mirror or source.mirror)
+    tag = tag or f"local/{source.distro}:{source.suite}{platform(target).id_suffix}"
+    ref, made = make_base(engine, source, tag, force=force, log=log, target=target)
+    return HostBase(ref, made, source, engine.image(ref).labels.get(PYTHON_LABEL), target)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +39,22 @@ def resolve(variant: Variant, out_dir: Path, *, find_links: Path | None = None, 
     left empty by a failure is removed)."""
     with writing(out_dir), new_folder(out_dir):
         return _resolve_into(variant, out_dir, find_links, offline)
+
+
+def lock_all(variants: list[Variant], *, find_links: Path | None = None, offline: bool = False,
+             stale_only: bool = False) -> Iterator[Lock]:
+    """`imgbuild lock`: resolve each variant's lock into write_dir() (with `stale_only`, only those missing or
+    stale), runtime first, since a devel render splits its lock against its runtime sibling's; each as it is
+    written."""
+    if offline and not find_links:
+        raise ConfigError("--offline resolves from --find-links alone: pass --find-links WHEELHOUSE")
+    if find_links is not None and not find_links.is_dir():  # uv would say only "No such file or directory"
+        raise ConfigError(f"--find-links {str(find_links)[:200]!r} is not a folder: give the folder of wheels "
+                          "(`imgbuild wheelhouse --out DIR` makes one)")
+    for v in sorted(variants, key=lambda v: (v.flavor != "runtime", v.id)):
+        if stale_only and lock_problem(v) is None:
+            continue
+        yield resolve(v, write_dir(), find_links=find_links, offline=offline)
 
 
 def resolve_missing(variants: list[Variant], *, find_links: Path | None = None) -> list[Lock]:

@@ -79,6 +79,18 @@ def serve(wheelhouse: Path) -> Iterator[str]:
         server.server_close()
 
 
+def fill(variants: list[Variant], out: Path, index: Index) -> Iterator[Variant]:
+    """`imgbuild wheelhouse`: every variant's wheels downloaded into `out`, each variant as it is done; every
+    variant checked before the first (large) download."""
+    for v in variants:
+        if index is Index.pypi and not v.pypi_carries:
+            raise ConfigError(f"--index pypi: PyPI does not carry the {v.cuda_tag} build of torch {v.torch} "
+                              f"({v.id}): use --index auto (or pytorch)")
+    for v in variants:
+        download(v, out, index=pip_index(v, index))
+        yield v
+
+
 def download(variant: Variant, out: Path, *, index: str | None) -> None:
     """pip download exactly the variant's lock (every file checked against its hash) into `out`."""
     load_lock(variant)  # missing or stale: stop with the command that fixes it

@@ -7,11 +7,17 @@ The GPU tier comes after the push: a GPU runner tests the pushed digest (no rebu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..core.choices import GpuMode
 from ..core.errors import ConfigError
 from ..core.reference import ImageRef
+from ..engine.daemon import Engine
 from ..registry.client import RegistryClient
 from ..registry.target import RegistryTarget
 from ..smoke.report import SmokeReport
+from ..smoke.run import test_images
 
 TESTED_SUFFIX = ".tested"  # the smoke suite passed (its CPU tier at least) on this digest
 GPU_TESTED_SUFFIX = ".gpu-tested"  # its GPU tier passed too, on a GPU runner, after the push
@@ -45,3 +51,13 @@ def mark_gpu_tested(ref: ImageRef, report: SmokeReport) -> str:
     if tag is None:
         raise ConfigError(f"{ref} is not in {ref.registry}: test the digest the release pushed")
     return f"{ref.registry}/{ref.repository}:{tag}"
+
+
+def test_images_and_mark(engine: Engine, refs: Sequence[ImageRef], gpu_mode: GpuMode, work_dir: Path, *,
+                         junit: Path | None = None, json_out: Path | None = None, mark: bool = False,
+                         each: Callable[[SmokeReport], None] = lambda report: None) -> tuple[list[SmokeReport], str | None]:
+    """`imgbuild test`: each image's suite and reports (smoke/run.py: test_images); with `mark`, the one pushed
+    digest given marked GPU-tested once it passed. The reports, and the marker's reference (None: not marked)."""
+    reports = test_images(engine, refs, gpu_mode, work_dir, junit=junit, json_out=json_out, each=each)
+    passed = all(report.passed for report in reports)
+    return reports, mark_gpu_tested(refs[0], reports[0]) if mark and passed else None

@@ -101,6 +101,11 @@ def compare(a: Side, b: Side) -> Diff:
                 upgraded=upgraded, downgraded=downgraded, base=base, inputs=inputs)
 
 
+def diff_of(ref_a: str, ref_b: str) -> Diff:
+    """`imgbuild diff`: what changed from one image (or lock file) to another."""
+    return compare(read_side(ref_a), read_side(ref_b))
+
+
 def read_side(ref: str) -> Side:
     """A lock file (a path that exists), else a registry reference HOST[:PORT]/REPOSITORY:TAG (or @DIGEST)."""
     if Path(ref).is_file():
