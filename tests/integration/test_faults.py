@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from fault_proxy import FaultProxy
 from helpers import docker
-from imgbuild.build import sbom
+from imgbuild.build import provenance, sbom
 from imgbuild.build.image import Image
 from imgbuild.core import tags
 from imgbuild.core.errors import ImgbuildError
@@ -40,6 +40,7 @@ from imgbuild.core.reference import ImageRef, RegistryRef
 from imgbuild.publish.push import PushResult, push_image
 from imgbuild.registry.client import RegistryClient
 from imgbuild.registry.credentials import Credentials
+from imgbuild.registry.referrers import referrers
 from imgbuild.registry.target import RegistryTarget
 from imgbuild.smoke import record
 from imgbuild.smoke.report import SmokeCase, SmokeReport
@@ -300,3 +301,22 @@ def test_a_signal_mid_push_ends_the_command_in_one_line_and_leaves_nothing_half_
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert image.ref.tag in registry_state(direct, repository)  # the command pushes the local image's own tag
+
+
+def test_two_pushes_of_one_image_at_once_end_consistent(engine, image, faults, namespace, creds, direct, tmp_path):
+    """Two runs of one variant's push at once (a job re-run while the first still pushes; a nightly's reproducible
+    builds give both the same image): both end well, on one digest, and the registry holds it whole, its referrers
+    listed once each."""
+    ended: list[Outcome] = []
+    runs = [threading.Thread(target=lambda: ended.append(push(engine, image, namespace, creds, tmp_path)))
+            for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=300)
+    assert [o.code for o in ended] == [0, 0], ended
+    assert ended[0].result.digest == ended[1].result.digest
+    state = registry_state(direct, namespace.repository("pytorch"))
+    assert_complete(state, ended[0].result)
+    for kind in (sbom.MEDIA_TYPE, provenance.MEDIA_TYPE):  # two runs attached the same documents: listed once
+        assert len(referrers(direct, namespace.repository("pytorch"), ended[0].result.digest, kind)) == 1
