@@ -22,7 +22,7 @@ RERUN = re.compile(r"connection refused|stalled", re.IGNORECASE)
 RERUN_ALL = re.compile(r'connection refused|stalled|\b(429|5\d\d)\b|too many requests|service unavailable|'
                        r'bad gateway|connection reset|broken pipe|": EOF$', re.IGNORECASE)
 PROGRESS_S = 30  # a long upload says how far it is this often, so a slow push is told from a stuck one
-STALL_S = 120  # a push that says nothing this long is stalled (a frozen registry): given up, run again once
+STALL_S = 120  # a push that says nothing new this long is stalled (a frozen registry): given up, run again
 # A registry that dies mid-push: Docker's containerd store says `Post "...": EOF` (the connection closed) or a reset.
 UNREACHABLE = re.compile(r'connection refused|no such host|dial tcp|i/o timeout|timed out|stalled|": EOF$|'
                          r"connection reset|broken pipe", re.IGNORECASE)

@@ -110,10 +110,9 @@ def stand_in(build: list[Variant], target: RegistryTarget, date: dt.date) -> tup
                 and json.loads(twin[0]).get("config", {}).get("digest") == config:
             moving += [(tags.zstd_tag(plain), tags.zstd_tag(mine)) for plain, mine in moving]
         written = []
-        for plain, mine in moving:
-            if _free_for(client, repository, plain, v.platform):
-                body, media_type = client.manifest_bytes(repository, mine) or stored
-                client.put_manifest(repository, plain, body, media_type.split(";")[0])
+        for plain, mine in moving:  # each plain tag gets what the platform's own tag names (a twin its twin)
+            if (found := client.manifest_bytes(repository, mine)) and _free_for(client, repository, plain, v.platform):
+                client.put_manifest(repository, plain, found[0], found[1].split(";")[0])
                 written.append(plain)
         return v.platform, written
     return None
