@@ -74,12 +74,12 @@ def push_tag(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: Push
              backoff: float, done: list[ImageRef], stall: float) -> str | None:
     """`docker push` of one tag, run again (at most `retries` times, with backoff) for an answer a retry can fix
     and that the engine did not retry itself; its digest, or one line naming the cause and what is published."""
-    rerun = RERUN if _retries_itself(engine) else RERUN_ALL
     for attempt in range(retries + 1):
         stream.error, stream.digest = None, None
         stream.read(engine.push(ref, target.docker_auth(), stall=stall), target.scrub)
         if stream.error is None:
             return stream.digest
+        rerun = RERUN if _retries_itself(engine) else RERUN_ALL  # asked only once a push failed
         if not rerun.search(stream.error) or attempt == retries:
             break
         time.sleep(backoff * 2**attempt)
@@ -107,6 +107,7 @@ def _push_failure(error: str, target: RegistryTarget, done: list[ImageRef]) -> s
         cause = f"push to {target.host} failed ({error})"
         fix = "nothing was half-published: fix the cause and re-run the same command"
     return cause if done else f"{cause}: {fix}"
+
 
 def _retries_itself(engine: Engine) -> bool:
     """Whether the engine retries a layer's upload itself: Docker with its classic image store."""
