@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The one way a test starts imgbuild as a process: from this interpreter, never from PATH, so a venv that is not
 # activated tests its own imgbuild (and PYTHONPATH=checkout tests that checkout).
 IMGBUILD = (sys.executable, "-m", "imgbuild.cli")
+
+
+def as_foreground() -> None:
+    """For a child that is sent Ctrl-C: SIGINT at its default, as a terminal's foreground process has it. A shell's
+    background job (`cmd &`, as a CI runner may start the tests) ignores SIGINT, and so would every process it
+    starts: Python then installs no KeyboardInterrupt, and the command would never hear the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def missing(what: str) -> None:

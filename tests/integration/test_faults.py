@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from helpers import docker
+from helpers import as_foreground, docker
 from imgbuild.build import provenance, sbom
 from imgbuild.build.image import Image
 from imgbuild.core import tags
@@ -280,7 +280,8 @@ def test_a_signal_mid_push_ends_the_command_in_one_line_and_leaves_nothing_half_
     faults.when(BLOB_BODY, lambda: (faults.freeze(), uploading.set()))  # held mid-push until the signal
     command = [sys.executable, "-m", "imgbuild.cli", "push", str(image.ref), "--registry", str(namespace)]
     env = {**os.environ, "IMGBUILD_REGISTRY_USER": creds.username, "IMGBUILD_REGISTRY_PASSWORD": creds.password}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_foreground)
     try:
         assert uploading.wait(60), proc.communicate(timeout=30)
         sent = time.monotonic()

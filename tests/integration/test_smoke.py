@@ -9,7 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import IMGBUILD, ROOT, docker, imgbuild
+from helpers import IMGBUILD, ROOT, as_foreground, docker, imgbuild
 
 
 def leftover_containers():
@@ -81,7 +81,7 @@ def test_an_image_without_timm_fails_deit_with_a_clear_message(derived, tmp_path
 
 def test_ctrl_c_removes_the_container(runtime_image):
     process = subprocess.Popen([*IMGBUILD, "test", runtime_image, "--gpu", "no"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_foreground)
     try:
         for _ in range(120):
             if leftover_containers():
