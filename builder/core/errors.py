@@ -72,6 +72,14 @@ class RegistryError(ImgbuildError):
     exit_code = 7
 
 
+class RegistryUnreachable(RegistryError):
+    """The registry did not answer: refused, reset or timed-out connections, after the client's retries."""
+
+
+class RegistryRefused(RegistryError):
+    """The registry refused the credentials, or asked for some."""
+
+
 @contextmanager
 def writing(path: Path | str) -> Iterator[None]:
     """Turn an OS error while writing `path` into one line naming it (a read-only folder, a full disk, /proc)."""

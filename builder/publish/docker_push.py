@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..core.errors import PublishError, RegistryError
+from ..core.errors import PublishError, RegistryRefused, RegistryUnreachable
 from ..core.reference import ImageRef
 from ..engine.daemon import Engine
 from ..registry.referrers import upload_refusal
@@ -86,7 +86,8 @@ def push_tag(engine: Engine, ref: ImageRef, target: RegistryTarget, stream: Push
     error = stream.error or ""
     # One kind, one exit code wherever it happens: a registry that cannot be reached or refuses the credentials is
     # the registry's (7), as at the preflight; anything else a failed push (6).
-    kind = RegistryError if REFUSED.search(error) or UNREACHABLE.search(error) else PublishError
+    kind = RegistryRefused if REFUSED.search(error) else RegistryUnreachable if UNREACHABLE.search(error) \
+        else PublishError
     if kind is PublishError and (why := upload_refusal(target.client, ref.repository)):  # Docker names a status
         error = f"{error}; {why}"  # the registry's own answer says why (a full disk)
     raise kind(_push_failure(error, target, done))

@@ -8,14 +8,13 @@ tag catalog (`release.json`, `TAGS.md`) live in the release stage.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from ..build.image import Image
 from ..core import tags
-from ..core.errors import ImgbuildError, PublishError, RegistryError
+from ..core.errors import ImgbuildError, PublishError, RegistryError, RegistryRefused, RegistryUnreachable
 from ..core.output import Reporter
 from ..core.reference import ImageRef
 from ..core.variant import Variant
@@ -159,8 +158,7 @@ def _half_done(exc: RegistryError | PublishError, done: list[ImageRef], digest: 
     tagged = ", ".join(str(ref.tag) for ref in done)
     cause = target.scrub(str(exc)).rstrip(".")
     # unreachable or refused: the registry's kind (7); any other failure of the upload: publishing's (6)
-    registry_side = isinstance(exc, RegistryError) and re.search(r"not reachable|credentials|denied", str(exc))
-    kind = RegistryError if registry_side else PublishError
+    kind = RegistryError if isinstance(exc, (RegistryUnreachable, RegistryRefused)) else PublishError
     return kind(f"{target.host}/{done[0].repository} {tagged} {'is' if len(done) == 1 else 'are'} published at "
                      f"{digest}, without its {missing} ({cause}): re-run the same command to attach them")
 

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlparse
 
 import requests
 
-from ..core.errors import RegistryError
+from ..core.errors import RegistryError, RegistryRefused, RegistryUnreachable
 from ..core.reference import RegistryRef
 from .credentials import Credentials, credentials_for
 
@@ -219,19 +219,20 @@ class RegistryClient:
                 if last:
                     why = next((w for k, w in _WHY.items() if k in str(exc)), "connection failed")
                     why = "timed out" if isinstance(exc, requests.Timeout) else why
-                    raise RegistryError(
+                    raise RegistryUnreachable(
                         f"registry {where} is not reachable ({why}): start it or check --registry"
                     ) from None
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _refused(self, resp: requests.Response | None, scope: str) -> RegistryError:
+    def _refused(self, resp: requests.Response | None, scope: str) -> RegistryRefused:
         user, fix = self.credentials and self.credentials.username, f"docker login {self.host}"
         if resp is not None and user and "insufficient_scope" in resp.headers.get("WWW-Authenticate", ""):
-            return self._error(f"denied user {user!r} access to {scope}: check its rights")
+            return RegistryRefused(f"registry {self.host} denied user {user!r} access to {scope}: check its rights")
         if not user:
-            return self._error(f"requires credentials: set {_ENV} or run {fix}")
-        return self._error(f"refused the credentials for user {user!r}: check {_ENV} or run {fix}")
+            return RegistryRefused(f"registry {self.host} requires credentials: set {_ENV} or run {fix}")
+        return RegistryRefused(f"registry {self.host} refused the credentials for user {user!r}: check {_ENV} or "
+                               f"run {fix}")
 
     def _unexpected(self, resp: requests.Response, path: str) -> RegistryError:
         code = resp.status_code

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO
 
-from ..core.errors import RegistryError
+from ..core.errors import RegistryError, RegistryUnreachable
 from .client import RegistryClient
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -142,8 +142,8 @@ def upload_blob(client: RegistryClient, repository: str, digest: str, data: byte
             # a socket silent for two minutes is a stalled upload (the registry hashes a 2 GB layer in seconds)
             done = client.request("PUT", location, repository, push=True, retries=0, timeout=120,
                                   headers={"Content-Type": "application/octet-stream"}, data=data)
-        except RegistryError as exc:  # the connection broke off: a new session, unless this was the last try
-            if last or "not reachable" not in str(exc):
+        except RegistryUnreachable:  # the connection broke off: a new session, unless this was the last try
+            if last:
                 raise
         else:
             if done.status_code == 201 or last or (done.status_code < 500 and done.status_code != 429):
