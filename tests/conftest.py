@@ -3,8 +3,10 @@ never skip: a missing daemon, base image or wheelhouse is a failure."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,10 @@ def cli(monkeypatch, capsys):
         return subprocess.CompletedProcess(["imgbuild", *args], code, out, err)
 
     return run
+
+
+def pytest_report_header(config) -> str:
+    """The disk left where images and temporary registries go: the first thing to read when a build fails late."""
+    places = {"/": "/", "temp": tempfile.gettempdir()}
+    return "disk free: " + ", ".join(f"{name} {shutil.disk_usage(path).free / 1e9:.0f} GB"
+                                     for name, path in places.items())

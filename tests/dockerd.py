@@ -43,6 +43,7 @@ def second_dockerd(root: Path, dockerd: str = "dockerd", env: dict | None = None
         proc.terminate()
         proc.wait(timeout=60)
         shutil.rmtree(short, ignore_errors=True)
+        shutil.rmtree(root / "data", ignore_errors=True)  # its images: GB that the session's later tests need
 
 
 def _store_config(root: Path) -> Path:
