@@ -114,10 +114,12 @@ def join_job(build: list[Variant]) -> dict[str, object]:
     return {"variant": build[0].id, "platforms": " ".join(v.platform for v in build)}
 
 
-def layout(variants: list[Variant], unlocked: set[str], size: int = MATRIX_LIMIT) -> dict[str, object]:
+def layout(variants: list[Variant], unlocked: set[str], size: int = MATRIX_LIMIT,
+           pieces: list[list[Variant]] | None = None) -> dict[str, object]:
     """What the nightly's first job needs: how many chunks, grouped in parts of at most 256 chunks (one workflow
-    run each: its chunk matrix is a matrix too), and how many variants are not locked."""
-    count = len(chunks(variants, size))
+    run each: its chunk matrix is a matrix too), and how many variants are not locked. `pieces`: the chunks, where
+    the caller cut them already."""
+    count = len(chunks(variants, size) if pieces is None else pieces)
     parts = [list(range(i, min(i + MATRIX_LIMIT, count))) for i in range(0, count, MATRIX_LIMIT)]
     missing = [v.id for v in variants if v.id in unlocked]
     return {"variants": len(variants), "chunk_size": size, "chunks": count, "parts": parts,
@@ -137,7 +139,7 @@ def plan_view(variants: list[Variant], runners: Runners, chunk_size: int = MATRI
     """One view of the nightly's plan: the layout, or one chunk's matrix of every job, its GPU jobs or its joins."""
     _one_view(show_layout, chunk, gpu_jobs, join_jobs)
     pieces, unlocked = chunks(variants, chunk_size), unlocked_ids(variants)
-    plan = layout(variants, unlocked, chunk_size)
+    plan = layout(variants, unlocked, chunk_size, pieces)
     said = (f"{plan['not_locked']} of {len(variants)} variants have no current lock: their jobs fail tonight (run "
             f"`imgbuild lock --variant ID`, e.g. {plan['not_locked_first'][0]})") if plan["not_locked"] else None
     if show_layout:
