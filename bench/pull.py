@@ -2,6 +2,8 @@
 
 For the tags given (the first, then a second that shares layers with it, e.g. another Python of one torch/CUDA):
   - reading every blob of the first tag over HTTP (the floor: no unpacking);
+  - the disk's floor: every layer of the first tag read, decompressed and untarred into an empty folder beside the
+    engines' data roots, one after another, then synced (what no engine can beat on this disk), gzip and zstd;
   - the modern engine (this host's dockerd, the containerd image store), empty: the first tag, then the second;
   - the same with their zstd twins (TAG-zstd), in another empty engine;
   - Docker 20.10 (Debian 12's, unpacked under /var/cache/imgbuild-ci/docker-20.10), empty: the first tag (gzip),
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 import requests
+import zstandard
+from isal import isal_zlib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,6 +45,28 @@ def read_blobs(host: str, repository: str, tag: str) -> tuple[float, int]:
             for chunk in resp.iter_content(1 << 20):
                 total += len(chunk)
     return time.monotonic() - start, total
+
+
+def unpack_floor(host: str, repository: str, tag: str) -> float:
+    """Seconds to read, decompress and untar every layer of `tag` into an empty folder, then sync."""
+    base = f"http://{host}/v2/{repository}"
+    manifest = requests.get(f"{base}/manifests/{tag}", headers={"Accept": ACCEPT}, timeout=60).json()
+    with tempfile.TemporaryDirectory(prefix="imgbuild-bench-untar-", dir="/var/tmp") as folder:
+        start = time.monotonic()
+        for layer in manifest["layers"]:
+            zstd = layer["mediaType"].endswith("zstd")
+            unpack = zstandard.ZstdDecompressor().decompressobj() if zstd else isal_zlib.decompressobj(wbits=31)
+            tar = subprocess.Popen(["tar", "-x", "--numeric-owner", "-C", folder], stdin=subprocess.PIPE)
+            assert tar.stdin is not None
+            with requests.get(f"{base}/blobs/{layer['digest']}", stream=True, timeout=300) as resp:
+                resp.raise_for_status()
+                for chunk in resp.iter_content(1 << 20):
+                    tar.stdin.write(unpack.decompress(chunk))
+            tar.stdin.close()
+            if tar.wait() != 0:
+                sys.exit(f"tar failed on {layer['digest']}")
+        subprocess.run(["sync"], check=True)
+        return time.monotonic() - start
 
 
 def pull(sock: str, ref: str) -> tuple[float, str]:
@@ -68,6 +94,9 @@ def measure(registry: str, first: str, second: str | None) -> None:
     host, repository = registry.split("/", 1)
     seconds, total = read_blobs(host, repository, first)
     print(f"reading the blobs of {first}: {total / 1e9:.2f} GB in {seconds:.1f}s", flush=True)
+    for tag in (first, f"{first}-zstd"):
+        print(f"the disk's floor, {tag}: read, decompressed, untarred and synced in "
+              f"{unpack_floor(host, repository, tag):.1f}s", flush=True)
     gzip = [f"{registry}:{t}" for t in (first, second) if t]
     engine_pulls("modern engine, gzip", gzip)
     engine_pulls("modern engine, zstd", [f"{ref}-zstd" for ref in gzip])

@@ -44,8 +44,14 @@ def torch_wheel(wheelhouse: Path, variant: Variant) -> Path | None:
     return None
 
 
+# The find-links URL is a build argument, so it is in the cache key of every step after it: one port for every
+# wheelhouse, on every machine, lets a build reuse the steps (the CUDA libraries, a Python) that a build from another
+# wheelhouse or runner left in a shared cache. The lock's hashes, not the URL, decide what a step installs.
+WHEELHOUSE_PORT = 47819
+
+
 def stable_port(wheelhouse: Path) -> int:
-    """The same folder gets the same port, so the build args (and the layer cache) stay the same."""
+    """The port of a folder where WHEELHOUSE_PORT is taken (a build beside another): the same folder, the same one."""
     digest = hashlib.sha256(str(wheelhouse.resolve()).encode()).digest()
     return 40000 + int.from_bytes(digest[:2], "big") % 20000
 
@@ -62,7 +68,7 @@ def serve(wheelhouse: Path) -> Iterator[str]:
         raise ConfigError(f"--wheelhouse {wheelhouse} is not a folder: fill one with `imgbuild wheelhouse --out DIR`")
     handler = functools.partial(_QuietHandler, directory=str(wheelhouse))
     server = None
-    for port in (stable_port(wheelhouse), 0):
+    for port in (WHEELHOUSE_PORT, stable_port(wheelhouse), 0):
         try:
             server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
             break
