@@ -45,17 +45,21 @@ def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
     return done
 
 
-def stand_in_base(python: Path) -> None:
-    """Debian 12 with a second CPython (3.12) on PATH, at the path its RPATH names."""
+def stand_in_base(*pythons: Path, tag: str = BASE) -> None:
+    """Debian 12 with other CPythons (pyenv's 3.12, 3.13) on PATH, at the paths their RPATHs name."""
     with tempfile.TemporaryDirectory() as folder:
         context = Path(folder)
-        run("cp", "-a", str(python), str(context / "python"))
-        run("rm", "-rf", str(context / "python/lib/python3.12/test"))
-        (context / "Dockerfile").write_text(
-            f"FROM local/debian:bookworm\nCOPY python {python}\n"
-            f"RUN ln -s {python}/bin/python3.12 /usr/local/bin/python3.12 && chmod 755 /root /root/.pyenv "
-            f"/root/.pyenv/versions\n")  # the image's user reads libpython there (pyenv's RPATH)
-        run("docker", "buildx", "build", "--network", "host", "--provenance=false", "-t", BASE, str(context))
+        lines = ["FROM local/debian:bookworm"]
+        for n, python in enumerate(pythons):
+            version = python.name.rsplit(".", 1)[0]  # 3.12.1 -> 3.12
+            run("cp", "-a", str(python), str(context / f"python{n}"))
+            run("rm", "-rf", str(context / f"python{n}/lib/python{version}/test"))
+            lines += [f"COPY python{n} {python}",
+                      f"RUN ln -s {python}/bin/python{version} /usr/local/bin/python{version}"]
+        # the image's user reads libpython there (pyenv's RPATH)
+        lines.append("RUN chmod 755 /root /root/.pyenv /root/.pyenv/versions")
+        (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+        run("docker", "buildx", "build", "--network", "host", "--provenance=false", "-t", tag, str(context))
 
 
 def layers(ref: str) -> list[tuple[str, int]]:
