@@ -122,7 +122,7 @@ def main() -> None:
         figures["rebuild_every_layer_caches_warm_s"] = timed_build("runtime", site, no_cache=True, figures=figures,
                                                                    name="every_layer")
         figures["second_flavor_devel_s"] = timed_build("devel", site)
-    base = image_size(args.base_image)
+    base = image_size(args.base_image) if not args.cold_only else 0
     for flavor, ref in REFS.items() if not args.cold_only else ():
         size, env = image_size(ref), venv_size(ref)
         figures[f"{flavor}_size_gb"] = round(size / 1e9, 2)

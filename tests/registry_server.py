@@ -153,16 +153,14 @@ class RegistryServer:
         except OSError:
             return "(no registry log)"
 
-    def drop_storage(self) -> None:
-        """Free the disk its blobs took (a pushed test image is several GB; a session's registries would add up),
-        keeping its log and config for a failure's report."""
-        shutil.rmtree(self.dir / "storage", ignore_errors=True)
-
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        """Stop it and free the disk its blobs took (a pushed test image is several GB; a session's registries would
+        add up), keeping its log and config for a failure's report."""
         self.stop()
+        shutil.rmtree(self.dir / "storage", ignore_errors=True)
 
 
 # -- seeding images without a Docker daemon ------------------------------------------------------------
@@ -279,7 +277,6 @@ def registry_fixture(tmp_path_factory) -> Iterator[RegistryServer]:
     require_registry_tools()
     with RegistryServer(tmp_path_factory.mktemp("registry")) as server:
         yield server
-    server.drop_storage()
 
 
 def auth_registry_fixture(tmp_path_factory) -> Iterator[RegistryServer]:
@@ -288,4 +285,3 @@ def auth_registry_fixture(tmp_path_factory) -> Iterator[RegistryServer]:
     password = "pw-" + secrets.token_hex(8)
     with RegistryServer(tmp_path_factory.mktemp("registry-auth"), "ci", password) as server:
         yield server
-    server.drop_storage()

@@ -225,14 +225,13 @@ class RegistryClient:
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _refused(self, resp: requests.Response | None, scope: str) -> RegistryRefused:
+    def _refused(self, resp: requests.Response | None, scope: str) -> RegistryError:
         user, fix = self.credentials and self.credentials.username, f"docker login {self.host}"
         if resp is not None and user and "insufficient_scope" in resp.headers.get("WWW-Authenticate", ""):
-            return RegistryRefused(f"registry {self.host} denied user {user!r} access to {scope}: check its rights")
+            return self._error(f"denied user {user!r} access to {scope}: check its rights", RegistryRefused)
         if not user:
-            return RegistryRefused(f"registry {self.host} requires credentials: set {_ENV} or run {fix}")
-        return RegistryRefused(f"registry {self.host} refused the credentials for user {user!r}: check {_ENV} or "
-                               f"run {fix}")
+            return self._error(f"requires credentials: set {_ENV} or run {fix}", RegistryRefused)
+        return self._error(f"refused the credentials for user {user!r}: check {_ENV} or run {fix}", RegistryRefused)
 
     def _unexpected(self, resp: requests.Response, path: str) -> RegistryError:
         code = resp.status_code
@@ -253,8 +252,8 @@ class RegistryClient:
                                "space on its storage, then re-run the same command (what is there is kept)")
         return None
 
-    def _error(self, text: str) -> RegistryError:
-        return RegistryError(f"registry {self.host} {text}")
+    def _error(self, text: str, kind: type[RegistryError] = RegistryError) -> RegistryError:
+        return kind(f"registry {self.host} {text}")
 
     def _json(self, resp: requests.Response, path: str) -> dict[str, Any]:
         try:
