@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,48 @@ def pytest_report_header(config) -> str:
     places = {"/": "/", "temp": tempfile.gettempdir()}
     return "disk free: " + ", ".join(f"{name} {shutil.disk_usage(path).free / 1e9:.0f} GB"
                                      for name, path in places.items())
+
+
+class DiskWatch:
+    """The lowest free disk on / seen while each test ran, sampled every few seconds: a build that fails with a full
+    disk names the test that filled it in the run's summary, not only the one that met it."""
+
+    def __init__(self, every: float = 3.0):
+        self.test = "(collection)"
+        self.lowest: tuple[float, str] = (float("inf"), self.test)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.sample_until_stopped, args=(every,), daemon=True)
+
+    def sample(self) -> None:
+        free = shutil.disk_usage("/").free / 1e9
+        if free < self.lowest[0]:
+            self.lowest = (free, self.test)
+
+    def sample_until_stopped(self, every: float) -> None:
+        while not self.stopped.wait(every):
+            self.sample()
+
+
+_disk_watch: DiskWatch | None = None  # pytest_runtest_logstart is handed no config to find it in
+
+
+def pytest_configure(config) -> None:
+    global _disk_watch
+    _disk_watch = DiskWatch()
+    _disk_watch.sample()
+    _disk_watch.thread.start()
+
+
+def pytest_runtest_logstart(nodeid, location) -> None:
+    if _disk_watch is not None:
+        _disk_watch.test = nodeid
+        _disk_watch.sample()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _disk_watch is None:
+        return
+    _disk_watch.stopped.set()
+    _disk_watch.sample()
+    free, test = _disk_watch.lowest
+    terminalreporter.write_line(f"disk: lowest free on / was {free:.1f} GB, during {test}")

@@ -60,7 +60,7 @@ def in_image(ref: str, script: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def ubuntu_traits(engine, base_image, wheelhouse, ca_cert, tmp_path_factory, devel_image):
     """The stand-in base, then the test variant built on it; (the build's result, the image). The session's runtime and
     devel images are built first: free_build_cache() keeps only the build records an image shares, and the devel
@@ -75,44 +75,46 @@ def ubuntu_traits(engine, base_image, wheelhouse, ca_cert, tmp_path_factory, dev
     free_build_cache()
 
 
-def test_the_build_names_what_it_meets_in_the_base_before_it_builds(ubuntu_traits):
-    result, _ = ubuntu_traits
-    line = next(line for line in result.stderr.splitlines() if line.startswith(f"base {UBUNTU_TRAITS}:"))
-    assert "its user ubuntu gives uid 1000 to ml" in line
-    assert "Docker's apt hook kept out of the cached apt steps" in line and "dpkg leaves docs out" in line
-    assert result.stderr.index(line) < result.stderr.index("building ")
-    log = Path(result.stderr.split("(log: ")[1].split(")")[0]).read_text()
-    assert "exporting layers" in log, "not a BuildKit build"
+class TestUbuntuTraits:
+    """A class, so that its class-scoped fixture's image and build records are gone before Debian 13's build: a
+    module-scoped one lives to the module's end, and a test machine's disk holds only so many torch images."""
+
+    def test_the_build_names_what_it_meets_in_the_base_before_it_builds(self, ubuntu_traits):
+        result, _ = ubuntu_traits
+        line = next(line for line in result.stderr.splitlines() if line.startswith(f"base {UBUNTU_TRAITS}:"))
+        assert "its user ubuntu gives uid 1000 to ml" in line
+        assert "Docker's apt hook kept out of the cached apt steps" in line and "dpkg leaves docs out" in line
+        assert result.stderr.index(line) < result.stderr.index("building ")
+        log = Path(result.stderr.split("(log: ")[1].split(")")[0]).read_text()
+        assert "exporting layers" in log, "not a BuildKit build"
+
+    def test_the_image_contract_holds_on_ubuntus_traits(self, ubuntu_traits):
+        _, ref = ubuntu_traits
+        config = json.loads(docker("image", "inspect", ref).stdout)[0]["Config"]
+        assert config["User"] == "1000:0"
+        assert not any(e.startswith(("DEBIAN_FRONTEND=", "PIP_NO_CACHE_DIR=", "PIP_CACHE_DIR=")) for e in config["Env"])
+        said = in_image(ref, "id; getent passwd ubuntu || echo no-ubuntu; ls -d /home/*; "
+                             "cat /etc/apt/apt.conf.d/docker-clean | head -1; "
+                             "echo debs=$(ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l); "
+                             "echo lists=$(ls /var/lib/apt/lists/*_Packages* 2>/dev/null | wc -l); "
+                             "test -f /usr/share/doc/openssh-server/copyright && echo license-kept; "
+                             "ls /usr/share/man/man8/sshd.8.gz 2>/dev/null || echo no-manual; "
+                             "python -c 'import sys, torch; print(sys.version_info[:2], torch.__version__)'")
+        assert "uid=1000(ml) gid=0(root)" in said and "no-ubuntu" in said and "/home/ubuntu" not in said
+        assert "/home/ml" in said
+        # Docker's apt hook is back for the user's own apt-get, and no .deb nor apt list stayed in a layer
+        assert 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb' in said
+        assert "debs=0" in said and "lists=0" in said, said
+        assert "license-kept" in said and "no-manual" in said
+        assert "(3, 11) 2.14.1" in said
+
+    def test_the_cpu_suite_passes_on_ubuntus_traits(self, ubuntu_traits):
+        _, ref = ubuntu_traits
+        result = imgbuild("test", ref, "--gpu", "no")
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
-def test_the_image_contract_holds_on_ubuntus_traits(ubuntu_traits):
-    _, ref = ubuntu_traits
-    config = json.loads(docker("image", "inspect", ref).stdout)[0]["Config"]
-    assert config["User"] == "1000:0"
-    assert not any(e.startswith(("DEBIAN_FRONTEND=", "PIP_NO_CACHE_DIR=", "PIP_CACHE_DIR=")) for e in config["Env"])
-    said = in_image(ref, "id; getent passwd ubuntu || echo no-ubuntu; ls -d /home/*; "
-                         "cat /etc/apt/apt.conf.d/docker-clean | head -1; "
-                         "echo debs=$(ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l); "
-                         "echo lists=$(ls /var/lib/apt/lists/*_Packages* 2>/dev/null | wc -l); "
-                         "test -f /usr/share/doc/openssh-server/copyright && echo license-kept; "
-                         "ls /usr/share/man/man8/sshd.8.gz 2>/dev/null || echo no-manual; "
-                         "python -c 'import sys, torch; print(sys.version_info[:2], torch.__version__)'")
-    assert "uid=1000(ml) gid=0(root)" in said and "no-ubuntu" in said and "/home/ubuntu" not in said
-    assert "/home/ml" in said
-    # Docker's apt hook is back for the user's own apt-get, and no .deb nor apt list stayed in a layer
-    assert 'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb' in said
-    assert "debs=0" in said and "lists=0" in said, said
-    assert "license-kept" in said and "no-manual" in said
-    assert "(3, 11) 2.14.1" in said
-
-
-def test_the_cpu_suite_passes_on_ubuntus_traits(ubuntu_traits):
-    _, ref = ubuntu_traits
-    result = imgbuild("test", ref, "--gpu", "no")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def trixie_image(engine, ca_cert, tmp_path_factory):
     if engine.image(TRIXIE) is None:
         missing(f"no Debian 13 base {TRIXIE}: make it with `imgbuild base --suite trixie --tag {TRIXIE}`")
@@ -127,20 +129,22 @@ def trixie_image(engine, ca_cert, tmp_path_factory):
     free_build_cache()
 
 
-def test_debian_13_builds_with_its_own_python(trixie_image):
-    result, ref = trixie_image
-    assert f"base {TRIXIE}: Debian GNU/Linux 13 (trixie)" in result.stderr
-    assert "uv fetches" not in result.stderr  # its python3 is the variant's: nothing to fetch
-    said = in_image(ref, "grep VERSION_CODENAME /etc/os-release; readlink -f /opt/venv/bin/python; id -u; "
-                         "python -c 'import torch, torchvision, timm; print(torch.__version__)'")
-    assert "VERSION_CODENAME=trixie" in said and "/usr/bin/python3.13" in said and "\n1000\n" in said
-    assert "2.13.0" in said
+class TestDebian13:
+    """Its own class, so that Ubuntu's stand-in is removed before this one is built."""
 
+    def test_debian_13_builds_with_its_own_python(self, trixie_image):
+        result, ref = trixie_image
+        assert f"base {TRIXIE}: Debian GNU/Linux 13 (trixie)" in result.stderr
+        assert "uv fetches" not in result.stderr  # its python3 is the variant's: nothing to fetch
+        said = in_image(ref, "grep VERSION_CODENAME /etc/os-release; readlink -f /opt/venv/bin/python; id -u; "
+                             "python -c 'import torch, torchvision, timm; print(torch.__version__)'")
+        assert "VERSION_CODENAME=trixie" in said and "/usr/bin/python3.13" in said and "\n1000\n" in said
+        assert "2.13.0" in said
 
-def test_the_cpu_suite_passes_on_debian_13(trixie_image):
-    _, ref = trixie_image
-    result = imgbuild("test", ref, "--gpu", "no")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    def test_the_cpu_suite_passes_on_debian_13(self, trixie_image):
+        _, ref = trixie_image
+        result = imgbuild("test", ref, "--gpu", "no")
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
 
 def rootfs_image(ref: str, files: dict[str, bytes]) -> None:
