@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -79,8 +80,16 @@ def test_an_image_without_timm_fails_deit_with_a_clear_message(derived, tmp_path
     assert leftover_containers() == []
 
 
-def test_ctrl_c_removes_the_container(runtime_image):
+@pytest.mark.parametrize("signum, code, line", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM): what it had begun was undone; re-run the same command")],
+    ids=["Ctrl-C", "SIGTERM"])
+def test_a_signal_mid_test_ends_in_one_line_and_removes_the_container_and_its_key(runtime_image, tmp_path, signum,
+                                                                                   code, line):
+    """A person's Ctrl-C or CI's cancel (SIGTERM): the container, with JupyterLab and sshd on the host network, and
+    the SSH key that logs into it are gone when the command ends."""
     process = subprocess.Popen([*IMGBUILD, "test", runtime_image, "--gpu", "no"], cwd=ROOT,
+                               env={**os.environ, "TMPDIR": str(tmp_path)},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_foreground)
     try:
         for _ in range(120):
@@ -88,12 +97,16 @@ def test_ctrl_c_removes_the_container(runtime_image):
                 break
             time.sleep(0.5)
         assert leftover_containers(), "the smoke container never started"
+        assert list(tmp_path.glob("imgbuild-smoke-*/id_ed25519")), "the key is not where this test looks"
         time.sleep(2)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         # the pipes are read while it ends (unread, a full pipe would block its last words); what it said is kept
         # for the failure message, and a loaded CI machine gets two minutes
         _, err = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130 and err.decode().strip().endswith("interrupted"), err
+    said = err.decode().strip()
+    assert process.returncode == code and said.splitlines()[-1] == f"imgbuild: error: {line}", said
+    assert [t for t in said.splitlines() if t.startswith("imgbuild: error:")] == [f"imgbuild: error: {line}"], said
     assert leftover_containers() == []
+    assert list(tmp_path.iterdir()) == []
