@@ -57,8 +57,8 @@ def pytest_report_header(config) -> str:
 
 
 class DiskWatch:
-    """The lowest free disk on / seen while each test ran, sampled every few seconds: a build that fails with a full
-    disk names the test that filled it in the run's summary, not only the one that met it."""
+    """The lowest free disk on / in the run, and the test that was running then, sampled every few seconds: after a
+    build fails on a full disk, the run's summary says where the disk was lowest, not only which test met the end."""
 
     def __init__(self, every: float = 3.0):
         self.test = "(collection)"
