@@ -122,13 +122,13 @@ def main() -> None:
         figures["rebuild_every_layer_caches_warm_s"] = timed_build("runtime", site, no_cache=True, figures=figures,
                                                                    name="every_layer")
         figures["second_flavor_devel_s"] = timed_build("devel", site)
-    base = image_size(args.base_image) if not args.cold_only else 0
-    for flavor, ref in REFS.items() if not args.cold_only else ():
-        size, env = image_size(ref), venv_size(ref)
-        figures[f"{flavor}_size_gb"] = round(size / 1e9, 2)
-        figures[f"{flavor}_stored_compressed_gb"] = round(compressed_size(ref) / 1e9, 2)
-        figures[f"{flavor}_floor_gb"] = round((base + env) / 1e9, 2)
-        figures[f"{flavor}_size_over_floor"] = round(size / (base + env), 3)
+        base = image_size(args.base_image)
+        for flavor, ref in REFS.items():
+            size, env = image_size(ref), venv_size(ref)
+            figures[f"{flavor}_size_gb"] = round(size / 1e9, 2)
+            figures[f"{flavor}_stored_compressed_gb"] = round(compressed_size(ref) / 1e9, 2)
+            figures[f"{flavor}_floor_gb"] = round((base + env) / 1e9, 2)
+            figures[f"{flavor}_size_over_floor"] = round(size / (base + env), 3)
     lock = ROOT / "locks" / "2.14.1-cu130-py3.11-runtime.txt"
     if args.wheelhouse and "cold_apt_s" in figures:
         figures["floor_host_venv_s"] = round(host_venv_seconds(lock, args.wheelhouse), 1)

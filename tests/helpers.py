@@ -6,6 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,39 @@ def as_foreground() -> None:
     background job (`cmd &`, as a CI runner may start the tests) ignores SIGINT, and so would every process it
     starts: Python then installs no KeyboardInterrupt, and the command would never hear the Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@dataclass(frozen=True)
+class Signalled:
+    code: int
+    stderr: str
+    seconds: float  # from the signal to the command's end
+
+    def assert_one_line(self, code: int, line: str) -> None:
+        """It ended with `code` and one `imgbuild: error:` line, `line`, which is its last."""
+        errors = [text for text in self.stderr.splitlines() if text.startswith("imgbuild: error:")]
+        assert self.code == code and errors == [f"imgbuild: error: {line}"], (self.code, self.stderr[-3000:])
+        assert self.stderr.strip().splitlines()[-1] == errors[0], self.stderr[-3000:]
+
+
+def signalled(command: list[str], signum: int, ready: Callable[[], bool], *, env: dict | None = None,
+              cwd: Path = ROOT, within: float = 900) -> Signalled:
+    """Run a real command, send it `signum` once `ready()` (asked twice a second, for `within` s at most), and wait
+    for its end. It runs as a terminal's foreground job would (as_foreground), and its pipes are read while it ends:
+    unread, a full pipe would block its last words."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_foreground)
+    try:
+        deadline = time.monotonic() + within
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=60)
+            time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)  # a loaded CI machine gets two minutes
+    finally:
+        proc.kill()
+    return Signalled(proc.returncode, err, time.monotonic() - sent)
 
 
 def missing(what: str) -> None:
@@ -43,6 +79,11 @@ def docker(*args: str, timeout: int = 300, check: bool = False) -> subprocess.Co
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def smoke_containers() -> list[str]:
+    """The containers imgbuild's smoke test started that are still there (running or not)."""
+    return docker("ps", "-aq", "--filter", "label=io.imgbuild.managed=true").stdout.split()
 
 
 def stand_in_locks(folder: Path, *variant_ids: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from helpers import as_foreground, docker
+from helpers import docker, signalled
 from imgbuild.build import provenance, sbom
 from imgbuild.build.image import Image
 from imgbuild.core import tags
@@ -280,21 +280,10 @@ def test_a_signal_mid_push_ends_the_command_in_one_line_and_leaves_nothing_half_
     faults.when(BLOB_BODY, lambda: (faults.freeze(), uploading.set()))  # held mid-push until the signal
     command = [sys.executable, "-m", "imgbuild.cli", "push", str(image.ref), "--registry", str(namespace)]
     env = {**os.environ, "IMGBUILD_REGISTRY_USER": creds.username, "IMGBUILD_REGISTRY_PASSWORD": creds.password}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=as_foreground)
-    try:
-        assert uploading.wait(60), proc.communicate(timeout=30)
-        sent = time.monotonic()
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    took = time.monotonic() - sent
+    ended = signalled(command, signum, uploading.is_set, env=env, cwd=tmp_path, within=60)
     faults.thaw()
-    errors = [text for text in err.splitlines() if text.startswith("imgbuild: error:")]
-    assert proc.returncode == code and errors == [f"imgbuild: error: {line}"], err
-    assert err.strip().splitlines()[-1] == errors[0], err
-    assert took < 10, took
+    ended.assert_one_line(code, line)
+    assert ended.seconds < 10, ended.seconds
     assert local_leftovers(engine, image, faults.host) == []  # the registry-named tags were taken back
     time.sleep(3)  # a push the daemon went on with, after the command was gone, would show now
     repository = namespace.repository("pytorch")

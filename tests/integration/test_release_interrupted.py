@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_VARIANT
 from fault_proxy import FaultProxy
-from helpers import IMGBUILD, ROOT, as_foreground, docker
+from helpers import IMGBUILD, ROOT, docker, signalled, smoke_containers
 from imgbuild.publish.tested import is_tested
 from imgbuild.registry.client import RegistryClient
 from registry_server import RegistryServer, registry_fixture
@@ -45,10 +45,6 @@ def direct(registry: RegistryServer) -> RegistryClient:
     return RegistryClient(registry.host, None, retries=1, backoff=0.1)
 
 
-def smoke_containers() -> list[str]:
-    return docker("ps", "-aq", "--filter", "label=io.imgbuild.managed=true").stdout.split()
-
-
 def registry_named_tags(host: str) -> list[str]:
     return [t for t in docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() if t.startswith(host)]
 
@@ -64,30 +60,8 @@ class Release:
                         f"{proxy.host}/nightly", "--gpu", "no", "--out", str(self.out), *site]
         self.env = {**os.environ, "SOURCE_DATE_EPOCH": str(NIGHT), "TMPDIR": str(self.tmp)}
 
-    def interrupted(self, signum: int, when: threading.Event | None = None, *, waiting_for=None) -> tuple[int, str, float]:
-        """Start it, send `signum` once `when` is set (or `waiting_for()` is true); (exit code, stderr, seconds from
-        the signal to its end)."""
-        proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, preexec_fn=as_foreground)
-        try:
-            deadline = time.monotonic() + 900
-            while not (when.is_set() if when else waiting_for()):
-                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=60)
-                time.sleep(0.5)
-            sent = time.monotonic()
-            proc.send_signal(signum)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            proc.kill()
-        return proc.returncode, err, time.monotonic() - sent
-
     def run(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=1800)
-
-
-def assert_one_line(err: str, line: str) -> None:
-    errors = [text for text in err.splitlines() if text.startswith("imgbuild: error:")]
-    assert errors == [f"imgbuild: error: {line}"] and err.strip().splitlines()[-1] == errors[0], err[-3000:]
 
 
 def assert_nothing_left(release: Release, proxy: FaultProxy, direct: RegistryClient, line: str) -> None:
@@ -104,23 +78,23 @@ def test_a_release_interrupted_mid_test_then_mid_push_ends_as_an_uninterrupted_o
     release = Release(proxy, site, tmp_path)
 
     # CI cancels the job while the smoke test runs: SIGTERM
-    code, err, took = release.interrupted(signal.SIGTERM, waiting_for=smoke_containers)
-    assert code == 143 and took < 30, (code, took, err[-3000:])
-    print(f"SIGTERM mid-test: exit {code} in {took:.1f} s")  # the figure docs/faults.md quotes (pytest -s)
-    assert_one_line(err, TERMINATED)
+    ended = signalled(release.command, signal.SIGTERM, lambda: bool(smoke_containers()), env=release.env)
+    ended.assert_one_line(143, TERMINATED)
+    print(f"SIGTERM mid-test: exit 143 in {ended.seconds:.1f} s")  # the figure docs/faults.md quotes (pytest -s)
+    assert ended.seconds < 30, ended.seconds
     assert_nothing_left(release, proxy, direct, TERMINATED)
 
     # A person presses Ctrl-C while the image's layers are on their way to the registry
     uploading = threading.Event()
     proxy.when(BLOB_BODY, lambda: (proxy.freeze(), uploading.set()))
     try:
-        code, err, took = release.interrupted(signal.SIGINT, uploading)
+        ended = signalled(release.command, signal.SIGINT, uploading.is_set, env=release.env)
     finally:
         proxy.clear()
         proxy.thaw()
-    assert code == 130 and took < 30, (code, took, err[-3000:])
-    print(f"Ctrl-C mid-push: exit {code} in {took:.1f} s")
-    assert_one_line(err, "interrupted")
+    ended.assert_one_line(130, "interrupted")
+    print(f"Ctrl-C mid-push: exit 130 in {ended.seconds:.1f} s")
+    assert ended.seconds < 30, ended.seconds
     time.sleep(3)  # a push the daemon went on with, after the command was gone, would show now
     assert_nothing_left(release, proxy, direct, "interrupted")
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from helpers import IMGBUILD, ROOT, as_foreground, docker, imgbuild
-
-
-def leftover_containers():
-    return docker("ps", "-aq", "--filter", "label=io.imgbuild.managed=true").stdout.split()
+from helpers import IMGBUILD, ROOT, docker, imgbuild, signalled, smoke_containers
 
 
 @pytest.fixture
@@ -49,14 +44,14 @@ def test_the_suite_passes_on_cpu_and_writes_junit_and_json(runtime_image, tmp_pa
     assert data["passed"] and data["counts"]["failed"] == 0 and data["figures"].get("deit_cpu_img_s", 0) > 0
     record = ROOT / ".imgbuild" / "tested" / (data["image_id"].split(":")[-1] + ".json")
     assert json.loads(record.read_text())["passed"]
-    assert leftover_containers() == []
+    assert smoke_containers() == []
 
 
 def test_gpu_yes_without_a_gpu_names_the_missing_link(runtime_image):
     result = imgbuild("test", runtime_image, "--gpu", "yes")
     assert result.returncode == 5
     assert "NVIDIA" in result.stderr and "driver" in result.stderr, result.stderr
-    assert leftover_containers() == []
+    assert smoke_containers() == []
 
 
 def test_a_torch_that_does_not_match_its_label_fails_identity(derived, tmp_path):
@@ -66,7 +61,7 @@ def test_a_torch_that_does_not_match_its_label_fails_identity(derived, tmp_path)
     assert result.returncode == 5
     failed = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
     assert "test_torch_version" in failed
-    assert leftover_containers() == []
+    assert smoke_containers() == []
 
 
 def test_an_image_without_timm_fails_deit_with_a_clear_message(derived, tmp_path):
@@ -77,7 +72,7 @@ def test_an_image_without_timm_fails_deit_with_a_clear_message(derived, tmp_path
     cases = json.loads(report.read_text())["cases"]
     deit = [c for c in cases if "deit" in c["name"].lower() and c["outcome"] == "failed"]
     assert deit and any("timm is not installed" in c["message"] for c in deit), deit
-    assert leftover_containers() == []
+    assert smoke_containers() == []
 
 
 @pytest.mark.parametrize("signum, code, line", [
@@ -88,25 +83,16 @@ def test_a_signal_mid_test_ends_in_one_line_and_removes_the_container_and_its_ke
                                                                                    code, line):
     """A person's Ctrl-C or CI's cancel (SIGTERM): the container, with JupyterLab and sshd on the host network, and
     the SSH key that logs into it are gone when the command ends."""
-    process = subprocess.Popen([*IMGBUILD, "test", runtime_image, "--gpu", "no"], cwd=ROOT,
-                               env={**os.environ, "TMPDIR": str(tmp_path)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_foreground)
-    try:
-        for _ in range(120):
-            if leftover_containers():
-                break
-            time.sleep(0.5)
-        assert leftover_containers(), "the smoke container never started"
+
+    def running() -> bool:
+        if not smoke_containers():
+            return False
         assert list(tmp_path.glob("imgbuild-smoke-*/id_ed25519")), "the key is not where this test looks"
         time.sleep(2)
-        process.send_signal(signum)
-        # the pipes are read while it ends (unread, a full pipe would block its last words); what it said is kept
-        # for the failure message, and a loaded CI machine gets two minutes
-        _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    said = err.decode().strip()
-    assert process.returncode == code and said.splitlines()[-1] == f"imgbuild: error: {line}", said
-    assert [t for t in said.splitlines() if t.startswith("imgbuild: error:")] == [f"imgbuild: error: {line}"], said
-    assert leftover_containers() == []
+        return True
+
+    ended = signalled([*IMGBUILD, "test", runtime_image, "--gpu", "no"], signum, running,
+                      env={**os.environ, "TMPDIR": str(tmp_path)}, within=60)
+    ended.assert_one_line(code, line)
+    assert smoke_containers() == []
     assert list(tmp_path.iterdir()) == []
